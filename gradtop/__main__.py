@@ -1,0 +1,5 @@
+"""Allow ``python -m gradtop``."""
+
+from gradtop.cli import main
+
+main()

@@ -1,0 +1,471 @@
+"""The record stream: the one contract between the trainer side and the viewer side.
+
+Both halves import this module, so it depends on nothing but the standard library and
+orjson. The format is documented for users in ``docs/format.md``; keep the two in step.
+
+A file is JSON Lines. Each run opens with a ``header`` record, followed by ``step``
+records whose per-parameter statistics are arrays aligned to the header's parameter
+list, and usually closes with an ``end`` record. Appending to an existing file starts
+a new run with a new header.
+
+Numbers that JSON cannot carry (NaN, +Inf, -Inf) are written as the strings ``"NaN"``,
+``"Inf"`` and ``"-Inf"`` so that every line passes a strict parser; ``null`` means
+*missing* (for example, a parameter whose ``.grad`` was ``None``), never NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+FORMAT_NAME = "gradtop"
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+FORMAT_VERSION = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
+
+HEADER = "header"
+STEP = "step"
+END = "end"
+KINDS = (HEADER, STEP, END)
+
+# Per-parameter statistics, in the order the logger writes them. A reader must accept
+# any subset (older or cheaper loggers) and ignore names it does not know (newer minor).
+GRAD_NORM = "grad_norm"
+GRAD_MAX = "grad_max"
+WEIGHT_NORM = "weight_norm"
+NONFINITE = "nonfinite"
+ZERO_FRAC = "zero_frac"
+UPDATE_RATIO = "update_ratio"
+PARAM_STATS = (GRAD_NORM, GRAD_MAX, WEIGHT_NORM, NONFINITE, ZERO_FRAC, UPDATE_RATIO)
+
+# A line longer than this is skipped before parsing: a sane header for 4096 parameter
+# tensors is well under 1 MiB, and parsing a hostile 100 MB line would stall a viewer.
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
+# Cap on the parameter list a viewer will accept; bounded memory matters more than
+# showing the 10,001st tensor of a giant model.
+MAX_PARAMS = 100_000
+
+_NONFINITE_TO_JSON = {"NaN": math.nan, "Inf": math.inf, "-Inf": -math.inf}
+Number = float | None
+
+
+class RecordError(ValueError):
+    """A line that cannot be used; ``reason`` is a short, stable key for skip counts."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+# ---------------------------------------------------------------------------- encode
+
+
+def encode_float(value: float | int | None) -> float | int | str | None:
+    """Map one number to what JSON can hold, keeping NaN/Inf distinguishable from null."""
+    if value is None or isinstance(value, int):
+        return value
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Inf" if value > 0 else "-Inf"
+
+
+def encode_floats(values: list[float] | list[float | None]) -> list[Any]:
+    """Encode a list of numbers; the hot path of the writer thread, so kept flat."""
+    isfinite = math.isfinite
+    if all(v is not None and isfinite(v) for v in values):
+        return values
+    return [encode_float(v) for v in values]
+
+
+def _sanitise(value: Any) -> Any:
+    """Recursively make a structure strict-JSON safe (for the rare, small, free-form parts)."""
+    if isinstance(value, float):
+        return encode_float(value)
+    if isinstance(value, dict):
+        return {str(k): _sanitise(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sanitise(v) for v in value]
+    return value
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """Serialise one record to a single newline-terminated line of strict JSON.
+
+    The caller writes the returned bytes with one ``os.write``; the trailing newline is
+    what tells a reader the record is complete.
+    """
+    safe = dict(record)
+    stats = safe.get("stats")
+    if isinstance(stats, dict):
+        safe["stats"] = {name: encode_floats(values) for name, values in stats.items()}
+    for key, value in safe.items():
+        if key != "stats":
+            safe[key] = _sanitise(value)
+    return orjson.dumps(safe) + b"\n"
+
+
+# ---------------------------------------------------------------------------- decode
+
+
+def _strict_constant(name: str) -> float:
+    """Accept legacy bare NaN/Infinity (written by ``json.dumps``) as what they meant."""
+    return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
+
+
+def parse_line(line: bytes) -> dict[str, Any]:
+    """Parse one line (without its newline) into a JSON object, or raise RecordError.
+
+    Never raises anything but RecordError: a viewer counts the reason and moves on.
+    """
+    if len(line) > MAX_LINE_BYTES:
+        raise RecordError("overlong", f"{len(line)} bytes > {MAX_LINE_BYTES}")
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        obj = _parse_legacy(line, exc)
+    if not isinstance(obj, dict):
+        raise RecordError("schema", f"top level is {type(obj).__name__}, not an object")
+    return obj
+
+
+def _parse_legacy(line: bytes, error: Exception) -> Any:
+    """Second chance for lines with bare NaN/Infinity, which orjson rightly rejects."""
+    if b"NaN" not in line and b"Infinity" not in line:
+        raise RecordError("invalid_json", str(error)) from None
+    try:
+        return json.loads(line, parse_constant=_strict_constant)
+    except (ValueError, RecursionError) as exc:
+        raise RecordError("invalid_json", str(exc)) from None
+
+
+def decode_number(value: Any) -> Number:
+    """Turn a JSON value from a numeric slot back into a float (NaN/Inf restored)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise RecordError("schema", "boolean where a number was expected")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value in _NONFINITE_TO_JSON:
+        return _NONFINITE_TO_JSON[value]
+    raise RecordError("schema", f"not a number: {str(value)[:40]!r}")
+
+
+def decode_numbers(values: Any, length: int | None = None) -> list[Number]:
+    """Decode a numeric array, checking its length against the header when given."""
+    if not isinstance(values, list):
+        raise RecordError("schema", "expected an array of numbers")
+    if length is not None and len(values) != length:
+        raise RecordError("schema", f"array of {len(values)} values, header lists {length}")
+    out: list[Number] = []
+    append = out.append
+    for v in values:
+        # Fast path: plain finite numbers, the overwhelmingly common case.
+        if type(v) is float or (type(v) is int):
+            append(float(v))
+        else:
+            append(decode_number(v))
+    return out
+
+
+# ---------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class ParamInfo:
+    """One parameter tensor, as the header lists it (depth order: forward registration)."""
+
+    name: str
+    module: str
+    module_type: str
+    param: str
+    shape: tuple[int, ...]
+    numel: int
+    requires_grad: bool
+    in_optimizer: bool | None = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "module": self.module,
+            "module_type": self.module_type,
+            "param": self.param,
+            "shape": list(self.shape),
+            "numel": self.numel,
+            "ndim": self.ndim,
+            "requires_grad": self.requires_grad,
+            "in_optimizer": self.in_optimizer,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """Opens a run: who wrote it and what the parameter arrays of its steps mean."""
+
+    run_id: str
+    time: float
+    params: tuple[ParamInfo, ...]
+    version: str = FORMAT_VERSION
+    host: str = ""
+    pid: int = 0
+    rank: int = 0
+    world_size: int = 1
+    parallel: dict[str, Any] = field(default_factory=dict)
+    model: str = ""
+    total_params: int = 0
+    trainable_params: int = 0
+    activations: tuple[str, ...] = ()
+    norms: tuple[str, ...] = ()
+    optimizer: str | None = None
+    every: int = 1
+    stats: tuple[str, ...] = PARAM_STATS
+    hist_edges: tuple[float, ...] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": HEADER,
+            "format": FORMAT_NAME,
+            "version": self.version,
+            "run_id": self.run_id,
+            "seq": 0,
+            "time": self.time,
+            "host": self.host,
+            "pid": self.pid,
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "parallel": self.parallel,
+            "model": self.model,
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "activations": list(self.activations),
+            "norms": list(self.norms),
+            "optimizer": self.optimizer,
+            "every": self.every,
+            "stats": list(self.stats),
+            "hist_edges": None if self.hist_edges is None else list(self.hist_edges),
+            "params": [p.to_json() for p in self.params],
+            "meta": self.meta,
+        }
+
+
+@dataclass(slots=True)
+class Step:
+    """One logged training step; ``stats[name][i]`` belongs to ``header.params[i]``."""
+
+    run_id: str
+    seq: int
+    step: int
+    time: float
+    loss: Number = None
+    lr: list[Number] = field(default_factory=list)
+    total_grad_norm: Number = None
+    loss_scale: Number = None
+    step_time: Number = None
+    scalars: dict[str, Number] = field(default_factory=dict)
+    stats: dict[str, list[Number]] = field(default_factory=dict)
+    hist: list[list[int] | None] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": STEP,
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "step": self.step,
+            "time": self.time,
+            "loss": self.loss,
+            "lr": self.lr,
+            "total_grad_norm": self.total_grad_norm,
+            "loss_scale": self.loss_scale,
+            "step_time": self.step_time,
+            "scalars": self.scalars,
+            "stats": self.stats,
+            "hist": self.hist,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """Closes a run cleanly; its absence means the writer died or is still going."""
+
+    run_id: str
+    seq: int
+    time: float
+    steps: int
+    reason: str = "closed"
+    dropped: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": END,
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "time": self.time,
+            "steps": self.steps,
+            "reason": self.reason,
+            "dropped": self.dropped,
+        }
+
+
+Record = Header | Step | End
+
+
+def _require(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = obj.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+        raise RecordError("schema", f"field {key!r} missing or not {_type_names(kind)}")
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _type_names(kind: type | tuple[type, ...]) -> str:
+    return "/".join(k.__name__ for k in _as_tuple(kind))
+
+
+def _str_tuple(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value if isinstance(v, str))
+
+
+def _param_from_json(obj: Any) -> ParamInfo:
+    if not isinstance(obj, dict):
+        raise RecordError("schema", "parameter entry is not an object")
+    shape = obj.get("shape")
+    if not isinstance(shape, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in shape
+    ):
+        raise RecordError("schema", "parameter shape is not a list of integers")
+    in_opt = obj.get("in_optimizer")
+    return ParamInfo(
+        name=_require(obj, "name", str),
+        module=obj.get("module") if isinstance(obj.get("module"), str) else "",
+        module_type=obj.get("module_type") if isinstance(obj.get("module_type"), str) else "",
+        param=obj.get("param") if isinstance(obj.get("param"), str) else "",
+        shape=tuple(shape),
+        numel=_require(obj, "numel", int),
+        requires_grad=bool(obj.get("requires_grad", True)),
+        in_optimizer=in_opt if isinstance(in_opt, bool) else None,
+    )
+
+
+def check_version(version: Any) -> None:
+    """Reject a newer major version instead of misreading it; accept newer minors."""
+    if not isinstance(version, str):
+        raise RecordError("schema", "header has no version string")
+    major_text = version.split(".", 1)[0]
+    if not major_text.isdigit():
+        raise RecordError("schema", f"unreadable format version {version[:20]!r}")
+    if int(major_text) > FORMAT_MAJOR:
+        raise RecordError(
+            "version",
+            f"file uses format {version}, this gradtop reads {FORMAT_MAJOR}.x: upgrade gradtop",
+        )
+
+
+def header_from_json(obj: dict[str, Any]) -> Header:
+    """Validate and build a Header; raises RecordError with a countable reason."""
+    check_version(obj.get("version"))
+    params_json = _require(obj, "params", list)
+    if len(params_json) > MAX_PARAMS:
+        raise RecordError("schema", f"{len(params_json)} parameters > limit {MAX_PARAMS}")
+    edges = obj.get("hist_edges")
+    return Header(
+        run_id=_require(obj, "run_id", str),
+        time=float(_require(obj, "time", (int, float))),
+        params=tuple(_param_from_json(p) for p in params_json),
+        version=obj["version"],
+        host=obj.get("host") if isinstance(obj.get("host"), str) else "",
+        pid=obj.get("pid") if isinstance(obj.get("pid"), int) else 0,
+        rank=obj.get("rank") if isinstance(obj.get("rank"), int) else 0,
+        world_size=obj.get("world_size") if isinstance(obj.get("world_size"), int) else 1,
+        parallel=obj.get("parallel") if isinstance(obj.get("parallel"), dict) else {},
+        model=obj.get("model") if isinstance(obj.get("model"), str) else "",
+        total_params=obj.get("total_params") if isinstance(obj.get("total_params"), int) else 0,
+        trainable_params=obj.get("trainable_params")
+        if isinstance(obj.get("trainable_params"), int)
+        else 0,
+        activations=_str_tuple(obj.get("activations")),
+        norms=_str_tuple(obj.get("norms")),
+        optimizer=obj.get("optimizer") if isinstance(obj.get("optimizer"), str) else None,
+        every=obj.get("every") if isinstance(obj.get("every"), int) else 1,
+        stats=_str_tuple(obj.get("stats")) or PARAM_STATS,
+        hist_edges=tuple(float(e) for e in edges) if isinstance(edges, list) else None,
+        meta=obj.get("meta") if isinstance(obj.get("meta"), dict) else {},
+    )
+
+
+def step_from_json(obj: dict[str, Any], n_params: int | None = None) -> Step:
+    """Validate and build a Step; arrays must match the header's parameter count."""
+    stats_json = obj.get("stats", {})
+    if not isinstance(stats_json, dict):
+        raise RecordError("schema", "field 'stats' is not an object")
+    stats = {
+        name: decode_numbers(values, n_params)
+        for name, values in stats_json.items()
+        if isinstance(name, str)
+    }
+    lr = obj.get("lr")
+    scalars = obj.get("scalars")
+    hist = obj.get("hist")
+    return Step(
+        run_id=_require(obj, "run_id", str),
+        seq=obj.get("seq") if isinstance(obj.get("seq"), int) else 0,
+        step=_require(obj, "step", int),
+        time=float(_require(obj, "time", (int, float))),
+        loss=decode_number(obj.get("loss")),
+        lr=decode_numbers(lr) if isinstance(lr, list) else [],
+        total_grad_norm=decode_number(obj.get("total_grad_norm")),
+        loss_scale=decode_number(obj.get("loss_scale")),
+        step_time=decode_number(obj.get("step_time")),
+        scalars={str(k): decode_number(v) for k, v in scalars.items()}
+        if isinstance(scalars, dict)
+        else {},
+        stats=stats,
+        hist=hist if isinstance(hist, list) else None,
+    )
+
+
+def end_from_json(obj: dict[str, Any]) -> End:
+    return End(
+        run_id=_require(obj, "run_id", str),
+        seq=obj.get("seq") if isinstance(obj.get("seq"), int) else 0,
+        time=float(_require(obj, "time", (int, float))),
+        steps=obj.get("steps") if isinstance(obj.get("steps"), int) else 0,
+        reason=obj.get("reason") if isinstance(obj.get("reason"), str) else "",
+        dropped=obj.get("dropped") if isinstance(obj.get("dropped"), int) else 0,
+    )
+
+
+def decode_record(line: bytes, n_params: int | None = None) -> Record:
+    """Parse and validate one line. ``n_params`` is the current run's parameter count.
+
+    Raises RecordError (and only RecordError) with reason ``overlong``,
+    ``invalid_json``, ``schema`` or ``version``.
+    """
+    obj = parse_line(line)
+    kind = obj.get("kind")
+    if kind == STEP:
+        return step_from_json(obj, n_params)
+    if kind == HEADER:
+        if obj.get("format") != FORMAT_NAME:
+            raise RecordError("schema", "header 'format' is not 'gradtop'")
+        return header_from_json(obj)
+    if kind == END:
+        return end_from_json(obj)
+    raise RecordError("schema", f"unknown record kind {str(kind)[:40]!r}")
