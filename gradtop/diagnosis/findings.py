@@ -34,6 +34,7 @@ class Fix:
     title: str  # "Use ReLU/LeakyReLU/GELU instead of Sigmoid"
     why: str  # why it helps, in a sentence or two
     code: str = ""  # a short PyTorch snippet
+    when: str = ""  # when this remedy applies (and when it does not)
 
 
 @dataclass(frozen=True, slots=True)

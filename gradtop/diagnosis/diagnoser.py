@@ -1,0 +1,164 @@
+"""The Diagnoser: runs the rules over a run's history and keeps findings steady.
+
+Rules say, row by row, how bad things look (with their own persistence); the Diagnoser
+replays only the rows it has not seen yet through one small state machine per kind:
+raise at the first row a rule flags, escalate at once, de-escalate only after the
+higher level has been absent for ``clear_steps`` rows, and clear only after that many
+clearly healthy rows (hysteresis: no flicker). Cleared findings are kept, with
+``cleared_step`` set, so a student can see that the problem happened and went away.
+
+Because rules are causal (a row's level depends only on earlier rows) and the replay
+walks every new row, the reported steps do not depend on how often ``update`` is
+called, as long as it is called at least once per ``Thresholds.window`` logged steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gradtop.diagnosis.derived import update_memory
+from gradtop.diagnosis.findings import Finding
+from gradtop.diagnosis.rules import KINDS, RULES
+from gradtop.diagnosis.signals import INFO, OFF, Signal, severity_of
+from gradtop.diagnosis.thresholds import Thresholds
+from gradtop.diagnosis.view import Memory, Roles, build_view, roles_for
+from gradtop.history import RunHistory
+from gradtop.records import Header
+
+MAX_CLEARED = 50
+_KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+
+
+@dataclass
+class _Active:
+    finding: Finding
+    level: int
+    level_row: int  # row at which ``level`` was last seen
+    off_run: int = 0
+
+
+@dataclass
+class _RunState:
+    header: Header
+    roles: Roles
+    mem: Memory = field(default_factory=Memory)
+    active: dict[str, _Active] = field(default_factory=dict)
+    cleared: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    evaluated_rows: int = -1
+    seen_nonfinite: bool = False
+
+
+class Diagnoser:
+    """Stateful but pure (no I/O, no clocks): call ``update`` after each batch of records."""
+
+    def __init__(self, thresholds: Thresholds | None = None) -> None:
+        self.thresholds = thresholds or Thresholds()
+        self._runs: dict[str, _RunState] = {}
+
+    def update(self, run: RunHistory, *, force: bool = False) -> list[Finding]:
+        """All findings for this run, active first, then by severity (critical first),
+        then depth; cleared ones last, newest first, with ``cleared_step`` set.
+
+        Re-evaluates at most every ``Thresholds.eval_every`` new logged steps (at once
+        when non-finite values first appear, or when ``force`` is set); otherwise
+        returns the previous answer.
+        """
+        state = self._state(run)
+        rows = self._rows(run)
+        fresh_nan = run.first_nonfinite is not None and not state.seen_nonfinite
+        due = rows - max(state.evaluated_rows, 0) >= self.thresholds.eval_every
+        if rows != state.evaluated_rows and (force or due or fresh_nan or state.evaluated_rows < 0):
+            self._evaluate(run, state)
+            state.evaluated_rows = rows
+            state.seen_nonfinite = run.first_nonfinite is not None
+        return list(state.findings)
+
+    def forget(self, run_id: str) -> None:
+        self._runs.pop(run_id, None)
+
+    # ------------------------------------------------------------------ internals
+
+    @staticmethod
+    def _rows(run: RunHistory) -> int:
+        base = run.stats.get("grad_norm") or next(iter(run.stats.values()), None)
+        return 0 if base is None else base.total_rows
+
+    def _state(self, run: RunHistory) -> _RunState:
+        state = self._runs.get(run.run_id)
+        if state is None or state.header is not run.header:
+            state = _RunState(run.header, roles_for(run.header, self.thresholds))
+            self._runs[run.run_id] = state
+        return state
+
+    def _evaluate(self, run: RunHistory, state: _RunState) -> None:
+        view = build_view(run, state.roles, self.thresholds, state.mem)
+        if view is None:
+            return
+        for rule in RULES:
+            for signal in rule(view):
+                self._advance(state, signal, view.steps, view.row0, view.new_from)
+        update_memory(view)
+        state.findings = self._ordered(state)
+
+    def _advance(self, state: _RunState, sig: Signal, steps: Any, row0: int, start: int) -> None:
+        clear = sig.clear_steps if sig.clear_steps is not None else self.thresholds.clear_steps
+        act = state.active.get(sig.kind)
+        for i in range(start, len(sig.level)):
+            lvl = int(sig.level[i])
+            step = int(steps[i])
+            row = row0 + i
+            if act is None:
+                if lvl >= INFO:
+                    act = _Active(self._new_finding(sig, lvl, step), lvl, row)
+                    state.active[sig.kind] = act
+                continue
+            if lvl >= INFO:
+                act.off_run = 0
+                if lvl >= act.level or row - act.level_row >= clear:
+                    act.level, act.level_row = lvl, row
+                act.finding = replace(act.finding, severity=severity_of(act.level), last_step=step)
+            elif lvl == OFF:
+                act.off_run += 1
+                if act.off_run >= clear:
+                    state.cleared.insert(0, replace(act.finding, cleared_step=step))
+                    del state.cleared[MAX_CLEARED:]
+                    del state.active[sig.kind]
+                    act = None
+        if act is not None and sig.title:
+            act.finding = replace(
+                act.finding,
+                title=sig.title,
+                params=sig.params,
+                evidence=sig.evidence,
+                explanation=sig.explanation,
+                fixes=sig.fixes,
+                extra={**act.finding.extra, **sig.extra},
+            )
+
+    @staticmethod
+    def _new_finding(sig: Signal, lvl: int, step: int) -> Finding:
+        return Finding(
+            kind=sig.kind,
+            severity=severity_of(lvl),
+            title=sig.title or sig.kind.replace("_", " "),
+            params=sig.params,
+            first_step=step,
+            last_step=step,
+            evidence=sig.evidence,
+            explanation=sig.explanation,
+            fixes=sig.fixes,
+            extra=dict(sig.extra),
+        )
+
+    @staticmethod
+    def _ordered(state: _RunState) -> list[Finding]:
+        def depth(f: Finding) -> int:
+            return min(f.params) if f.params else 1 << 30
+
+        active = sorted(
+            (a.finding for a in state.active.values()),
+            key=lambda f: (-int(f.severity), depth(f), _KIND_ORDER.get(f.kind, 99)),
+        )
+        return active + list(state.cleared)

@@ -1,0 +1,46 @@
+"""The rules, in the order their findings are most useful to read (root causes first).
+
+Each rule is a pure function ``View -> list[Signal]`` (see ``gradtop.diagnosis.signals``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gradtop.diagnosis.rules.flow import exploding, grad_spike, vanishing
+from gradtop.diagnosis.rules.health import dead_units, frozen, no_grad, nonfinite
+from gradtop.diagnosis.rules.training import learning_rate, loss_divergence, loss_plateau
+from gradtop.diagnosis.signals import Signal
+from gradtop.diagnosis.view import View
+
+Rule = Callable[[View], list[Signal]]
+
+RULES: tuple[Rule, ...] = (
+    nonfinite,
+    exploding,
+    vanishing,
+    dead_units,
+    no_grad,
+    frozen,
+    learning_rate,
+    loss_divergence,
+    grad_spike,
+    loss_plateau,
+)
+
+KINDS: tuple[str, ...] = (
+    "nonfinite",
+    "exploding",
+    "vanishing",
+    "dead_units",
+    "no_grad",
+    "frozen",
+    "not_in_optimizer",
+    "lr_too_high",
+    "lr_too_low",
+    "loss_divergence",
+    "grad_spike",
+    "loss_plateau",
+)
+
+__all__ = ["KINDS", "RULES", "Rule"]

@@ -1,0 +1,333 @@
+"""Gradient flow through depth and time: vanishing, exploding, spikes (diagnosis.md §1-2)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from gradtop.diagnosis.derived import (
+    depth_ratios,
+    huge,
+    initial_loss,
+    layer_grms,
+    layer_update_ratio,
+    smooth_loss,
+    total_norm_log,
+)
+from gradtop.diagnosis.findings import Evidence
+from gradtop.diagnosis.fixes import fixes_for
+from gradtop.diagnosis.series import ema, persisted, robust_z, rolling_count, rolling_min
+from gradtop.diagnosis.signals import CRITICAL, OFF, WARNING, Signal, levels
+from gradtop.diagnosis.view import View
+
+
+def _median_tail(x: np.ndarray, k: int) -> float:
+    tail = x[-k:]
+    tail = tail[np.isfinite(tail)]
+    return float(np.median(tail)) if len(tail) else float("nan")
+
+
+def _last_on(level: np.ndarray) -> int | None:
+    on = np.flatnonzero(level >= WARNING)
+    return int(on[-1]) if len(on) else None
+
+
+# ---------------------------------------------------------------------------- vanishing
+
+
+def vanishing(v: View) -> list[Signal]:
+    ratios = depth_ratios(v)
+    if ratios is None:
+        return []
+    th, roles = v.th, v.roles
+    grms = layer_grms(v)
+    big_r = ratios[:, 0]
+    uw_first = layer_update_ratio(v, 0)
+    ok = (v.row_index() >= th.min_steps) & np.isfinite(big_r)
+    with np.errstate(invalid="ignore"):
+        low = big_r < th.vanishing_ratio
+        if roles.adaptive:
+            floor = th.adam_eps_factor * roles.eps
+            tiny = grms[:, 0] < floor
+            crit = low & (grms[:, 0] < roles.eps)
+            healthy = (big_r > th.vanishing_ratio * th.clear_factor) | (
+                grms[:, 0] > floor * th.clear_factor
+            )
+        else:
+            tiny = ~(uw_first >= th.vanishing_update_ratio)  # unknown update counts as tiny
+            stuck = (uw_first == 0) & (grms[:, 0] > 0) & ~(v.lr == 0)
+            crit = (big_r < th.vanishing_critical_ratio) | (low & stuck)
+            healthy = big_r > th.vanishing_ratio * th.clear_factor
+        converged = smooth_loss(v) < th.converged_loss_frac * initial_loss(v)
+    warn = ok & low & tiny & ~converged
+    crit = ok & crit
+    level = levels(v.n)
+    level[ok & healthy] = OFF
+    level[persisted(warn | crit, th.vanishing_persist)] = WARNING
+    level[persisted(crit, th.vanishing_persist)] = CRITICAL
+    signal = Signal("vanishing", level)
+    at = _last_on(level)
+    if at is None:
+        return [signal]
+    # Name the sick layers from the rows that raised it, not from one noisy row.
+    span = slice(max(0, at + 1 - th.vanishing_persist), at + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med_r = np.nanmedian(ratios[span], axis=0)
+        med_g = np.nanmedian(grms[span], axis=0)
+    n_layers = len(roles.layers)
+    if roles.adaptive:
+        sick_mask = med_g < th.adam_eps_factor * roles.eps
+    else:
+        sick_mask = med_r < th.vanishing_ratio
+    sick = [roles.layers[j] for j in range(n_layers - 2) if sick_mask[j]] or [roles.layers[0]]
+    first, ref = roles.layers[0], roles.layers[-2]
+    r_now = float(med_r[0])
+    uw_now = _median_tail(uw_first[: at + 1], th.vanishing_persist)
+    evidence = [
+        Evidence(
+            f"depth ratio g_rms({first.module}) / g_rms({ref.module})",
+            r_now,
+            th.vanishing_ratio,
+            "<",
+            roles.names[first.weights[0]],
+        )
+    ]
+    cause = "depth"
+    if roles.adaptive:
+        cause = "adam_eps"
+        evidence.append(
+            Evidence(
+                f"gradient RMS of {first.module} vs {th.adam_eps_factor:g} x Adam eps",
+                float(med_g[0]),
+                th.adam_eps_factor * roles.eps,
+                "<",
+                roles.names[first.weights[0]],
+            )
+        )
+    elif np.isfinite(uw_now):
+        evidence.append(
+            Evidence(
+                f"update/weight ratio of {first.module}",
+                uw_now,
+                th.vanishing_update_ratio,
+                "<",
+                roles.names[first.weights[0]],
+            )
+        )
+    k = len(sick)
+    severe = level[at] == CRITICAL
+    signal.title = f"Vanishing gradients: the first {k} of {n_layers} layers " + (
+        "get almost no gradient" if severe else "barely learn"
+    )
+    signal.params = tuple(i for layer in sick for i in layer.weights)
+    signal.evidence = tuple(evidence)
+    why = ""
+    if roles.saturating:
+        names = "/".join(roles.saturating)
+        why = (
+            f" Your model uses {names}: its slope is at most "
+            f"{'0.25' if 'Sigmoid' in names else '1'} and near 0 once a unit saturates, "
+            "so every layer multiplies the gradient by a small factor."
+        )
+    elif roles.recurrent:
+        why = " In a recurrent net the same matrix multiplies the gradient at every time step."
+    adam = (
+        f" With Adam the update is divided by sqrt(v) + eps; gradients near eps ({roles.eps:g}) "
+        "make that division shrink the update too."
+        if roles.adaptive
+        else (
+            f" Their weights change by only {uw_now:.1e} of their size per step "
+            "(a healthy ratio is about 1e-3)."
+            if np.isfinite(uw_now)
+            else ""
+        )
+    )
+    signal.explanation = (
+        f"The gradient reaching {first.module} is {r_now:.1e} times the one at "
+        f"{ref.module} (healthy nets keep this between about 0.1 and 10). "
+        "Backpropagation multiplies the gradient by each layer's weights and activation "
+        "slope on its way back to the input; when that factor is below 1 at every layer the "
+        f"gradient shrinks geometrically with depth, so {roles.layer_names(sick)} stop "
+        f"learning while the later layers still do.{why}{adam}"
+    )
+    signal.fixes = fixes_for("vanishing", roles, cause if roles.adaptive else "")
+    signal.extra = {"layers": [layer.module for layer in sick], "cause": cause}
+    return [signal]
+
+
+# ---------------------------------------------------------------------------- exploding
+
+
+def _spikes(v: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows whose total grad norm jumped: (spike mask, ratio to median, robust z)."""
+
+    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lg = total_norm_log(v)
+        z, med = robust_z(lg, v.th.spike_window, v.th.spike_warmup)
+        ratio = np.power(10.0, lg - med)
+        with np.errstate(invalid="ignore"):
+            spike = (ratio >= v.th.spike_ratio) & (z >= v.th.spike_z)
+        return spike, ratio, z
+
+    return v.cached("spikes", make)
+
+
+def exploding(v: View) -> list[Signal]:
+    th, roles = v.th, v.roles
+    rows = v.row_index()
+    big = huge(v)
+    ratios = depth_ratios(v)
+    deep = np.zeros(v.n, dtype=bool)
+    very_deep = np.zeros(v.n, dtype=bool)
+    big_r = np.full(v.n, np.nan)
+    if ratios is not None:
+        big_r = ratios[:, 0]
+        with np.errstate(invalid="ignore"):
+            deep = (rows >= th.min_steps) & (big_r > th.exploding_ratio)
+            very_deep = deep & (big_r > th.exploding_ratio**2)
+    # Sustained growth: EMA of log10 norm vs its minimum in the window, while the loss
+    # is not falling (a norm that grows as the loss drops is learning, not exploding).
+    lg = total_norm_log(v)
+    trend = ema(lg, 0.7)
+    base = rolling_min(trend, th.window)
+    growth = trend - base
+    ls = smooth_loss(v)
+    loss_low = rolling_min(ls, th.window)
+    with np.errstate(invalid="ignore"):
+        rising_loss = ls > 1.1 * loss_low
+        grow = (growth >= np.log10(th.growth_factor)) & rising_loss
+        grow_crit = grow & (growth >= 3 * np.log10(th.growth_factor))
+    spike, _, _ = _spikes(v)
+    repeated = rolling_count(spike, th.spike_window) >= th.spikes_for_exploding
+    warn = persisted(deep, th.exploding_persist) | persisted(grow, th.growth_persist) | repeated
+    crit = (
+        big | persisted(very_deep, th.exploding_persist) | persisted(grow_crit, th.growth_persist)
+    )
+    level = levels(v.n)
+    with np.errstate(invalid="ignore"):
+        calm = (
+            np.isfinite(v.total)
+            & (v.total < th.huge_grad_norm / 10)
+            & ~(np.abs(v.loss) >= th.huge_loss / 10)
+            & ~deep
+            & ~grow
+            & (rolling_count(spike, th.spike_window) == 0)
+        )
+    level[calm] = OFF
+    level[warn] = WARNING
+    level[crit] = CRITICAL
+    signal = Signal("exploding", level)
+    at = _last_on(level)
+    if at is None:
+        return [signal]
+    evidence: list[Evidence] = []
+    if big[: at + 1].any():
+        j = int(np.flatnonzero(big[: at + 1])[-1])
+        if np.isfinite(v.total[j]) and v.total[j] >= th.huge_grad_norm:
+            evidence.append(
+                Evidence("total gradient norm", float(v.total[j]), th.huge_grad_norm, ">")
+            )
+        if np.isfinite(v.loss[j]) and abs(v.loss[j]) >= th.huge_loss:
+            evidence.append(Evidence("loss", float(v.loss[j]), th.huge_loss, ">"))
+    if deep[: at + 1].any() and ratios is not None:
+        evidence.append(
+            Evidence(
+                f"depth ratio g_rms({roles.layers[0].module}) / g_rms({roles.layers[-2].module})",
+                float(big_r[at]) if np.isfinite(big_r[at]) else float(np.nanmax(big_r[: at + 1])),
+                th.exploding_ratio,
+                ">",
+            )
+        )
+    if grow[: at + 1].any():
+        evidence.append(
+            Evidence(
+                "growth of the gradient-norm EMA within the window (x)",
+                float(10 ** np.nanmax(growth[: at + 1])),
+                th.growth_factor,
+                ">",
+            )
+        )
+    if repeated[: at + 1].any():
+        evidence.append(
+            Evidence(
+                f"gradient-norm spikes in the last {th.spike_window} steps",
+                float(rolling_count(spike, th.spike_window)[at]),
+                th.spikes_for_exploding,
+                ">",
+            )
+        )
+    if v.mem.first_row_huge or (v.row0 == 0 and big[0]):
+        cause = "init"
+    elif roles.recurrent:
+        cause = "recurrent"
+    else:
+        cause = "growth"
+    # The layers carrying the explosion: the largest gradients (non-finite ones first).
+    g = np.where(v.grad_missing[at], -1.0, np.nan_to_num(v.grad[at], nan=np.inf))
+    g[~roles.trainable] = -1.0
+    top = tuple(sorted(int(i) for i in np.argsort(-g)[:3] if g[i] > 0))
+    signal.params = top
+    signal.evidence = tuple(evidence)
+    signal.title = {
+        "init": "Exploding gradients from the first step: the initialisation is too large",
+        "recurrent": "Exploding gradients through time in the recurrent layers",
+        "growth": "Exploding gradients: the gradient norm keeps growing",
+    }[cause]
+    reason = {
+        "init": "They were already enormous at the first logged step, before any update, "
+        "so the initial weights are too large: with N(0,1) weights every layer multiplies "
+        "the signal by about sqrt(fan_in). Clipping would only hide this; the net would "
+        "still learn nothing.",
+        "recurrent": "The recurrent matrix multiplies the gradient once per time step; "
+        "when its largest singular value is above 1 (times the activation's slope), the "
+        "gradient grows geometrically with sequence length (Pascanu et al. 2013).",
+        "growth": "Each update makes the next gradient bigger: the learning rate is too "
+        "large for the curvature of the loss, so steps overshoot further and further.",
+    }[cause]
+    signal.explanation = (
+        f"Gradients are blowing up (total norm {v.total[at]:.3g} at step {int(v.steps[at])}). "
+        f"{reason} The next steps typically turn the loss and weights into Inf/NaN, after "
+        "which nothing can be learned."
+    )
+    signal.fixes = fixes_for("exploding", roles, cause)
+    signal.extra = {"cause": cause, "layers": [roles.names[i] for i in top]}
+    return [signal]
+
+
+def grad_spike(v: View) -> list[Signal]:
+    """A sudden jump of the total gradient norm (an event; it clears after a calm spell)."""
+    th = v.th
+    spike, ratio, z = _spikes(v)
+    level = levels(v.n)
+    level[np.isfinite(z)] = OFF
+    level[spike] = WARNING
+    signal = Signal("grad_spike", level, clear_steps=th.spike_hold)
+    at = _last_on(level)
+    if at is None:
+        return [signal]
+    count = int(rolling_count(spike, th.spike_window)[at])
+    signal.title = f"Gradient spike at step {int(v.steps[at])}: {ratio[at]:.0f}x the usual norm"
+    signal.evidence = (
+        Evidence(
+            f"grad norm / median of the previous {th.spike_window} steps",
+            float(ratio[at]),
+            th.spike_ratio,
+            ">",
+        ),
+        Evidence("robust z-score (median/MAD of log10 norm)", float(z[at]), th.spike_z, ">"),
+    )
+    g = v.grad[at]
+    if np.any(np.isfinite(g)):
+        signal.params = (int(np.nanargmax(np.where(np.isfinite(g), g, -1.0))),)
+    signal.explanation = (
+        f"The gradient norm jumped to {ratio[at]:.0f} times its recent median. One spike "
+        "is often a bad or unusual batch; spikes often come before loss spikes (OLMo 2), "
+        f"and {count} in the last {th.spike_window} steps "
+        + ("suggests instability." if count > 1 else "is worth watching.")
+        + " The layer with the largest gradient at that step is named."
+    )
+    signal.fixes = fixes_for("grad_spike", v.roles)
+    signal.extra = {"spikes": count}
+    return [signal]

@@ -1,0 +1,321 @@
+"""Parameters that cannot learn: NaN/Inf, dead units, missing, frozen (diagnosis.md §2, §4)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradtop.diagnosis.derived import huge
+from gradtop.diagnosis.findings import Evidence
+from gradtop.diagnosis.fixes import fixes_for
+from gradtop.diagnosis.series import persisted, rolling_count, rolling_min, run_length
+from gradtop.diagnosis.signals import CRITICAL, INFO, OFF, WARNING, Signal, levels
+from gradtop.diagnosis.view import View
+
+
+def _last_on(level: np.ndarray) -> int | None:
+    on = np.flatnonzero(level >= INFO)
+    return int(on[-1]) if len(on) else None
+
+
+# ---------------------------------------------------------------------------- non-finite
+
+
+def _bad_rows(v: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: non-finite gradients, non-finite weights, non-finite loss."""
+    counts = v.stat("nonfinite")
+    if counts is not None:
+        with np.errstate(invalid="ignore"):
+            bad_grad = np.any(counts > 0, axis=1) | np.any(
+                ~np.isfinite(v.grad) & ~v.grad_missing, 1
+            )
+    else:
+        bad_grad = np.any(~np.isfinite(v.grad) & ~v.grad_missing, axis=1)
+    w = v.stat("weight_norm")
+    bad_w = np.zeros(v.n, dtype=bool) if w is None else np.any(np.isinf(w) | _logged_nan(w), 1)
+    bad_loss = v.loss_known & ~np.isfinite(v.loss)
+    return bad_grad, bad_w, bad_loss
+
+
+def _logged_nan(w: np.ndarray) -> np.ndarray:
+    # weight_norm is never null in the format, so NaN there is a real NaN weight.
+    return np.isnan(w)
+
+
+def nonfinite(v: View) -> list[Signal]:
+    th, roles, run = v.th, v.roles, v.run
+    bad_grad, bad_w, bad_loss = _bad_rows(v)
+    amp = bool(np.any(np.isfinite(v.scale)))
+    level = levels(v.n)
+    if not amp:
+        bad = bad_grad | bad_w | bad_loss
+        level[~bad] = OFF
+        level[bad] = CRITICAL
+        clear = th.nonfinite_clear
+    else:
+        # Dynamic loss scaling skips overflow steps by design: only repeated overflows
+        # after the initial scale search, a collapsing scale, or NaN weights are findings.
+        overflow = bad_grad | bad_loss
+        calibrated = v.mem.amp_calibrated | np.maximum.accumulate(~overflow)
+        count = rolling_count(overflow & calibrated, th.amp_window)
+        with np.errstate(invalid="ignore"):
+            collapsed = v.scale < th.amp_min_scale
+        level[~overflow & ~bad_w & (count < th.amp_overflow_max // 2)] = OFF
+        level[count >= th.amp_overflow_max] = WARNING
+        level[collapsed | bad_w] = CRITICAL
+        clear = th.clear_steps
+    signal = Signal("nonfinite", level, clear_steps=clear)
+    at = _last_on(level)
+    if at is None:
+        return [signal]
+    first = run.first_nonfinite
+    params: tuple[int, ...] = first.params if first is not None else ()
+    evidence = []
+    counts = v.stat("nonfinite")
+    if bad_grad[: at + 1].any():
+        j = int(np.flatnonzero(bad_grad[: at + 1])[-1])
+        n_bad = float(np.nansum(counts[j])) if counts is not None else float("nan")
+        evidence.append(
+            Evidence(
+                f"non-finite gradient entries at step {int(v.steps[j])}",
+                n_bad,
+                0.0,
+                ">",
+                roles.names[params[0]] if params else None,
+            )
+        )
+    if bad_loss[: at + 1].any():
+        j = int(np.flatnonzero(bad_loss[: at + 1])[-1])
+        evidence.append(
+            Evidence(f"loss at step {int(v.steps[j])}", float(v.loss[j]), 0.0, "non-finite")
+        )
+    if amp:
+        count = int(rolling_count(bad_grad | bad_loss, th.amp_window)[at])
+        scale = float(v.scale[at]) if np.isfinite(v.scale[at]) else float("nan")
+        evidence.append(
+            Evidence(
+                f"AMP overflow steps in the last {th.amp_window}", count, th.amp_overflow_max, ">"
+            )
+        )
+        evidence.append(Evidence("loss scale", scale, th.amp_min_scale, "<"))
+        cause = "amp"
+        title = "Mixed precision keeps overflowing"
+        if bad_w[: at + 1].any():
+            title = "Weights became NaN/Inf under mixed precision"
+        explanation = (
+            "With a GradScaler a few overflow steps are normal: the scaler skips them and "
+            "halves the loss scale. Here they keep coming (or the scale has collapsed), "
+            "so the values themselves exceed fp16's range, not just the scaled gradients."
+        )
+    else:
+        start_step = run.first_step
+        first_bad = (
+            min(
+                s
+                for s in (first.step if first else None, run.first_nonfinite_loss)
+                if s is not None
+            )
+            if (first or run.first_nonfinite_loss is not None)
+            else int(v.steps[at])
+        )
+        if v.mem.first_row_huge or (v.row0 == 0 and bool(huge(v)[0])):
+            cause = "init"
+        elif first_bad == start_step:
+            cause = "data"
+        else:
+            cause = "training"
+        where = f" in {roles.param_names(params)}" if params else ""
+        title = f"NaN/Inf gradients since step {first_bad}{where}"
+        if bad_w[: at + 1].any():
+            title = f"NaN/Inf weights: training is broken since step {first_bad}"
+        explanation = {
+            "data": "Non-finite values appeared at the very first step, before any update "
+            "could have blown up: the usual cause is a NaN or Inf in the inputs or labels, "
+            "or an operation like log(0) or 0/0 in the loss.",
+            "init": "The initial weights made the loss and gradients enormous at the first "
+            "step; one update with such gradients overflowed to Inf/NaN.",
+            "training": "Gradients turned into NaN/Inf after training had started, usually "
+            "the end of an explosion (see exploding gradients) or a division by a tiny "
+            "number. Once a NaN reaches the weights, every later step is NaN too.",
+        }[cause]
+    signal.title = title
+    signal.params = tuple(params)
+    signal.evidence = tuple(evidence)
+    signal.explanation = explanation
+    signal.fixes = fixes_for("nonfinite", roles, cause)
+    signal.extra = {
+        "cause": cause,
+        "first_nonfinite_step": None if first is None else first.step,
+        "first_nonfinite_loss_step": run.first_nonfinite_loss,
+    }
+    return [signal]
+
+
+# ---------------------------------------------------------------------------- dead units
+
+
+def dead_units(v: View) -> list[Signal]:
+    """Units (or whole layers) whose gradient is exactly zero on every recent batch.
+
+    A layer's bias gradient is zero exactly for units that output 0 on the whole batch
+    (a dead ReLU), so it is the cleanest per-unit signal; layers without a bias fall
+    back to the zero fraction of their weight matrix. Embeddings are left out: rows
+    of tokens not in the batch get exactly zero gradient by design.
+    """
+    th, roles = v.th, v.roles
+    zf = v.stat("zero_frac")
+    groups = roles.dead_groups
+    if zf is None or not groups:
+        return []
+    frac = np.full((v.n, len(groups)), np.nan)
+    allzero = np.ones((v.n, len(groups)), dtype=bool)
+    for j, (_, bias, mats) in enumerate(groups):
+        idx = [*([] if bias is None else [bias]), *mats]
+        if bias is not None:
+            frac[:, j] = zf[:, bias]
+        else:
+            frac[:, j] = np.max(zf[:, list(mats)], axis=1)
+        with np.errstate(invalid="ignore"):
+            allzero[:, j] = np.all((v.grad[:, idx] == 0) & ~v.grad_missing[:, idx], axis=1)
+    frac = np.where(allzero, 1.0, frac)
+    # Fraction zero in EVERY one of the last dead_persist rows (bounded by the per-row min).
+    dead = np.column_stack([rolling_min(frac[:, j], th.dead_persist) for j in range(len(groups))])
+    full = run_length(np.all(np.isfinite(frac), axis=1)) >= th.dead_persist
+    converged = np.all(allzero, axis=1) & (np.abs(v.loss) <= th.zero_loss)
+    with np.errstate(invalid="ignore"):
+        worst = np.max(np.where(np.isfinite(dead), dead, 0.0), axis=1)
+    ok = full & ~persisted(converged, 1)
+    level = levels(v.n)
+    level[ok & (worst < th.dead_warning / 2)] = OFF
+    level[ok & (worst > th.dead_warning)] = WARNING
+    level[ok & (worst >= th.dead_critical)] = CRITICAL
+    signal = Signal("dead_units", level)
+    at = _last_on(level)
+    if at is None:
+        return [signal]
+    row = dead[at]
+    sick = [j for j in range(len(groups)) if np.isfinite(row[j]) and row[j] > th.dead_warning]
+    whole = [j for j in sick if row[j] >= 1.0]
+    names = [groups[j][0] or "(root)" for j in sick]
+    params = tuple(
+        sorted(
+            i
+            for j in sick
+            for i in ([groups[j][1]] if groups[j][1] is not None else []) + list(groups[j][2])
+        )
+    )
+    signal.params = params
+    signal.evidence = tuple(
+        Evidence(
+            f"fraction of {groups[j][0] or '(root)'}'s "
+            + ("units" if groups[j][1] is not None else "weights")
+            + f" with zero gradient in each of the last {th.dead_persist} steps",
+            float(row[j]),
+            th.dead_critical if row[j] >= th.dead_critical else th.dead_warning,
+            ">",
+            roles.names[groups[j][1] if groups[j][1] is not None else groups[j][2][0]],
+        )
+        for j in sorted(sick, key=lambda j: -row[j])[:4]
+    )
+    if len(whole) == len(groups):
+        signal.title = "Every gradient is exactly zero: the whole network is dead"
+    elif whole:
+        signal.title = f"All-zero gradients in {len(whole)} layer(s): {', '.join(names[:3])}"
+    else:
+        worst_j = int(np.argmax(row[sick]))
+        signal.title = f"Dead units: {row[sick][worst_j]:.0%} of {names[worst_j]} gets no gradient"
+    signal.explanation = (
+        "A ReLU unit whose input is negative for every sample outputs 0 and passes back a "
+        "gradient of exactly 0, so it can never change again: it is dead. "
+        f"Here {len(sick)} layer(s) have more than {th.dead_warning:.0%} of their "
+        "units (or weights) with a zero gradient on every recent batch"
+        + (", and some layers get no gradient at all" if whole else "")
+        + ". Common causes: a large negative bias, a learning rate so high that one step "
+        "pushed units far negative, or a poor initialisation."
+    )
+    signal.fixes = fixes_for("dead_units", roles)
+    signal.extra = {"layers": names, "whole_layers": [groups[j][0] for j in whole]}
+    return [signal]
+
+
+# ---------------------------------------------------------------------------- missing / frozen
+
+
+def no_grad(v: View) -> list[Signal]:
+    """requires_grad=True but .grad stays None: unused in forward, or detached."""
+    if "grad_norm" not in v.stats:
+        return []
+    th, roles = v.th, v.roles
+    train = roles.trainable
+    others = np.any(~v.grad_missing, axis=1)
+    miss = v.grad_missing & train[None, :] & others[:, None]
+    held = (
+        np.column_stack([persisted(miss[:, i], th.no_grad_persist) for i in range(miss.shape[1])])
+        if miss.shape[1]
+        else np.zeros((v.n, 0), bool)
+    )
+    level = levels(v.n)
+    level[others & ~np.any(miss, axis=1)] = OFF
+    level[np.any(held, axis=1)] = WARNING
+    signal = Signal("no_grad", level, clear_steps=th.no_grad_persist)
+    at = _last_on(level)
+    if at is None:
+        return [signal]
+    params = tuple(int(i) for i in np.flatnonzero(held[at]))
+    signal.params = params
+    signal.title = (
+        f"No gradient for {len(params)} trainable parameter(s): {roles.param_names(params)}"
+    )
+    signal.evidence = (
+        Evidence(
+            "consecutive steps with .grad None while requires_grad=True",
+            float(run_length(miss[:, params[0]])[at]),
+            th.no_grad_persist,
+            ">=",
+            roles.names[params[0]],
+        ),
+    )
+    signal.explanation = (
+        f"{roles.param_names(params)} require gradients but got none after backward: they "
+        "are not on the path from the inputs to the loss. Either the module is defined but "
+        "never called in forward, or its output is cut off by .detach(), .data, .item() or "
+        "torch.no_grad(). (Unused experts in a mixture-of-experts model also show up here.)"
+    )
+    signal.fixes = fixes_for("no_grad", roles)
+    return [signal]
+
+
+def frozen(v: View) -> list[Signal]:
+    roles = v.roles
+    out: list[Signal] = []
+    if roles.frozen:
+        params = roles.frozen
+        s = Signal("frozen", levels(v.n, INFO))
+        s.params = params
+        s.title = (
+            f"{len(params)} parameter(s) frozen (requires_grad=False): {roles.param_names(params)}"
+        )
+        s.explanation = (
+            "These parameters were frozen on purpose (requires_grad=False) and do not "
+            "train. That is expected when fine-tuning or using adapters such as LoRA; if "
+            "you did not mean to freeze them, unfreeze them. They are left out of the "
+            "other checks, so a frozen layer is never reported as vanishing."
+        )
+        s.fixes = fixes_for("frozen", roles)
+        out.append(s)
+    if roles.not_in_optimizer:
+        params = roles.not_in_optimizer
+        s = Signal("not_in_optimizer", levels(v.n, WARNING))
+        s.params = params
+        s.title = (
+            f"{len(params)} trainable parameter(s) missing from the optimizer: "
+            f"{roles.param_names(params)}"
+        )
+        s.explanation = (
+            "These parameters require gradients but the optimizer does not hold them, so "
+            "their gradients are computed and thrown away: they never change. This happens "
+            "when a layer is added after the optimizer was built, or a parameter filter "
+            "drops it by mistake."
+        )
+        s.fixes = fixes_for("not_in_optimizer", roles)
+        out.append(s)
+    return out

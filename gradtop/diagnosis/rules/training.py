@@ -1,0 +1,252 @@
+"""Learning rate and loss trend (diagnosis.md §3-4).
+
+The update/weight ratio ||dw||/||w|| is the CS231n rule of thumb (about 1e-3 is
+healthy); it is read only after LR warmup and never during annealing, and always
+together with the loss: a small ratio in a run whose loss is still falling fast, or
+has already fallen a long way, is not a problem.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradtop.diagnosis.derived import best_loss, initial_loss, median_update_ratio, smooth_loss
+from gradtop.diagnosis.findings import Evidence
+from gradtop.diagnosis.fixes import fixes_for
+from gradtop.diagnosis.series import lagged, persisted, rolling_count, running
+from gradtop.diagnosis.signals import CRITICAL, INFO, OFF, WARNING, Signal, levels
+from gradtop.diagnosis.view import View
+
+
+def _last_on(level: np.ndarray) -> int | None:
+    on = np.flatnonzero(level >= INFO)
+    return int(on[-1]) if len(on) else None
+
+
+def _relative_drop(v: View, k: int) -> np.ndarray:
+    """How much the smoothed loss fell over the last ``k`` rows, relative to where it was."""
+    ls = smooth_loss(v)
+    before = lagged(ls, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (before - ls) / np.abs(before)
+
+
+def _lr_phase(v: View) -> tuple[np.ndarray, np.ndarray]:
+    """(warming up, annealed): rows where the LR rose recently / sits far below its peak."""
+    lr = v.lr
+    with np.errstate(invalid="ignore"):
+        rising = lr > lagged(lr, 1) * (1 + 1e-6)
+        peak = running(v.mem.max_lr, lr, np.fmax)
+        annealed = lr < v.th.lr_anneal_frac * peak
+    warming = rolling_count(rising, 5) > 0
+    return warming, annealed
+
+
+def learning_rate(v: View) -> list[Signal]:
+    th, roles = v.th, v.roles
+    med = median_update_ratio(v)
+    if not np.any(np.isfinite(med)):
+        return []
+    warming, annealed = _lr_phase(v)
+    ok = (v.row_index() >= th.min_steps) & np.isfinite(med) & ~warming
+    drop = _relative_drop(v, th.lr_window)
+    ls = smooth_loss(v)
+    init = initial_loss(v)
+    with np.errstate(invalid="ignore"):
+        stalled = drop < th.lr_low_max_drop
+        far_from_done = ls >= th.lr_low_min_remaining * init
+        low = ok & ~annealed & (med < th.lr_low_ratio) & stalled & far_from_done
+        not_improving = drop < th.plateau_min_improvement
+        rising = drop < -0.05
+        high_warn = ok & (
+            (med > th.lr_high_critical_ratio) | ((med > th.lr_high_ratio) & not_improving)
+        )
+        high_crit = ok & (med > th.lr_high_critical_ratio) & rising
+        low_off = ok & ((med > th.lr_low_ratio * th.clear_factor) | (drop > 2 * th.lr_low_max_drop))
+        high_off = ok & (med < th.lr_high_ratio)
+    out = []
+
+    lvl = levels(v.n)
+    lvl[low_off] = OFF
+    lvl[persisted(low, th.lr_persist)] = WARNING
+    sig = Signal("lr_too_low", lvl)
+    at = _last_on(lvl)
+    if at is not None:
+        sig.title = "Learning rate too low: weights barely change and the loss barely moves"
+        sig.evidence = (
+            Evidence(
+                "median update/weight ratio over weight matrices",
+                float(med[at]),
+                th.lr_low_ratio,
+                "<",
+            ),
+            Evidence(
+                f"relative loss drop over the last {th.lr_window} steps",
+                float(drop[at]),
+                th.lr_low_max_drop,
+                "<",
+            ),
+        )
+        sig.explanation = (
+            f"Each step changes the weights by only {med[at]:.1e} of their size (a healthy "
+            "update/weight ratio is about 1e-3, CS231n), and the loss has fallen by only "
+            f"{max(0.0, float(drop[at])):.1%} over the last {th.lr_window} steps while it is "
+            f"still {float(ls[at]) / init:.0%} of where it started. Training will get there, "
+            "but very slowly."
+            + (
+                " With Adam the step is about lr per weight, so this is the LR itself, not "
+                "small gradients."
+                if roles.adaptive
+                else ""
+            )
+        )
+        sig.fixes = fixes_for("lr_too_low", roles)
+    out.append(sig)
+
+    lvl = levels(v.n)
+    lvl[high_off] = OFF
+    lvl[persisted(high_warn, th.lr_persist)] = WARNING
+    lvl[persisted(high_crit, max(1, th.lr_persist // 3))] = CRITICAL
+    sig = Signal("lr_too_high", lvl)
+    at = _last_on(lvl)
+    if at is not None:
+        sig.title = "Learning rate too high: each step changes the weights too much"
+        sig.evidence = (
+            Evidence(
+                "median update/weight ratio over weight matrices",
+                float(med[at]),
+                th.lr_high_ratio,
+                ">",
+            ),
+            Evidence(
+                f"relative loss drop over the last {th.lr_window} steps",
+                float(drop[at]),
+                th.plateau_min_improvement,
+                "<",
+            ),
+        )
+        sig.explanation = (
+            f"Each step changes the weights by {med[at]:.1e} of their size; about 1e-3 is "
+            "healthy and above 1e-2 steps start to overshoot (CS231n). "
+            + ("The loss is going up. " if drop[at] < -0.05 else "The loss is not improving. ")
+            + "Too large a learning rate also kills ReLU units and leads to exploding "
+            "gradients."
+        )
+        sig.fixes = fixes_for("lr_too_high", roles)
+    out.append(sig)
+    return out
+
+
+def loss_divergence(v: View) -> list[Signal]:
+    th = v.th
+    ls = smooth_loss(v)
+    best = best_loss(v)
+    init = initial_loss(v)
+    progress = np.maximum(init - best, 0.0)
+    prior_max = running(v.mem.max_loss, np.where(np.isfinite(v.loss), v.loss, np.nan), np.fmax)
+    prior_max = lagged(prior_max, 1)
+    if v.n:
+        prior_max[0] = v.mem.max_loss
+    with np.errstate(invalid="ignore"):
+        worse = (ls > th.divergence_factor * best) & (best > 0)
+        gave_back = (ls - best) > th.divergence_giveback * progress
+        div = (v.row_index() >= th.min_steps) & worse & gave_back
+        spiky = np.isfinite(v.loss) & (prior_max > 0) & (v.loss > th.loss_spike_factor * prior_max)
+    level = levels(v.n)
+    level[np.isfinite(ls) & ~div & ~spiky] = OFF
+    level[persisted(div, th.divergence_persist)] = WARNING
+    level[spiky] = CRITICAL
+    sig = Signal("loss_divergence", level)
+    at = _last_on(level)
+    if at is None:
+        return [sig]
+    if spiky[at]:
+        sig.title = (
+            f"Loss spike: {v.loss[at]:.3g} is over {th.loss_spike_factor:g}x "
+            "the highest loss so far"
+        )
+        sig.evidence = (
+            Evidence(
+                "loss / running max of the loss",
+                float(v.loss[at] / prior_max[at]),
+                th.loss_spike_factor,
+                ">",
+            ),
+        )
+    else:
+        sig.title = "Loss is diverging: it rose well above its best value"
+        sig.evidence = (
+            Evidence(
+                "smoothed loss / best smoothed loss",
+                float(ls[at] / best[at]),
+                th.divergence_factor,
+                ">",
+            ),
+        )
+    sig.explanation = (
+        f"The loss went from its best of {best[at]:.3g} back up to {ls[at]:.3g}"
+        f" (it started at {init:.3g}). A loss that climbs back means the updates now "
+        "make the model worse: usually a learning rate too high for this stage of training, "
+        "a gradient spike that knocked the weights off course, or bad data."
+    )
+    sig.fixes = fixes_for("loss_divergence", v.roles)
+    return [sig]
+
+
+def loss_plateau(v: View) -> list[Signal]:
+    """The loss has not improved for a while and is still near where it started (info)."""
+    th = v.th
+    k = th.plateau_window
+    imp = _relative_drop(v, k)
+    ls = smooth_loss(v)
+    init = initial_loss(v)
+    with np.errstate(invalid="ignore"):
+        stuck = (imp < th.plateau_min_improvement) & (imp > -0.1)
+        near_start = ls >= th.lr_low_min_remaining * init
+        plateau = (v.row_index() >= k) & stuck & near_start
+        moving = imp > 2 * th.plateau_min_improvement
+    level = levels(v.n)
+    level[moving] = OFF
+    level[plateau] = INFO
+    sig = Signal("loss_plateau", level)
+    at = _last_on(level)
+    if at is None:
+        return [sig]
+    med = median_update_ratio(v)
+    small = bool(np.isfinite(med[at]) and med[at] < th.vanishing_update_ratio)
+    sig.title = f"Loss plateau: under {th.plateau_min_improvement:.0%} better over {k} steps"
+    sig.evidence = (
+        Evidence(
+            f"relative loss improvement over {k} steps",
+            float(imp[at]),
+            th.plateau_min_improvement,
+            "<",
+        ),
+    ) + (
+        (
+            Evidence(
+                "median update/weight ratio",
+                float(med[at]),
+                th.vanishing_update_ratio,
+                "<" if small else ">",
+            ),
+        )
+        if np.isfinite(med[at])
+        else ()
+    )
+    cause = "small_updates" if small else "normal_updates"
+    sig.explanation = (
+        f"The loss ({ls[at]:.3g}, started at {init:.3g}) has not improved over the last {k} "
+        "logged steps. "
+        + (
+            "The weights barely change, so the cause is on the optimisation side: a "
+            "learning rate too low, or gradients vanishing before they reach the early layers."
+            if small
+            else "The weights do change by a normal amount, so the optimizer is working: "
+            "look at capacity, the data and labels, or a bug in the loss. "
+            "(Saturated units also cause plateaus, Glorot & Bengio 2010.)"
+        )
+    )
+    sig.fixes = fixes_for("loss_plateau", v.roles, cause)
+    sig.extra = {"cause": cause}
+    return [sig]

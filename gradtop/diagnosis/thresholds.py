@@ -1,0 +1,116 @@
+"""Every number the diagnosis rules compare against, in one frozen, overridable place.
+
+Each default is documented and sourced in ``docs/diagnosis.md`` ([src] from a paper or
+code, [demo] measured on the small CPU scenarios of ``gradtop.demos.scenarios``,
+[proposal] chosen by us from that evidence). Windows and persistence counts are in
+*logged* steps (records), not optimizer steps: with ``Logger(every=10)`` a persistence
+of 30 means 300 optimizer steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Defaults are the documented ones; override with ``Thresholds(name=value)``."""
+
+    # --- evaluation machinery
+    window: int = 256  # logged steps each evaluation looks back over
+    eval_every: int = 4  # re-evaluate at most every N new logged steps
+    min_steps: int = 10  # logged steps before any trend rule may fire
+
+    # --- vanishing (depth ratio R = g_rms(first weight layer) / g_rms(last hidden))
+    vanishing_ratio: float = 1e-3
+    vanishing_critical_ratio: float = 1e-6
+    vanishing_update_ratio: float = 1e-5  # the sick layer's ||dw||/||w|| must also be tiny
+    vanishing_persist: int = 30
+    adam_eps: float = 1e-8  # used when the header does not say
+    adam_eps_factor: float = 10.0  # with Adam: warn when g_rms < factor * eps
+    converged_loss_frac: float = 0.1  # loss below this fraction of the initial: it learned
+
+    # --- exploding
+    exploding_ratio: float = 1e3  # depth ratio above this: gradients grow toward the input
+    exploding_persist: int = 10
+    growth_factor: float = 10.0  # EMA of the grad norm rising this much within the window
+    growth_persist: int = 3
+    huge_grad_norm: float = 1e5  # absolute fallback: total grad norm
+    huge_loss: float = 1e8  # absolute fallback: loss
+    spike_ratio: float = 10.0  # grad norm vs rolling median
+    spike_z: float = 3.0  # robust z-score (median/MAD of log10 norm)
+    spike_window: int = 128
+    spike_warmup: int = 25
+    spike_hold: int = 50  # a spike finding clears after this many calm steps
+    spikes_for_exploding: int = 3  # this many spikes within spike_window: exploding
+
+    # --- non-finite values
+    nonfinite_clear: int = 100
+    amp_overflow_max: int = 10  # overflow steps within amp_window after calibration
+    amp_window: int = 100
+    amp_min_scale: float = 1.0
+
+    # --- dead units / all-zero gradients
+    dead_warning: float = 0.2
+    dead_critical: float = 0.4
+    dead_persist: int = 20
+    zero_loss: float = 1e-7  # every gradient 0 and loss below this: converged, not dead
+
+    # --- missing gradients
+    no_grad_persist: int = 3
+
+    # --- learning rate (median update/weight ratio over weight matrices)
+    lr_high_ratio: float = 1e-2
+    lr_high_critical_ratio: float = 1e-1
+    lr_low_ratio: float = 1e-4
+    lr_persist: int = 30
+    lr_window: int = 50  # loss progress is measured over this many logged steps
+    lr_low_max_drop: float = 0.1  # "barely moving": loss fell less than this fraction
+    lr_low_min_remaining: float = 0.5  # ...and is still above this fraction of the initial
+    lr_anneal_frac: float = 0.3  # lr below this fraction of its peak: annealing, not "too low"
+
+    # --- loss
+    loss_smooth: int = 5  # rolling median width for the loss
+    divergence_factor: float = 1.5  # smoothed loss above this times its best
+    divergence_giveback: float = 0.5  # ...and gave back this fraction of the progress made
+    divergence_persist: int = 10
+    loss_spike_factor: float = 10.0  # a loss above this times its running max
+    plateau_window: int = 100
+    plateau_min_improvement: float = 0.01
+
+    # --- hysteresis: rows of clearly-healthy data before a finding clears
+    clear_steps: int = 20
+    clear_factor: float = 3.0  # a ratio must recover this far past its threshold to count
+
+    def replace(self, **changes: float | int) -> Thresholds:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_overrides(cls, items: Iterable[str], base: Thresholds | None = None) -> Thresholds:
+        """Parse ``name=value`` strings (the CLI's ``--threshold``); clear errors on typos."""
+        base = base or cls()
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        changes: dict[str, float | int] = {}
+        for item in items:
+            name, sep, text = item.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep or not text.strip():
+                raise ValueError(f"threshold {item!r}: expected name=value")
+            if name not in fields:
+                raise ValueError(f"unknown threshold {name!r}; known: {', '.join(fields)}")
+            current = getattr(base, name)
+            try:
+                value: float | int = int(text) if isinstance(current, int) else float(text)
+            except ValueError:
+                kind = "an integer" if isinstance(current, int) else "a number"
+                raise ValueError(f"threshold {name}: {text!r} is not {kind}") from None
+            if value < 0:
+                raise ValueError(f"threshold {name}: must not be negative")
+            changes[name] = value
+        return dataclasses.replace(base, **changes)

@@ -1,0 +1,251 @@
+"""What the rules see: parameter roles from the header and numpy arrays of recent rows.
+
+Roles follow research/diagnosis.md §6: depth and ratio rules use trainable weight
+matrices only (ndim >= 2), never biases, norm gains or embeddings, whose norms are
+naturally tiny or whose rows legitimately get zero gradient.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradtop.diagnosis.thresholds import Thresholds
+from gradtop.history import LOSS, LOSS_SCALE, LR, TOTAL_GRAD_NORM, RunHistory, Table
+from gradtop.records import Header
+
+SATURATING = ("Sigmoid", "Tanh", "Softsign", "Hardtanh", "Hardsigmoid", "LogSigmoid")
+RECURRENT = ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")
+_EMBEDDING = re.compile(r"embed", re.IGNORECASE)
+_ADAPTIVE = re.compile(r"adam|adagrad|adadelta|rmsprop|lamb|adafactor|lion", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A module that owns trainable weight matrices (one depth position)."""
+
+    module: str
+    module_type: str
+    weights: tuple[int, ...]  # its weight-matrix parameter indices
+    numel: int
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Per-run facts derived once from the header."""
+
+    names: tuple[str, ...]
+    trainable: np.ndarray  # requires_grad
+    frozen: tuple[int, ...]
+    not_in_optimizer: tuple[int, ...]  # trainable but the optimizer does not hold it
+    weight: np.ndarray  # trainable weight matrices the depth/ratio rules use
+    numel: np.ndarray
+    layers: tuple[Layer, ...]
+    dead_groups: tuple[tuple[str, int | None, tuple[int, ...]], ...]  # module, bias, weights
+    activations: frozenset[str]
+    norms: frozenset[str]
+    module_types: frozenset[str]
+    optimizer: str
+    adaptive: bool
+    recurrent: bool
+    eps: float
+
+    @property
+    def saturating(self) -> tuple[str, ...]:
+        return tuple(a for a in SATURATING if a in self.activations)
+
+    def layer_names(self, layers: list[Layer] | tuple[Layer, ...]) -> str:
+        return _short_list([layer.module or "(root)" for layer in layers])
+
+    def param_names(self, idx: tuple[int, ...] | list[int]) -> str:
+        return _short_list([self.names[i] for i in idx])
+
+
+def _short_list(items: list[str], keep: int = 4) -> str:
+    if len(items) <= keep:
+        return ", ".join(items)
+    return f"{', '.join(items[: keep - 1])}, … {items[-1]} ({len(items)} in all)"
+
+
+def _is_embedding(module_type: str, name: str) -> bool:
+    return "Embedding" in module_type or bool(_EMBEDDING.search(name))
+
+
+def roles_for(header: Header, thresholds: Thresholds) -> Roles:
+    params = header.params
+    n = len(params)
+    trainable = np.array([p.requires_grad for p in params], dtype=bool)
+    emb = np.array([_is_embedding(p.module_type, p.name) for p in params], dtype=bool)
+    norm = np.array(["Norm" in p.module_type for p in params], dtype=bool)
+    weight = np.array([p.ndim >= 2 for p in params], dtype=bool) & trainable & ~emb & ~norm
+    by_module: dict[str, list[int]] = {}
+    for i in np.flatnonzero(weight):
+        by_module.setdefault(params[i].module, []).append(int(i))
+    layers = tuple(
+        Layer(m, params[idx[0]].module_type, tuple(idx), sum(params[i].numel for i in idx))
+        for m, idx in by_module.items()
+    )
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(params):
+        if p.requires_grad and not emb[i] and not norm[i]:
+            groups.setdefault(p.module, []).append(i)
+    dead_groups = []
+    for module, idx in groups.items():
+        bias = next((i for i in idx if params[i].ndim == 1 and params[i].param == "bias"), None)
+        mats = tuple(i for i in idx if params[i].ndim >= 2)
+        if bias is not None or mats:
+            dead_groups.append((module, bias, mats))
+    meta_eps = header.meta.get("eps") if isinstance(header.meta, dict) else None
+    optimizer = header.optimizer or ""
+    return Roles(
+        names=tuple(p.name for p in params),
+        trainable=trainable,
+        frozen=tuple(i for i in range(n) if not params[i].requires_grad),
+        not_in_optimizer=tuple(
+            i for i in range(n) if params[i].requires_grad and params[i].in_optimizer is False
+        ),
+        weight=weight,
+        numel=np.array([max(1, p.numel) for p in params], dtype=np.float64),
+        layers=layers,
+        dead_groups=tuple(dead_groups),
+        activations=frozenset(header.activations),
+        norms=frozenset(header.norms),
+        module_types=frozenset(p.module_type for p in params),
+        optimizer=optimizer,
+        adaptive=bool(_ADAPTIVE.search(optimizer)),
+        recurrent=any(p.module_type in RECURRENT for p in params),
+        eps=float(meta_eps)
+        if isinstance(meta_eps, int | float) and meta_eps > 0
+        else (thresholds.adam_eps),
+    )
+
+
+@dataclass
+class Memory:
+    """Running aggregates of rows already evaluated, so rules see beyond the window."""
+
+    rows: int = 0  # rows (logged steps) of the run already evaluated
+    initial_loss: float = np.nan  # median of the first finite losses
+    best_loss: float = np.nan  # lowest smoothed loss
+    max_loss: float = np.nan  # highest raw finite loss
+    max_lr: float = np.nan
+    first_losses: list[float] = field(default_factory=list)
+    first_row_huge: bool | None = None  # was the very first logged step already exploding?
+    amp_calibrated: bool = False  # a clean AMP step was seen (initial scale search is over)
+
+
+@dataclass
+class View:
+    """Arrays of the newest ``window`` rows, oldest first; rows ``new_from:`` are unseen."""
+
+    run: RunHistory
+    roles: Roles
+    th: Thresholds
+    mem: Memory
+    steps: np.ndarray
+    row0: int  # global row index (0 = the run's first logged step) of steps[0]
+    new_from: int
+    grad: np.ndarray  # [T, P] grad_norm, NaN where missing
+    grad_missing: np.ndarray  # [T, P] bool
+    stats: dict[str, np.ndarray]
+    loss: np.ndarray
+    loss_known: np.ndarray  # a loss was logged (NaN in ``loss`` may then mean NaN loss)
+    lr: np.ndarray
+    total: np.ndarray
+    scale: np.ndarray
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.steps.shape[0])
+
+    def row_index(self) -> np.ndarray:
+        """Global row index (position in the run) of each window row."""
+        return self.row0 + np.arange(self.n)
+
+    def stat(self, name: str) -> np.ndarray | None:
+        return self.stats.get(name)
+
+    def cached(self, key: str, make: Callable[[], Any]) -> Any:
+        """Share a derived series between rules within one evaluation."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+
+def _aligned(
+    table: Table | None, steps: np.ndarray, total_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A scalar series on the rows of the per-parameter tables: (values, logged mask).
+
+    NaN in ``values`` is either a logged NaN or a missing value; the mask tells which.
+    """
+    n = len(steps)
+    out = np.full(n, np.nan)
+    known = np.zeros(n, dtype=bool)
+    if table is None:
+        return out, known
+    t_steps, t_values = table.recent(n)
+    values = t_values[:, 0]
+    t_known = ~table.recent_missing(n)[:, 0]
+    if table.total_rows == total_rows and len(values) == n:
+        return values.copy(), t_known
+    if n and len(t_steps) and np.all(np.diff(steps) >= 0) and np.all(np.diff(t_steps) >= 0):
+        pos = np.searchsorted(t_steps, steps, side="right") - 1
+        ok = (pos >= 0) & (t_steps[np.clip(pos, 0, None)] == steps)
+        out[ok] = values[pos[ok]]
+        known[ok] = t_known[pos[ok]]
+    else:
+        k = min(n, len(values))
+        out[n - k :] = values[len(values) - k :]
+        known[n - k :] = t_known[len(values) - k :]
+    return out, known
+
+
+def build_view(run: RunHistory, roles: Roles, th: Thresholds, mem: Memory) -> View | None:
+    """The window the rules evaluate, or None when the run has no per-parameter rows yet."""
+    base = run.stats.get("grad_norm") or next(iter(run.stats.values()), None)
+    if base is None or base.total_rows == 0:
+        return None
+    steps, _ = base.recent(th.window)
+    n = len(steps)
+    total_rows = base.total_rows
+    stats: dict[str, np.ndarray] = {}
+    for name, table in run.stats.items():
+        if table.total_rows == total_rows:
+            stats[name] = table.recent(n)[1]
+    n_params = len(run.header.params)
+    if "grad_norm" in run.stats and run.stats["grad_norm"].total_rows == total_rows:
+        grad = stats["grad_norm"]
+        missing = run.stats["grad_norm"].recent_missing(n)
+    else:
+        grad = np.full((n, n_params), np.nan)
+        missing = np.zeros((n, n_params), dtype=bool)
+    total, total_known = _aligned(run.scalars.get(TOTAL_GRAD_NORM), steps, total_rows)
+    if not np.any(total_known) and "grad_norm" in stats:
+        with np.errstate(invalid="ignore", over="ignore"):
+            total = np.sqrt(np.nansum(np.square(grad), axis=1))
+        total[np.all(missing, axis=1)] = np.nan
+    row0 = total_rows - n
+    loss, loss_known = _aligned(run.scalars.get(LOSS), steps, total_rows)
+    return View(
+        run=run,
+        roles=roles,
+        th=th,
+        mem=mem,
+        steps=steps,
+        row0=row0,
+        new_from=max(0, min(n, mem.rows - row0)),
+        grad=grad,
+        grad_missing=missing,
+        stats=stats,
+        loss=loss,
+        loss_known=loss_known,
+        lr=_aligned(run.scalars.get(LR), steps, total_rows)[0],
+        total=total,
+        scale=_aligned(run.scalars.get(LOSS_SCALE), steps, total_rows)[0],
+    )

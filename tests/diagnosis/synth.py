@@ -1,0 +1,126 @@
+"""Synthetic runs built into real History objects, for rule edge cases.
+
+A run is an MLP-shaped header (weight matrices and biases in depth order, optionally
+frozen, embedding or norm parameters) and steps whose per-parameter statistics come
+from small functions of the step, so each test states the shape of its series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gradtop.history import History, RunHistory
+from gradtop.records import Header, ParamInfo, Step
+
+Series = Callable[[int], Sequence[float | None] | np.ndarray | float | None]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    module_type: str
+    shape: tuple[int, ...]
+    requires_grad: bool = True
+    in_optimizer: bool | None = True
+
+
+def mlp_specs(depth: int = 6, width: int = 16, *, bias: bool = True) -> list[Spec]:
+    specs: list[Spec] = []
+    for i in range(depth):
+        specs.append(Spec(f"net.{i}.weight", "Linear", (width, width)))
+        if bias:
+            specs.append(Spec(f"net.{i}.bias", "Linear", (width,)))
+    return specs
+
+
+def header(
+    specs: Sequence[Spec],
+    *,
+    run_id: str = "run",
+    activations: Sequence[str] = ("ReLU",),
+    norms: Sequence[str] = (),
+    optimizer: str = "SGD",
+) -> Header:
+    params = tuple(
+        ParamInfo(
+            name=s.name,
+            module=s.name.rsplit(".", 1)[0],
+            module_type=s.module_type,
+            param=s.name.rsplit(".", 1)[1],
+            shape=s.shape,
+            numel=int(np.prod(s.shape)),
+            requires_grad=s.requires_grad,
+            in_optimizer=s.in_optimizer,
+        )
+        for s in specs
+    )
+    return Header(
+        run_id=run_id,
+        time=0.0,
+        params=params,
+        activations=tuple(activations),
+        norms=tuple(norms),
+        optimizer=optimizer,
+    )
+
+
+def _row(value: object, n: int) -> list[float | None]:
+    if value is None:
+        return [None] * n
+    if np.isscalar(value):
+        return [float(value)] * n  # type: ignore[arg-type]
+    return [None if x is None else float(x) for x in value]  # type: ignore[union-attr]
+
+
+def feed(
+    history: History,
+    head: Header,
+    steps: range,
+    *,
+    grad: Series,
+    loss: Callable[[int], float | None] = lambda s: 2.3,
+    weight: Series = lambda s: 4.0,
+    update: Series | None = lambda s: 1e-3,
+    zero: Series = lambda s: 0.0,
+    nonfinite: Series | None = None,
+    lr: Callable[[int], float] = lambda s: 0.1,
+    scale: Callable[[int], float | None] = lambda s: None,
+) -> RunHistory:
+    """Append one Step per step; frozen parameters get missing (None) gradients."""
+    if head.run_id not in history.runs:
+        history.add(head)
+    n = len(head.params)
+    frozen = [not p.requires_grad for p in head.params]
+    seq = history.runs[head.run_id].last_seq
+    for s in steps:
+        g = _row(grad(s), n)
+        g = [None if f else x for x, f in zip(g, frozen, strict=True)]
+        stats: dict[str, list[float | None]] = {"grad_norm": g}
+        stats["grad_max"] = [None if x is None else x / 2 for x in g]
+        stats["weight_norm"] = _row(weight(s), n)
+        nf = _row(nonfinite(s), n) if nonfinite else [
+            None if x is None else float(not np.isfinite(x)) for x in g
+        ]
+        stats["nonfinite"] = [None if x is None else y for x, y in zip(g, nf, strict=True)]
+        z = _row(zero(s), n)
+        stats["zero_frac"] = [None if x is None else y for x, y in zip(g, z, strict=True)]
+        if update is not None:
+            u = _row(update(s), n)
+            stats["update_ratio"] = [None if s == steps.start else y for y in u]
+        seq += 1
+        history.add(
+            Step(
+                head.run_id,
+                seq,
+                s,
+                float(s),
+                loss=loss(s),
+                lr=[lr(s)],
+                loss_scale=scale(s),
+                stats=stats,
+            )
+        )
+    return history.runs[head.run_id]
