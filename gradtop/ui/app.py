@@ -1,0 +1,420 @@
+"""``gradtop watch``: the live dashboard, built to be read over SSH.
+
+The app draws; a thread worker reads (see ``follower.py``). Data redraws happen on a
+timer at a capped rate and only when the model changed, and widgets repaint only what
+changed, so a busy training run costs the terminal little bandwidth. Keys redraw at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from gradtop.diagnosis import Diagnoser
+from gradtop.diagnosis.findings import Finding
+from gradtop.history import RunHistory
+from gradtop.reader import ReaderStatus
+from gradtop.text import safe_text
+from gradtop.ui.detail_screen import DetailScreen
+from gradtop.ui.findings_panel import FindingsPanel
+from gradtop.ui.findings_screen import FindingsScreen
+from gradtop.ui.follower import FollowOptions, follow_into_app
+from gradtop.ui.format import fmt_count
+from gradtop.ui.header_bar import HeaderBar
+from gradtop.ui.headline import HeadlineInput, ReaderView, loading_text
+from gradtop.ui.help_screen import HelpScreen
+from gradtop.ui.layer_table import LayerTable
+from gradtop.ui.layers import LayerRow, SortKey, build_rows, filter_rows, next_sick, sort_rows
+from gradtop.ui.loss_plot import LossPlot
+from gradtop.ui.messages import (
+    BackfillProgressed,
+    ModelChanged,
+    ModelReplaced,
+    ReaderFailed,
+    WakeupStarted,
+)
+from gradtop.ui.model import DiagnoserLike, WatchModel, liveness
+from gradtop.ui.run_picker import NEWEST, RunPicker
+from gradtop.ui.sparkline import depth_profile, flow_scale, log_sparkline
+from gradtop.ui.tones import fragments_to_content
+
+# Command palette entries: (title, help, action name).
+COMMANDS_LIST: tuple[tuple[str, str, str], ...] = (
+    ("Pause / resume", "Stop or restart following the file", "toggle_pause"),
+    ("Sort layers", "Cycle depth / grad norm / severity", "cycle_sort"),
+    ("Filter layers", "Show only layers matching a text", "open_filter"),
+    ("Next sick layer", "Move to the next layer with a problem", "next_sick"),
+    ("Log scale", "Toggle the loss plot's log scale", "toggle_log"),
+    ("All findings", "Every finding with its evidence and fixes", "show_findings"),
+    ("Switch run", "Show another run of this file", "switch_run"),
+    ("Help", "Keys and how to read the table", "help"),
+)
+DEFAULT_REFRESH = 0.5  # seconds between data redraws: <= 2 Hz keeps SSH traffic small
+
+
+class FilterInput(Input):
+    """The ``/`` filter box; Esc clears it and gives the keys back to the table."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "clear_filter", "Clear")]
+
+    def action_clear_filter(self) -> None:
+        self.value = ""
+        self.app.action_close_filter()  # type: ignore[attr-defined]
+
+
+class GradtopApp(App[None]):
+    """Watch a gradtop JSONL file (``path``), or show a ready model (``model``, for tests)."""
+
+    CSS_PATH = "gradtop.tcss"
+    TITLE = "gradtop"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("n", "next_sick(1)", "Next sick"),
+        Binding("N", "next_sick(-1)", "Prev sick", show=False),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("slash", "open_filter", "Filter"),
+        Binding("l", "toggle_log", "Log", show=False),
+        Binding("p,space", "toggle_pause", "Pause"),
+        Binding("f", "show_findings", "Findings"),
+        Binding("r", "switch_run", "Runs", show=False),
+    ]
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        model: WatchModel | None = None,
+        make_diagnoser: Callable[[], DiagnoserLike] | None = Diagnoser,
+        clock: Callable[[], float] = time.time,
+        poll: bool | None = None,
+        tick: float = 0.5,
+        refresh_interval: float = DEFAULT_REFRESH,
+    ) -> None:
+        super().__init__()
+        self.path = str(path)
+        self.clock = clock
+        self.refresh_interval = refresh_interval
+        self._follow = model is None
+        self._make_diagnoser = make_diagnoser
+        self.model = model if model is not None else WatchModel(make_diagnoser)
+        self.poll = poll
+        self.tick = tick
+        self.reader: ReaderView | None = None
+        self.run_id: str | None = None  # None: follow the newest run
+        self.sort_key = SortKey.DEPTH
+        self.filter_text = ""
+        self.paused = False
+        self.loaded = model is not None  # whole file read (tests wait for this)
+        self.loading = ""
+        self.wakeup_note = ""
+        self.problem = ""
+        self.frames = 0  # data redraws done (tests and the benchmark watch this)
+        self._dirty = True
+        self._plot_generation = -1
+        self._stop = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="headline")
+        with Horizontal(id="top"):
+            yield LossPlot(id="loss")
+            yield FindingsPanel(id="findings")
+        with Vertical(id="layers"):
+            yield Static("", id="table-bar", markup=False)
+            yield Static("", id="table-heading", markup=False)
+            yield LayerTable(id="table")
+        yield FilterInput(placeholder="filter layers: name, type or status", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(LayerTable).focus()
+        self.set_interval(self.refresh_interval, self._on_tick)
+        if self._follow:
+            self._read_file()
+        self.redraw(full=True)
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self._resume.set()
+
+    @work(thread=True, exclusive=True, group="reader")
+    def _read_file(self) -> None:
+        follow_into_app(
+            FollowOptions(self.path, poll=self.poll, tick=self.tick),
+            lambda: WatchModel(self._make_diagnoser),
+            self.post_message,
+            self._stop,
+            self._resume,
+        )
+
+    # ------------------------------------------------------------------ messages
+
+    def on_model_replaced(self, message: ModelReplaced) -> None:
+        self.model = message.model
+        if message.phase == "complete":
+            self.loaded = True
+            self.loading = ""
+        self._plot_generation = -1
+        self.redraw(full=True)
+
+    def on_model_changed(self, message: ModelChanged) -> None:
+        if message.status is not None:
+            self.reader = _reader_view(message.status)
+        self._dirty = True
+
+    def on_backfill_progressed(self, message: BackfillProgressed) -> None:
+        if not self.loaded and message.size > 0 and message.offset < message.size:
+            self.loading = loading_text(message.offset, message.size)
+            self._dirty = True
+
+    def on_wakeup_started(self, message: WakeupStarted) -> None:
+        if message.mode != "native":
+            self.wakeup_note = f"polling ({message.reason})" if message.reason else "polling"
+            self._dirty = True
+
+    def on_reader_failed(self, message: ReaderFailed) -> None:
+        self.problem = message.error
+        self._dirty = True
+
+    def on_layer_table_selected(self, message: LayerTable.Selected) -> None:
+        self.push_screen(DetailScreen(message.param_index))
+        self.call_after_refresh(self.redraw)
+
+    def on_detail_screen_moved(self, message: DetailScreen.Moved) -> None:
+        screen = self.screen
+        run = self.current_run()
+        if isinstance(screen, DetailScreen) and run is not None:
+            screen.index = max(0, min(message.index, len(run.params) - 1))
+            self.query_one(LayerTable).move_cursor_to_param(screen.index)
+            self.redraw()
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        if message.input.id == "filter":
+            self.filter_text = message.value
+            self.redraw(full=True)
+
+    def on_input_submitted(self, message: Input.Submitted) -> None:
+        if message.input.id == "filter":
+            self.query_one(LayerTable).focus()
+
+    # ------------------------------------------------------------------ drawing
+
+    def current_run(self) -> RunHistory | None:
+        return self.model.run(self.run_id)
+
+    def _on_tick(self) -> None:
+        if self._dirty:
+            self.redraw()
+        else:
+            self._draw_header()  # ages move on even when no data arrives
+
+    def redraw(self, *, full: bool = False) -> None:
+        """Bring every visible widget up to date with the model (under its lock)."""
+        self._dirty = False
+        self.frames += 1
+        model = self.model
+        with model.lock:
+            run = self.current_run()
+            findings = model.findings.get(run.run_id, []) if run is not None else []
+            rows = build_rows(run, findings) if run is not None else []
+            screen = self.screen
+            if isinstance(screen, DetailScreen):
+                row = rows[screen.index] if 0 <= screen.index < len(rows) else None
+                screen.take(run, row, findings)
+            self._draw_main(run, rows, findings, model, full=full)
+            self._draw_header()
+
+    def _draw_main(
+        self,
+        run: RunHistory | None,
+        rows: list[LayerRow],
+        findings: list[Finding],
+        model: WatchModel,
+        *,
+        full: bool,
+    ) -> None:
+        main = self.screen_stack[0] if self.screen_stack else None
+        if main is None or not main.is_mounted:
+            return
+        compact = main.has_class("-short")
+        panel = self.query_one(FindingsPanel)
+        panel.show(findings, compact=compact)
+        loss = self.query_one(LossPlot)
+        if loss.display and (full or self._plot_generation != model.generation):
+            self._plot_generation = model.generation
+            loss.take(run)
+        shown = filter_rows(sort_rows(rows, self.sort_key), self.filter_text)
+        table = self.query_one(LayerTable)
+        table.sort_label = self.sort_key.value
+        flow = flow_scale([r.grad_norm for r in rows])
+        table.set_rows(shown, self._spark_fn(run), flow, full=full)
+        self._draw_table_bar(rows, shown, table)
+
+    def _spark_fn(self, run: RunHistory | None) -> Callable[[int, int], str]:
+        table = None if run is None else run.stats.get("grad_norm")
+        lock = self.model.lock
+
+        def spark(index: int, width: int) -> str:
+            if table is None or not 0 <= index < table.n_cols or len(table) == 0:
+                return ""
+            with lock:
+                col = table.column(index, width)
+            return log_sparkline(col.high, col.any_nan, width=width)
+
+        return spark
+
+    def _draw_table_bar(
+        self, rows: list[LayerRow], shown: list[LayerRow], table: LayerTable
+    ) -> None:
+        sick = sum(1 for r in rows if r.status.sick)
+        bar: list[tuple[str, str]] = [("layers ", "bold"), (fmt_count(len(rows)), "bold")]
+        if len(shown) != len(rows):
+            bar.append((f" ({len(shown)} shown)", "muted"))
+        bar.append((f"  sort: {self.sort_key.value}", "muted"))
+        if self.filter_text:
+            bar.append(("  filter: ", "muted"))
+            bar.append((safe_text(self.filter_text, 30), "info"))
+        bar.append((f"  {sick} sick" if sick else "  none sick", "error" if sick else "ok"))
+        profile_w = max(0, min(len(rows), table.size.width - sum(len(t) for t, _ in bar) - 20))
+        if profile_w >= 4:
+            bar.append(("  depth profile ", "muted"))
+            bar.append((depth_profile([r.grad_norm for r in rows], profile_w), "info"))
+        self.query_one("#table-bar", Static).update(fragments_to_content(bar))
+        heading = ""
+        for text, x in table.heading():
+            heading = heading.ljust(x) + text
+        self.query_one("#table-heading", Static).update(fragments_to_content([(heading, "")]))
+
+    def _draw_header(self) -> None:
+        if not self.screen_stack or not self.screen_stack[0].is_mounted:
+            return
+        model = self.model
+        with model.lock:
+            run = self.current_run()
+            runs = list(model.history.runs)
+            clock = model.clocks.get(run.run_id) if run is not None else None
+            live = liveness(run, clock, self.clock()) if run is not None else None
+            data = HeadlineInput(
+                path=self.path,
+                run=run,
+                run_pos=runs.index(run.run_id) + 1 if run is not None else 0,
+                run_count=len(runs),
+                following_newest=self.run_id is None,
+                liveness=live,
+                steps_per_second=clock.steps_per_second() if clock is not None else None,
+                reader=self.reader,
+                paused=self.paused,
+                loading=self.loading,
+                wakeup=self.wakeup_note,
+                problem=self.problem or model.diagnosis_error,
+            )
+            self.query_one(HeaderBar).show(data)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.redraw, full=True)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_cycle_sort(self) -> None:
+        self.sort_key = self.sort_key.next()
+        self.redraw(full=True)
+
+    def action_open_filter(self) -> None:
+        box = self.query_one(FilterInput)
+        box.add_class("-active")
+        box.focus()
+
+    def action_close_filter(self) -> None:
+        box = self.query_one(FilterInput)
+        box.remove_class("-active")
+        self.query_one(LayerTable).focus()
+
+    def action_toggle_log(self) -> None:
+        loss = self.query_one(LossPlot)
+        loss.set_log_scale(not loss.log_scale)
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if self.paused:
+            self._resume.clear()
+        else:
+            self._resume.set()
+        self._draw_header()
+
+    def action_next_sick(self, direction: int = 1) -> None:
+        table = self.query_one(LayerTable)
+        rows = table.rows if direction > 0 else list(reversed(table.rows))
+        start = table.cursor if direction > 0 else len(rows) - 1 - table.cursor
+        pos = next_sick(rows, start)
+        if pos is None:
+            self.notify("No sick layers right now.", timeout=3)
+            return
+        table.move_cursor(pos if direction > 0 else len(rows) - 1 - pos)
+
+    def action_show_findings(self) -> None:
+        with self.model.lock:
+            run = self.current_run()
+            findings = list(self.model.findings.get(run.run_id, [])) if run is not None else []
+        self.push_screen(FindingsScreen(findings))
+
+    def action_switch_run(self) -> None:
+        with self.model.lock:
+            runs = [(rid, _describe_run(run)) for rid, run in self.model.history.runs.items()]
+            current = self.current_run()
+        if len(runs) < 2:
+            self.notify("This file holds a single run.", timeout=3)
+            return
+        shown = None if current is None else current.run_id
+        self.push_screen(RunPicker(runs, shown), self._picked_run)
+
+    def _picked_run(self, choice: str | None) -> None:
+        if choice is None:
+            return
+        self.run_id = None if choice == NEWEST else choice
+        self._plot_generation = -1
+        self.redraw(full=True)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for title, help_text, action in COMMANDS_LIST:
+            yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+
+
+def _describe_run(run: RunHistory) -> str:
+    state = "finished" if run.end is not None else "open"
+    model = f" {run.header.model}" if run.header.model else ""
+    return f"{run.run_id}{model}: {fmt_count(run.steps)} steps, {len(run.params)} tensors, {state}"
+
+
+def _reader_view(status: ReaderStatus) -> ReaderView:
+    return ReaderView(
+        state=status.state,
+        records=status.records,
+        skipped=dict(status.skipped),
+        truncations=status.truncations,
+        rotations=status.rotations,
+        offset=status.offset,
+        size=status.size,
+        message=status.message,
+        version_error=status.version_error,
+    )

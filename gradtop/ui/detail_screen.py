@@ -1,0 +1,192 @@
+"""One parameter tensor over time: grad norm, update ratio, weight norm, gradient histogram.
+
+Opened with Enter on a table row; ``[`` and ``]`` step through the layers in depth order
+without going back. It is refreshed by the app with the rest of the screen, so it stays
+live while training runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid
+from textual.content import Content
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual_plotext import PlotextPlot
+
+from gradtop.diagnosis.findings import Finding
+from gradtop.history import RunHistory
+from gradtop.text import safe_text
+from gradtop.ui.findings_text import finding_lines
+from gradtop.ui.format import fmt_count, fmt_frac, fmt_num, fmt_shape
+from gradtop.ui.heatmap import heatmap_lines, hist_matrix
+from gradtop.ui.layers import LayerRow
+from gradtop.ui.series import Series, param_series
+from gradtop.ui.tones import fragments_to_content
+
+
+class StatPlot(PlotextPlot):
+    """One statistic of one parameter; the border title names it (never plotext text)."""
+
+    DEFAULT_CSS = """
+    StatPlot { border: round $primary-muted; border-title-color: $text-primary; }
+    """
+
+    def __init__(self, title: str, *, log: bool, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = title
+        self.log = log
+        self._series: list[tuple[Series, str]] = []
+
+    def draw(self, series: list[tuple[Series, str]]) -> None:
+        self._series = series
+        self.redraw()
+
+    def redraw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.yscale("log" if self.log else "linear")
+        first_bad: float | None = None
+        for s, color in self._series:
+            shown = s.positive() if self.log else s
+            if len(shown):
+                plt.plot(shown.steps.tolist(), shown.values.tolist(), marker="braille", color=color)
+            if len(s.bad_steps):
+                bad = float(s.bad_steps[0])
+                first_bad = bad if first_bad is None else min(first_bad, bad)
+        if first_bad is not None:
+            plt.vline(first_bad, color="red")
+            plt.title(f"✖ NaN/Inf from step {int(first_bad)}")
+        if not any(len(s) for s, _ in self._series):
+            plt.title("not logged")
+        self.refresh()
+
+
+class HistogramView(Static):
+    DEFAULT_CSS = """
+    HistogramView { border: round $primary-muted; border-title-color: $text-primary; }
+    """
+
+
+class DetailScreen(Screen[None]):
+    """Live detail of parameter ``index`` of the shown run."""
+
+    DEFAULT_CSS = """
+    DetailScreen { layout: vertical; }
+    DetailScreen #detail-title { height: auto; max-height: 12; background: $panel; padding: 0 1; }
+    DetailScreen Grid { grid-size: 2 2; grid-gutter: 0 1; height: 1fr; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,backspace", "close", "Back"),
+        Binding("left_square_bracket", "step(-1)", "Prev layer"),
+        Binding("right_square_bracket", "step(1)", "Next layer"),
+        Binding("l", "toggle_log", "Log/linear"),
+    ]
+
+    class Moved(Message):
+        """The user stepped to another parameter inside the detail view."""
+
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="detail-title", markup=False)
+        with Grid():
+            yield StatPlot("grad norm (max / min per point, log)", log=True, id="plot-grad")
+            yield StatPlot("update ratio ‖Δw‖/‖w‖ (log)", log=True, id="plot-update")
+            yield StatPlot("weight norm", log=False, id="plot-weight")
+            yield HistogramView("", id="hist", markup=False)
+        yield Footer()
+
+    def take(
+        self, run: RunHistory | None, row: LayerRow | None, findings: Sequence[Finding]
+    ) -> None:
+        """Copy this parameter's series out of the run (call with the model lock held)."""
+        title = self.query_one("#detail-title", Static)
+        if run is None or row is None or not 0 <= self.index < len(run.params):
+            title.update(Content("parameter not in this run"))
+            return
+        title.update(self._title(run, row, findings))
+        width = max(40, 2 * self.query_one("#plot-grad", StatPlot).size.width)
+        i = self.index
+        self.query_one("#plot-grad", StatPlot).draw(
+            [
+                (param_series(run, "grad_norm", i, width, use="high"), "red"),
+                (param_series(run, "grad_norm", i, width, use="low"), "cyan"),
+            ]
+        )
+        self.query_one("#plot-update", StatPlot).draw(
+            [(param_series(run, "update_ratio", i, width), "green")]
+        )
+        self.query_one("#plot-weight", StatPlot).draw(
+            [(param_series(run, "weight_norm", i, width), "blue")]
+        )
+        self._histogram(run)
+
+    def _title(self, run: RunHistory, row: LayerRow, findings: Sequence[Finding]) -> Content:
+        p = row.info
+        head = [
+            (safe_text(p.name), "title"),
+            (f"  {safe_text(p.module_type, 40)}  {fmt_shape(p.shape)}", ""),
+            (f"  {fmt_count(p.numel)} elements", "muted"),
+            (f"  param {self.index + 1}/{len(run.params)} in depth order", "muted"),
+        ]
+        if not p.requires_grad:
+            head.append(("  requires_grad=False", "warning"))
+        values = [
+            ("status ", "muted"),
+            (row.status.label, row.status.tone if row.status.sick else "bold"),
+            ("   |grad| ", "muted"),
+            (fmt_num(row.grad_norm), ""),
+            ("   ‖w‖ ", "muted"),
+            (fmt_num(row.weight_norm), ""),
+            ("   upd/w ", "muted"),
+            (fmt_num(row.update_ratio), ""),
+            ("   zero ", "muted"),
+            (fmt_frac(row.zero_frac), ""),
+        ]
+        lines = [fragments_to_content(head), fragments_to_content(values)]
+        for f in findings:
+            if self.index in f.params and f.active:
+                lines.extend(fragments_to_content(line) for line in finding_lines(f, detail=False))
+        return Content("\n").join(lines)
+
+    def _histogram(self, run: RunHistory) -> None:
+        view = self.query_one("#hist", HistogramView)
+        steps, matrix = hist_matrix(run.hist, self.index)
+        if not steps:
+            view.border_title = "gradient magnitude histogram"
+            view.update(Content("not logged for this run (Logger(hist=True) records it)"))
+            return
+        label_w = 8
+        width = max(4, view.size.width - label_w - 3)
+        lines = heatmap_lines(matrix, run.header.hist_edges, width)
+        view.border_title = f"|grad| histogram over time, steps {steps[0]}–{steps[-1]}"
+        view.update(
+            Content("\n").join(
+                Content.assemble((f"{label:>{label_w}} ", "$text-muted"), (shades, "$accent"))
+                for label, shades in lines
+            )
+        )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_step(self, delta: int) -> None:
+        self.post_message(self.Moved(self.index + delta))
+
+    def action_toggle_log(self) -> None:
+        for plot in self.query(StatPlot):
+            plot.log = not plot.log
+            plot.redraw()

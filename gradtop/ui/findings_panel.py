@@ -1,0 +1,59 @@
+"""The findings panel: what is wrong, the numbers behind it, and what to change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from gradtop.diagnosis.findings import Finding
+from gradtop.ui.findings_text import findings_lines, summary
+from gradtop.ui.tones import lines_to_content
+
+
+class FindingsPanel(VerticalScroll):
+    """Scrollable list of findings; in compact mode only the top one and its first fix."""
+
+    DEFAULT_CSS = """
+    FindingsPanel {
+        height: 1fr;
+        border: round $primary-muted;
+        border-title-color: $text-primary;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+        & > Static { width: 1fr; }
+    }
+    FindingsPanel.-compact > Static { text-wrap: nowrap; text-overflow: ellipsis; }
+    FindingsPanel.-critical { border: round $error; border-title-color: $text-error; }
+    FindingsPanel.-warning { border: round $warning; border-title-color: $text-warning; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.compact = False
+        self._shown: Content | None = None
+        self._body = Static("", markup=False)
+
+    def compose(self) -> ComposeResult:
+        yield self._body
+
+    def show(self, findings: Sequence[Finding], *, compact: bool | None = None) -> None:
+        if compact is not None:
+            self.compact = compact
+            self.set_class(compact, "-compact")
+        lines = (
+            findings_lines(findings, detail=False, limit=1)
+            if self.compact
+            else findings_lines(findings)
+        )
+        content = lines_to_content(lines)
+        self.border_title = f"findings: {summary(findings)}"
+        worst = max((f.severity for f in findings if f.active), default=None)
+        self.set_class(worst is not None and worst.name == "CRITICAL", "-critical")
+        self.set_class(worst is not None and worst.name == "WARNING", "-warning")
+        if content != self._shown:  # unchanged findings cost no bytes on the wire
+            self._shown = content
+            self._body.update(content)

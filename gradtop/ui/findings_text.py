@@ -1,0 +1,100 @@
+"""Findings as lines of (text, tone) fragments: severity first, evidence, then what to do.
+
+Pure. All text that can come from the file (parameter names inside titles, evidence
+names) goes through ``safe_text``; code snippets are sanitised line by line so their
+newlines survive and nothing else does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from gradtop.diagnosis.findings import Evidence, Finding, Severity
+from gradtop.text import safe_text
+from gradtop.ui.format import fmt_num
+
+Fragment = tuple[str, str]
+Line = list[Fragment]
+
+SEVERITY_MARK: dict[Severity, Fragment] = {
+    Severity.CRITICAL: ("✖ CRITICAL", "error-reverse"),
+    Severity.WARNING: ("⚠ WARNING", "warning-reverse"),
+    Severity.INFO: ("ℹ INFO", "info"),
+}
+
+
+def _steps(f: Finding) -> str:
+    if f.cleared_step is not None:
+        return f"steps {f.first_step}–{f.last_step}, cleared at {f.cleared_step}"
+    if f.first_step == f.last_step:
+        return f"step {f.first_step}"
+    return f"since step {f.first_step}"
+
+
+def _evidence(e: Evidence) -> str:
+    value = fmt_num(e.value) if not isinstance(e.value, int) else str(e.value)
+    threshold = fmt_num(e.threshold) if math.isfinite(e.threshold) else str(e.threshold)
+    where = f" [{safe_text(e.param, 60)}]" if e.param else ""
+    return f"{safe_text(e.metric, 80)}{where} = {value}  (threshold {e.comparison} {threshold})"
+
+
+def finding_lines(f: Finding, *, detail: bool = True, max_fixes: int = 3) -> list[Line]:
+    """One finding; ``detail`` adds evidence, explanation, and fixes with their code."""
+    mark, tone = SEVERITY_MARK.get(f.severity, ("•", ""))
+    if not f.active:
+        mark, tone = "✓ cleared", "muted"
+    head: Line = [(mark, tone), (" ", ""), (safe_text(f.title, 160), "bold" if f.active else "")]
+    head.append((f"  ({_steps(f)})", "muted"))
+    lines = [head]
+    if not detail:
+        if f.fixes and f.active:
+            lines.append([("  → ", "muted"), (safe_text(f.fixes[0].title, 120), "ok")])
+        return lines
+    lines.extend([("  ", ""), (_evidence(e), "muted")] for e in f.evidence)
+    if f.explanation and f.active:
+        lines.append([("  ", ""), (safe_text(f.explanation, 600), "")])
+    if f.active:
+        for n, fix in enumerate(f.fixes[:max_fixes], start=1):
+            lines.append([(f"  {n}. ", "ok"), (safe_text(fix.title, 160), "ok")])
+            if fix.why:
+                lines.append([("     ", ""), (safe_text(fix.why, 400), "muted")])
+            lines.extend(
+                [("       ", ""), (safe_text(code_line, 160), "code")]
+                for code_line in fix.code.splitlines()
+                if code_line.strip()
+            )
+    return lines
+
+
+def findings_lines(
+    findings: Sequence[Finding], *, detail: bool = True, limit: int | None = None
+) -> list[Line]:
+    """Active findings first (the Diagnoser orders them); cleared ones dimmed at the end."""
+    if not findings:
+        return [[("✓ no findings", "ok"), (": gradients look healthy so far", "muted")]]
+    active = [f for f in findings if f.active]
+    cleared = [f for f in findings if not f.active]
+    shown = active + cleared
+    out: list[Line] = []
+    for i, f in enumerate(shown[:limit] if limit is not None else shown):
+        if i and detail:
+            out.append([("", "")])
+        out.extend(finding_lines(f, detail=detail))
+    hidden = len(shown) - (limit if limit is not None and limit < len(shown) else len(shown))
+    if hidden > 0:
+        out.append([(f"  + {hidden} more finding{'s' if hidden > 1 else ''} (press f)", "muted")])
+    return out
+
+
+def summary(findings: Sequence[Finding]) -> str:
+    """Counts for a panel title: '2 critical, 1 warning'."""
+    active = [f for f in findings if f.active]
+    if not active:
+        return "healthy"
+    parts = []
+    for sev in (Severity.CRITICAL, Severity.WARNING, Severity.INFO):
+        n = sum(1 for f in active if f.severity == sev)
+        if n:
+            parts.append(f"{n} {sev.label}")
+    return ", ".join(parts)

@@ -1,0 +1,189 @@
+"""The per-layer rows the table shows: values, a status word, sorting and filtering.
+
+Pure (numpy and the shared vocabulary only) so the rules that decide what a user sees
+first are unit-tested without a terminal. Thresholded judgements (vanishing, exploding,
+dead units...) come from the Diagnoser's findings; the only statuses decided here are
+plain facts read off the newest step: a non-finite gradient, a missing gradient, a
+parameter that does not require grad.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from gradtop.diagnosis.findings import Finding, Severity
+from gradtop.history import RunHistory
+from gradtop.records import ParamInfo
+
+
+@dataclass(frozen=True, slots=True)
+class LayerStatus:
+    """What the status column says. ``label`` carries a symbol and a word so the meaning
+    survives NO_COLOR and monochrome terminals; ``tone`` picks the colour when there is one."""
+
+    key: str
+    label: str
+    tone: str  # "error", "warning", "muted", "ok", "info"
+    rank: int  # higher = more urgent (severity sort)
+
+    @property
+    def sick(self) -> bool:
+        return self.tone in ("error", "warning")
+
+
+OK = LayerStatus("ok", "✓ ok", "ok", 0)
+FROZEN = LayerStatus("frozen", "– frozen", "muted", 5)
+NO_GRAD = LayerStatus("no_grad", "∅ no grad", "warning", 40)
+NONFINITE = LayerStatus("nonfinite", "✖ NaN/Inf", "error", 100)
+
+# Finding kinds from gradtop.diagnosis mapped to the word a layer row shows.
+KIND_STATUS: dict[str, LayerStatus] = {
+    "nonfinite": NONFINITE,
+    "exploding": LayerStatus("exploding", "▲ EXPLODE", "error", 90),
+    "vanishing": LayerStatus("vanishing", "▼ VANISH", "error", 80),
+    "dead_units": LayerStatus("dead_units", "○ dead", "warning", 60),
+    "dead": LayerStatus("dead", "○ dead", "warning", 60),
+    "no_grad": NO_GRAD,
+    "frozen": FROZEN,
+    "not_in_optimizer": LayerStatus("not_in_optimizer", "⊘ not opt", "warning", 35),
+    "grad_spike": LayerStatus("grad_spike", "↑ spike", "warning", 50),
+}
+
+
+def status_for_finding(finding: Finding) -> LayerStatus:
+    """The row status a finding gives the layers it names (unknown kinds still show)."""
+    known = KIND_STATUS.get(finding.kind)
+    if known is not None:
+        if finding.severity < Severity.WARNING and known.tone == "error":
+            return LayerStatus(known.key, known.label, "warning", known.rank - 10)
+        return known
+    tone = {Severity.CRITICAL: "error", Severity.WARNING: "warning"}.get(finding.severity, "info")
+    word = finding.kind.replace("_", " ")[:9]
+    return LayerStatus(finding.kind, f"! {word}", tone, 30 + 10 * int(finding.severity))
+
+
+@dataclass(slots=True)
+class LayerRow:
+    """One parameter tensor as the table shows it at the newest step."""
+
+    index: int
+    info: ParamInfo
+    grad_norm: float | None = None
+    weight_norm: float | None = None
+    update_ratio: float | None = None
+    zero_frac: float | None = None
+    nonfinite: float | None = None
+    status: LayerStatus = OK
+    kinds: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+def _last(run: RunHistory, stat: str, n: int) -> list[float | None]:
+    """The newest value of ``stat`` per parameter; None where missing or never logged."""
+    table = run.stats.get(stat)
+    row = None if table is None else table.last()
+    if row is None:
+        return [None] * n
+    missing = table.recent_missing(1)[0] if table is not None else np.zeros(n, bool)
+    return [None if m else float(v) for v, m in zip(row.tolist(), missing.tolist(), strict=True)]
+
+
+def build_rows(run: RunHistory, findings: Sequence[Finding] = ()) -> list[LayerRow]:
+    """Rows in depth order with the worst status each parameter has earned."""
+    params = run.params
+    n = len(params)
+    grad = _last(run, "grad_norm", n)
+    weight = _last(run, "weight_norm", n)
+    update = _last(run, "update_ratio", n)
+    zeros = _last(run, "zero_frac", n)
+    nonfinite = _last(run, "nonfinite", n)
+    rows = [
+        LayerRow(i, p, grad[i], weight[i], update[i], zeros[i], nonfinite[i])
+        for i, p in enumerate(params)
+    ]
+    has_data = run.steps > 0
+    for row in rows:
+        row.status = _fact_status(row, has_data)
+    for finding in findings:
+        if not finding.active:
+            continue
+        status = status_for_finding(finding)
+        for i in finding.params:
+            if 0 <= i < n:
+                rows[i].kinds = (*rows[i].kinds, finding.kind)
+                if status.rank > rows[i].status.rank:
+                    rows[i].status = status
+    return rows
+
+
+def _fact_status(row: LayerRow, has_data: bool) -> LayerStatus:
+    if not row.info.requires_grad:
+        return FROZEN
+    g = row.grad_norm
+    if (g is not None and not math.isfinite(g)) or (row.nonfinite or 0) > 0:
+        return NONFINITE
+    if has_data and g is None:
+        return NO_GRAD
+    return OK
+
+
+class SortKey(str, Enum):
+    """Table orders; depth is the natural one (gradient flow reads top to bottom)."""
+
+    DEPTH = "depth"
+    GRAD_NORM = "grad norm"
+    SEVERITY = "severity"
+
+    def next(self) -> SortKey:
+        order = list(SortKey)
+        return order[(order.index(self) + 1) % len(order)]
+
+
+def _norm_key(row: LayerRow) -> tuple[int, float, int]:
+    """Largest first; non-finite above everything, missing below everything."""
+    g = row.grad_norm
+    if g is None:
+        return (2, 0.0, row.index)
+    if not math.isfinite(g):
+        return (0, 0.0, row.index)
+    return (1, -g, row.index)
+
+
+def sort_rows(rows: Iterable[LayerRow], key: SortKey) -> list[LayerRow]:
+    if key is SortKey.GRAD_NORM:
+        return sorted(rows, key=_norm_key)
+    if key is SortKey.SEVERITY:
+        return sorted(rows, key=lambda r: (-r.status.rank, r.index))
+    return sorted(rows, key=lambda r: r.index)
+
+
+def filter_rows(rows: Iterable[LayerRow], text: str) -> list[LayerRow]:
+    """Case-insensitive substring match on the name, the module type or the status word."""
+    needle = text.strip().lower()
+    if not needle:
+        return list(rows)
+    return [
+        r
+        for r in rows
+        if needle in r.info.name.lower()
+        or needle in r.info.module_type.lower()
+        or needle in r.status.label.lower()
+    ]
+
+
+def next_sick(rows: Sequence[LayerRow], after: int) -> int | None:
+    """Position of the next sick row after position ``after``, wrapping; None if none."""
+    n = len(rows)
+    for k in range(1, n + 1):
+        pos = (after + k) % n
+        if rows[pos].status.sick:
+            return pos
+    return None

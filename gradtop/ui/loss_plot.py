@@ -1,0 +1,78 @@
+"""Loss curve (raw and EMA) with the learning rate on the right axis, via textual-plotext.
+
+Always through ``PlotextPlot.plt`` (a private figure per widget), never the global
+plotext module, so two plots never draw into each other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from textual_plotext import PlotextPlot
+
+from gradtop.history import RunHistory
+from gradtop.ui.format import fmt_loss
+from gradtop.ui.series import EMPTY, Series, loss_series, lr_series
+
+
+class LossPlot(PlotextPlot):
+    """Draws from arrays handed in by the app (read under the model lock), not from History."""
+
+    DEFAULT_CSS = """
+    LossPlot { height: 1fr; min-height: 6; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.log_scale = False
+        self._loss: Series = EMPTY
+        self._smooth = np.zeros(0)
+        self._lr: Series = EMPTY
+
+    def take(self, run: RunHistory | None) -> None:
+        """Copy what the plot needs out of the run (call with the model lock held)."""
+        points = max(40, 2 * self.size.width)
+        if run is None:
+            self._loss, self._smooth, self._lr = EMPTY, np.zeros(0), EMPTY
+        else:
+            self._loss, self._smooth = loss_series(run, points)
+            self._lr = lr_series(run, points)
+        self.redraw()
+
+    def set_log_scale(self, on: bool) -> None:
+        self.log_scale = on
+        self.redraw()
+
+    def redraw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        loss, smooth = self._loss, self._smooth
+        if self.log_scale:
+            keep = loss.values > 0
+            loss, smooth = Series(loss.steps[keep], loss.values[keep], loss.bad_steps), smooth[keep]
+            plt.yscale("log")
+        else:
+            plt.yscale("linear")
+        title = "loss"
+        if len(loss):
+            title += f" {fmt_loss(float(loss.values[-1]))}"
+            plt.plot(loss.steps.tolist(), loss.values.tolist(), marker="braille", color="gray")
+            plt.plot(loss.steps.tolist(), smooth.tolist(), marker="braille", color="cyan")
+        if len(loss.bad_steps):
+            title += f"  ✖ non-finite from step {int(loss.bad_steps[0])}"
+            plt.vline(float(loss.bad_steps[0]), color="red")
+        if len(self._lr) and len(set(self._lr.values.tolist())) > 1:
+            plt.plot(
+                self._lr.steps.tolist(),
+                self._lr.values.tolist(),
+                marker="braille",
+                color="orange",
+                yside="right",
+            )
+            title += "  (lr: right axis)"
+        elif len(self._lr):
+            title += f"  lr {self._lr.values[-1]:.2g}"
+        if self.log_scale:
+            title += "  [log]"
+        plt.title(title)
+        self.refresh()
