@@ -6,6 +6,8 @@ and ``gradtop check`` never pay for torch (seconds) or Textual.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from gradtop import __version__
@@ -45,3 +47,71 @@ def watch(path: str, poll: bool | None, refresh: float) -> None:
     from gradtop.ui import run_watch
 
     run_watch(path, poll=poll, refresh=refresh)
+
+
+@main.command()
+@click.argument("file", metavar="FILE")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (per change with --follow).")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Keep reading as FILE grows (it may not exist yet); report changes until Ctrl-C.",
+)
+@click.option(
+    "--idle-exit",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="With --follow: exit after SECONDS without new data.",
+)
+@click.option(
+    "--poll",
+    is_flag=True,
+    default=None,
+    help="With --follow: poll instead of using file events (automatic on network filesystems).",
+)
+@click.option("--run", "run_id", metavar="RUN_ID", help="Report this run, not the newest one.")
+@click.option("--tick", type=click.FloatRange(0.01, 10.0), default=0.5, hidden=True)
+def check(file: str, **opts: Any) -> None:
+    """Report on a gradtop log: the run, its steps, skipped lines and findings.
+
+    Plain text for CI and job logs (colour only on a terminal, never with NO_COLOR),
+    or JSON with --json. It reads FILE through the same pipeline as `gradtop watch`.
+
+    \b
+    Exit codes:
+      0  healthy: no findings at or above --fail-on
+      1  findings at or above --fail-on
+      2  unreadable input (missing file, no gradtop run in it, newer format version)
+         or a usage error; the reason is printed on stderr in one line
+    """
+    import os
+    import sys
+
+    from gradtop.check import EXIT_UNREADABLE, CheckOptions, run_check
+
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    # Every option maps to a CheckOptions field of the same name (add both together).
+    options = CheckOptions(path=file, color=color, **opts)
+
+    def echo(text: str) -> None:
+        click.echo(text, color=color)
+
+    def echo_err(text: str) -> None:
+        click.echo(text, err=True, color=False)
+
+    try:
+        code = run_check(options, echo, echo_err)
+    except KeyboardInterrupt:
+        echo_err("gradtop check: interrupted")
+        code = 130
+    except BrokenPipeError:  # e.g. `gradtop check --follow run.jsonl | head`: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
+    except Exception as exc:  # never a traceback in a CI log; GRADTOP_DEBUG=1 shows it
+        if os.environ.get("GRADTOP_DEBUG"):
+            raise
+        echo_err(f"gradtop check: internal error: {type(exc).__name__}: {exc}")
+        code = EXIT_UNREADABLE
+    sys.exit(code)

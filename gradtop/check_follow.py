@@ -1,0 +1,154 @@
+"""``gradtop check --follow``: keep reading as the file grows and report what changed.
+
+For a job log or a CI step that runs next to training. Reports are rate-limited to
+about one a second (a logger writing 1000 steps/s must not flood the log); text mode
+prints one line per change, ``--json`` one full summary object per change. It ends on
+Ctrl-C (cleanly, no traceback) or after ``--idle-exit`` seconds without new data, then
+prints the final summary (text) and exits with the same codes as a one-shot check.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from gradtop.check import (
+    EXIT_UNREADABLE,
+    READ_BYTES,
+    CheckOptions,
+    CheckSession,
+    Echo,
+    exit_code,
+    to_json_line,
+    why_unreadable,
+)
+from gradtop.check_text import format_finding, format_summary, safe, skipped_text
+from gradtop.reader import Follower, ReaderStatus
+from gradtop.reader.status import WAITING
+
+REPORT_EVERY = 1.0  # seconds: at most about one report per second
+
+
+def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
+    session = CheckSession(options.path, options.run_id)
+    follower = Follower(options.path, poll=options.poll, tick=options.tick)
+    watch = {"mode": follower.wakeup.mode, "reason": follower.wakeup.reason}
+    if watch["mode"] == "polling":
+        echo_err(f"gradtop check: polling for changes ({safe(watch['reason'], 200)})")
+    status: ReaderStatus = follower.reader.status
+    shown: dict[str, Any] | None = None  # the last summary reported
+    pending: dict[str, Any] | None = None  # a newer one, waiting for the rate limit
+    last_report = -math.inf
+    last_data = time.monotonic()
+    try:
+        while True:
+            batch = follower.reader.read(READ_BYTES)
+            session.feed(batch.records)
+            grew = batch.records or batch.status.offset != status.offset
+            status = batch.status
+            now = time.monotonic()
+            if grew:
+                last_data = now
+            summary = session.summary(status)
+            summary["watch"] = watch
+            if summary != (pending or shown):
+                pending = summary
+            if pending is not None and now - last_report >= REPORT_EVERY:
+                _report(shown, pending, options, echo)
+                shown, pending, last_report = pending, None, now
+            idle_left = math.inf
+            if options.idle_exit is not None:
+                idle_left = options.idle_exit - (now - last_data)
+                if idle_left <= 0:
+                    break
+            if status.at_eof:
+                timeout = min(options.tick, idle_left)
+                if pending is not None:
+                    timeout = min(timeout, REPORT_EVERY - (now - last_report))
+                follower.wakeup.wait(max(timeout, 0.0))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a user ends --follow: report and exit normally
+    finally:
+        follower.close()
+    if pending is not None:
+        _report(shown, pending, options, echo)
+        shown = pending
+    reason = why_unreadable(session, status)
+    if reason is not None:
+        echo_err(f"gradtop check: {reason}")
+        return EXIT_UNREADABLE
+    final = shown or session.summary(status)
+    if not options.as_json:
+        echo(format_summary(final, options.color))
+    return exit_code(final)
+
+
+def _report(
+    prev: Mapping[str, Any] | None, cur: Mapping[str, Any], options: CheckOptions, echo: Echo
+) -> None:
+    if options.as_json:
+        echo(to_json_line(dict(cur)))
+        return
+    for line in describe_changes(prev, cur, options.color):
+        echo(line)
+
+
+def describe_changes(
+    prev: Mapping[str, Any] | None, cur: Mapping[str, Any], color: bool = False
+) -> list[str]:
+    """Text lines for what changed between two summaries (the whole summary at first)."""
+    if prev is None:
+        if cur.get("run_id") is not None:
+            return [format_summary(cur, color)]
+        if cur["state"] == WAITING:
+            return [f"waiting for {safe(cur['file'], 300)} to appear"]
+        skipped = skipped_text(cur["skipped"])
+        return [f"no gradtop run yet in {safe(cur['file'], 300)}{skipped}"]
+    lines: list[str] = []
+    if cur["message"] != prev["message"] and cur["message"]:
+        lines.append(safe(cur["message"], 200))
+    elif cur["state"] != prev["state"]:
+        lines.append(f"file {safe(cur['state'], 20)}")
+    if cur.get("version_error") and cur["version_error"] != prev.get("version_error"):
+        lines.append(f"warning: {safe(cur['version_error'], 300)}")
+    if cur.get("run_id") != prev.get("run_id") and cur.get("run_id") is not None:
+        model = f" ({safe(cur.get('model'), 80)})" if cur.get("model") else ""
+        lines.append(
+            f"run {safe(cur['run_id'], 80)}{model}: {cur['params']:,} parameter tensors "
+            f"in {cur['modules']:,} modules"
+        )
+    new_steps = cur["steps"] - (prev["steps"] if cur.get("run_id") == prev.get("run_id") else 0)
+    if new_steps > 0:
+        loss = cur.get("last_loss")
+        loss_text = loss if isinstance(loss, str) or loss is None else f"{loss:.3e}"
+        lines.append(
+            f"step {cur['last_step']:,}  loss {loss_text}  (+{new_steps:,} steps, "
+            f"{cur['steps']:,} in this run)"
+        )
+    if cur.get("ended") and not prev.get("ended"):
+        lines.append(f"run ended ({safe(cur.get('end_reason'), 40)})")
+    grown = {
+        reason: n - prev["skipped"].get(reason, 0)
+        for reason, n in cur["skipped"].items()
+        if n > prev["skipped"].get(reason, 0)
+    }
+    if grown:
+        parts = ", ".join(f"{safe(r, 40)} +{n:,}" for r, n in sorted(grown.items()))
+        lines.append(f"skipped +{sum(grown.values()):,} lines ({parts})")
+    lines.extend(_finding_changes(prev.get("findings", []), cur.get("findings", []), color))
+    return lines
+
+
+def _finding_changes(prev: list[dict], cur: list[dict], color: bool) -> list[str]:
+    before = {(f["key"], f.get("active", True)): f for f in prev}
+    lines: list[str] = []
+    for f in cur:
+        if (f["key"], f.get("active", True)) in before:
+            continue
+        if f.get("active", True):
+            lines.extend(format_finding(f, color))
+        else:
+            lines.append(f"cleared: {safe(f['title'], 300)} at step {f.get('cleared_step')}")
+    return lines
