@@ -1,0 +1,421 @@
+"""``gradtop.Logger``: per-parameter gradient health from a training loop, to a JSONL file.
+
+The training thread does only device work: fused statistics (gradtop.logger.stats), an
+optional parameter snapshot around ``optimizer.step()`` (gradtop.logger.update) and one
+asynchronous device-to-host copy per logged step. Waiting for that copy, finalising,
+encoding and writing happen on a background thread (gradtop.logger.writer).
+
+Promises to the training loop: it never raises (after construction), never blocks on
+I/O, and on calls that ``every`` skips it does nothing but count.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gradtop.logger.model_info import describe, host_and_pid, rank_and_world
+from gradtop.logger.stats import (
+    GRAD_PRESENT,
+    HIST_EDGES,
+    N_ROWS,
+    Partials,
+    StatsEngine,
+    finalise,
+    hist_rows,
+)
+from gradtop.logger.update import UpdateTracker
+from gradtop.logger.writer import EndJob, RecordWriter, WarnOnce
+from gradtop.records import PARAM_STATS, UPDATE_RATIO, Header, Step, encode_record
+
+_OPEN: set[Logger] = set()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Flush and close loggers the script forgot to close (or that an exception skipped)."""
+    for logger in list(_OPEN):
+        logger.close(reason="exit")
+
+
+@dataclass
+class _Pending:
+    """A logged step whose numbers are still on the device."""
+
+    seq: int
+    step: int
+    time: float
+    step_time: float | None
+    partials: Partials
+    loss: float | None = None
+    loss_scale: float | None = None
+    lr: list[float | None] = field(default_factory=list)
+    scalars: dict[str, float | None] = field(default_factory=dict)
+    device_keys: list[tuple[str, Any]] = field(default_factory=list)
+    device_values: list[Tensor] = field(default_factory=list)
+
+
+class Logger:
+    """Append per-parameter gradient statistics of ``model`` to a JSONL file.
+
+    Call :meth:`log` once per optimizer step, after ``loss.backward()`` (and after
+    ``scaler.unscale_(optimizer)`` under AMP) and *before* gradient clipping and
+    ``optimizer.step()``; then :meth:`close` (or use ``with``).
+
+    Args:
+        path: the JSONL file; created (with parent directories) or appended to. Appending
+            starts a new run with its own header.
+        model: the module whose parameters are watched, in registration (depth) order.
+        optimizer: enables ``lr``, ``in_optimizer`` and the update/weight ratio.
+        every: log every N-th call of :meth:`log` (the first call is always logged);
+            skipped calls cost a counter increment.
+        scaler: a ``torch.amp.GradScaler``; its loss scale is recorded.
+        update_ratio: measure ``||Δw|| / ||w||`` over each logged optimizer step. Costs
+            one persistent copy of the optimizer's parameters on their device (memory
+            equal to the trainable parameters) and three passes over them per logged step.
+        hist: also record a log10|g| histogram per parameter (bins: ``HIST_EDGES``). Off by
+            default: it costs several kernels per parameter tensor.
+        hist_every: with ``hist``, record the histogram on every N-th logged step.
+        meta: free-form JSON metadata stored in the header.
+        fsync: ``os.fsync`` after every record (only protects against power loss).
+        queue_size: records that may wait for the writer before new ones are dropped.
+
+    On ranks other than 0 of an initialised torch.distributed job the logger is a no-op
+    (DDP gradients are identical on every rank after backward).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer | None = None,
+        *,
+        every: int = 1,
+        scaler: Any = None,
+        update_ratio: bool = True,
+        hist: bool = False,
+        hist_every: int = 10,
+        meta: dict[str, Any] | None = None,
+        fsync: bool = False,
+        queue_size: int = 256,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
+        if int(every) < 1 or int(hist_every) < 1:
+            raise ValueError("every and hist_every must be >= 1")
+        self.path = os.fspath(path)
+        self.every = int(every)
+        self.hist = bool(hist)
+        self.hist_every = int(hist_every)
+        self.scaler = scaler
+        self.optimizer = optimizer
+        self._warn = WarnOnce()
+        self._calls = 0
+        self._logged = 0
+        self._seq = 0
+        self._last_perf: float | None = None
+        self._last_calls = 0
+        self._pending: _Pending | None = None
+        self._hooks: list[Any] = []
+        self._closed = False
+        self._pid = os.getpid()
+        self._writer: RecordWriter | None = None
+        self._tracker: UpdateTracker | None = None
+        rank, world = rank_and_world()
+        self.active = rank == 0
+        if not self.active:
+            return
+        info = describe(model, optimizer)
+        self._engine = StatsEngine(info.tensors)
+        self._numels = self._engine.numels
+        if optimizer is not None and update_ratio:
+            owned = [bool(p.in_optimizer) for p in info.params]
+            tracker = UpdateTracker(info.tensors, owned, self._engine.device, self._engine.dtype)
+            if tracker:
+                self._tracker = tracker
+                self._hooks = [
+                    optimizer.register_step_pre_hook(self._before_step),
+                    optimizer.register_step_post_hook(self._after_step),
+                ]
+        host, pid = host_and_pid()
+        self.run_id = uuid.uuid4().hex
+        self.header = Header(
+            run_id=self.run_id,
+            time=time.time(),
+            params=info.params,
+            host=host,
+            pid=pid,
+            rank=rank,
+            world_size=world,
+            model=info.model,
+            total_params=info.total_params,
+            trainable_params=info.trainable_params,
+            activations=info.activations,
+            norms=info.norms,
+            optimizer=None if optimizer is None else type(optimizer).__name__,
+            every=self.every,
+            stats=tuple(s for s in PARAM_STATS if s != UPDATE_RATIO or self._tracker),
+            hist_edges=HIST_EDGES if self.hist else None,
+            meta=_json_safe(meta or {}),
+        )
+        header = encode_record(self.header.to_json())
+        self._writer = RecordWriter(self.path, header, self._warn, fsync=fsync, maxsize=queue_size)
+        self._writer.submit(lambda: None)  # opens the file now, so path problems show early
+        _OPEN.add(self)
+
+    # ------------------------------------------------------------------ public API
+
+    def log(self, loss: Any = None, *, step: int | None = None, **scalars: Any) -> None:
+        """Record this step's gradients (call after backward, before clipping/step).
+
+        ``loss`` and ``scalars`` may be Python numbers or one-element tensors; tensors on
+        an accelerator are read with the statistics, in the same single transfer.
+        ``step`` overrides the logger's own count of calls.
+        """
+        self._calls += 1
+        if self._pending is not None:  # no optimizer step since the last logged call
+            self._flush_pending()
+        if not self.active or self._closed or (self._calls - 1) % self.every:
+            return
+        try:
+            self._log_step(loss, step, scalars)
+        except Exception as exc:
+            self._internal_error(exc)
+
+    def close(self, reason: str = "closed") -> None:
+        """Flush queued records, write the ``end`` record and release the file. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        _OPEN.discard(self)
+        if os.getpid() != self._pid:  # a forked child (DataLoader worker) owns nothing
+            return
+        try:
+            if self._pending is not None:
+                self._flush_pending()
+            for handle in self._hooks:
+                handle.remove()
+            self._hooks = []
+            if self._writer is not None:
+                end = EndJob(self.run_id, self._seq + 1, time.time(), self._logged, reason)
+                self._writer.close(end)
+        except Exception as exc:
+            self._internal_error(exc)
+
+    def __enter__(self) -> Logger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(reason="closed" if exc_type is None else "exception")
+
+    @property
+    def dropped(self) -> int:
+        """Records lost so far (queue full, I/O failure or an internal error)."""
+        if self._writer is None:
+            return 0
+        return self._writer.dropped_full + self._writer.dropped_io
+
+    # ------------------------------------------------------------------ training thread
+
+    def _log_step(self, loss: Any, step: int | None, scalars: dict[str, Any]) -> None:
+        now = time.time()
+        perf = time.perf_counter()
+        step_time = None
+        if self._last_perf is not None:
+            step_time = (perf - self._last_perf) / (self._calls - self._last_calls)
+        self._last_perf, self._last_calls = perf, self._calls
+        self._logged += 1
+        self._seq += 1
+        want_hist = self.hist and (self._logged - 1) % self.hist_every == 0
+        pending = _Pending(
+            seq=self._seq,
+            step=self._calls if step is None else int(step),
+            time=now,
+            step_time=step_time,
+            partials=self._engine.partials(hist=want_hist),
+        )
+        pending.loss = self._scalar(pending, ("loss",), loss)
+        pending.loss_scale = self._scalar(pending, ("loss_scale",), self._loss_scale())
+        if self.optimizer is not None:
+            pending.lr = [
+                self._scalar(pending, ("lr", i), g.get("lr"))
+                for i, g in enumerate(self.optimizer.param_groups)
+            ]
+        for name, value in scalars.items():
+            pending.scalars[name] = self._scalar(pending, ("scalar", name), value)
+        if self._tracker is not None:
+            self._pending = pending  # the optimizer's post-step hook adds the update
+        else:
+            self._emit(pending, None)
+
+    def _scalar(self, pending: _Pending, key: tuple[str, Any], value: Any) -> float | None:
+        """A number now, or None with the tensor queued for the single device transfer."""
+        if value is None:
+            return None
+        if isinstance(value, Tensor):
+            t = value.detach()
+            t = t.reshape(()) if t.numel() == 1 else t.float().mean()
+            if t.device.type == "cpu":
+                return float(t)  # a CPU tensor: no device, no sync
+            pending.device_keys.append(key)
+            pending.device_values.append(t)
+            return None
+        if isinstance(value, bool | int | float):
+            return float(value)
+        self._warn("scalar", f"ignoring non-numeric value for {key[-1]!r}: {type(value).__name__}")
+        return None
+
+    def _loss_scale(self) -> Any:
+        scaler = self.scaler
+        if scaler is None or not getattr(scaler, "is_enabled", lambda: True)():
+            return None
+        # GradScaler.get_scale() calls .item() (a sync on GPU); its tensor is read with
+        # the statistics instead. ``_scale`` is None until the first scaler.scale().
+        scale = getattr(scaler, "_scale", None)
+        if isinstance(scale, Tensor):
+            return scale
+        return None if scale is None else scaler.get_scale()
+
+    def _before_step(self, *_: Any) -> None:
+        if self._pending is None or self._tracker is None or self._tracker.taken:
+            return
+        try:
+            self._tracker.snapshot()
+        except Exception as exc:
+            self._internal_error(exc)
+
+    def _after_step(self, *_: Any) -> None:
+        tracker = self._tracker
+        if self._pending is None or tracker is None or not tracker.taken:
+            return
+        pending, self._pending = self._pending, None
+        try:
+            self._emit(pending, tracker.delta_sumsq())
+        except Exception as exc:
+            self._internal_error(exc)
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if self._tracker is not None:
+            self._tracker.taken = False
+        if pending is not None:
+            try:
+                self._emit(pending, None)
+            except Exception as exc:
+                self._internal_error(exc)
+
+    def _emit(self, pending: _Pending, update: Tensor | None) -> None:
+        """Pack everything into one vector and start its only device-to-host copy."""
+        engine = self._engine
+        parts = [pending.partials.matrix.reshape(-1)]
+        if pending.partials.hist is not None:
+            parts.append(pending.partials.hist.reshape(-1))
+        if pending.device_values:
+            parts.append(
+                torch.stack([v.to(engine.device, engine.dtype) for v in pending.device_values])
+            )
+        if update is not None:
+            parts.append(update)
+        packed = torch.cat(parts) if len(parts) > 1 else parts[0]
+        host, ready = _to_host(packed)
+        has_hist = pending.partials.hist is not None
+        pending.partials = None  # type: ignore[assignment]  # free device memory early
+        pending.device_values = []
+        job = functools.partial(self._render, pending, host, ready, has_hist, update is not None)
+        if self._writer is not None:
+            self._writer.submit(job)
+
+    def _internal_error(self, exc: Exception) -> None:
+        if self._writer is not None:
+            self._writer.dropped_full += 1
+        self._warn("internal", f"logging failed and was skipped ({type(exc).__name__}: {exc})")
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _render(
+        self, pending: _Pending, host: Tensor, ready: Any, has_hist: bool, has_update: bool
+    ) -> bytes:
+        if ready is not None:
+            ready.synchronize()  # waits on the writer thread, never on the training thread
+        values: list[float] = host.tolist()
+        n = len(self._numels)
+        matrix = [values[r * n : (r + 1) * n] for r in range(N_ROWS)]
+        offset = N_ROWS * n
+        hist = None
+        if has_hist:
+            bins = len(HIST_EDGES) - 1
+            hist = hist_rows(values[offset : offset + n * bins], matrix[GRAD_PRESENT], bins)
+            offset += n * bins
+        for key in pending.device_keys:
+            value = values[offset]
+            offset += 1
+            if key[0] == "loss":
+                pending.loss = value
+            elif key[0] == "loss_scale":
+                pending.loss_scale = value
+            elif key[0] == "lr":
+                pending.lr[key[1]] = value
+            else:
+                pending.scalars[key[1]] = value
+        update = None
+        if has_update and self._tracker is not None:
+            update = self._tracker.expand(values[offset:])
+        final = finalise(matrix, self._numels, update)
+        if self._tracker is None:
+            final.stats.pop(UPDATE_RATIO)
+        record = Step(
+            run_id=self.run_id,
+            seq=pending.seq,
+            step=pending.step,
+            time=pending.time,
+            loss=pending.loss,
+            lr=pending.lr,
+            total_grad_norm=final.total_grad_norm,
+            loss_scale=pending.loss_scale,
+            step_time=pending.step_time,
+            scalars=pending.scalars,
+            stats=final.stats,  # type: ignore[arg-type]
+            hist=hist,
+        )
+        return encode_record(record.to_json())
+
+
+def _to_host(packed: Tensor) -> tuple[Tensor, Any]:
+    """Start the one device-to-host copy of a logged step; return (host tensor, event).
+
+    CPU: nothing to copy. CUDA: a non-blocking copy into pinned memory plus an event the
+    writer thread waits on, so the training thread never synchronises. Other devices:
+    a blocking copy (a sync point), since their event APIs differ.
+    """
+    if packed.device.type == "cpu":
+        return packed, None
+    if packed.device.type == "cuda":
+        host = packed.to("cpu", non_blocking=True)  # pinned destination, returns at once
+        event = torch.cuda.Event()
+        event.record(torch.cuda.current_stream(packed.device))
+        return host, event
+    return packed.cpu(), None  # sync point (MPS/XPU/...)
+
+
+def _json_safe(meta: dict[str, Any]) -> dict[str, Any]:
+    """User metadata as plain JSON (paths, dtypes, ... become strings)."""
+    try:
+        result = json.loads(json.dumps(dict(meta), default=str))
+    except (TypeError, ValueError):
+        return {"meta": str(meta)[:1000]}
+    return result if isinstance(result, dict) else {}

@@ -1,0 +1,251 @@
+"""The background writer: encoding and file I/O never happen on the training thread.
+
+The training thread hands over jobs through a bounded queue and never waits: when the
+queue is full the job is dropped and counted (the ``end`` record reports the count).
+The writer thread owns the file descriptor and follows docs/format.md's file rules:
+
+* one ``os.write`` per record on an ``O_APPEND`` descriptor, looping on short writes,
+  so concurrent readers and a ``kill -9`` only ever see whole lines plus at most one
+  trailing fragment;
+* a ``\\n`` first when the file does not end with one (a previous writer died
+  mid-record, or a write of ours failed half-way), so the fragment stays on its own line;
+* the header again, first, whenever the file had to be (re)opened: a file that was
+  deleted or replaced by name (log rotation, ``rm``) is reopened by name and is readable
+  on its own;
+* I/O errors (ENOSPC, EACCES, EIO, ...) warn once and count dropped records; they never
+  raise into training, and writing resumes by itself when the problem goes away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import queue
+import stat
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gradtop.records import End, encode_record
+
+
+class GradtopWarning(RuntimeWarning):
+    """A problem in gradtop's own logging; training is unaffected."""
+
+
+@dataclass
+class WarnOnce:
+    """One warning per kind per logger: a full disk must not flood a training log."""
+
+    seen: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, kind: str, message: str) -> None:
+        with self.lock:
+            if kind in self.seen:
+                return
+            self.seen.add(kind)
+        try:
+            warnings.warn(f"gradtop: {message}", GradtopWarning, stacklevel=3)
+        except Exception:  # warnings configured as errors must still not reach training
+            print(f"gradtop: {message}", file=sys.stderr)
+
+
+# A job turns into bytes on the writer thread (waiting for its device copy, finalising
+# statistics, encoding); None means "nothing to write".
+Job = Callable[[], bytes | None]
+
+
+@dataclass(frozen=True)
+class EndJob:
+    """The run's last record; its ``dropped`` is only known once everything else ran."""
+
+    run_id: str
+    seq: int
+    time: float
+    steps: int
+    reason: str
+
+
+_STOP = object()
+
+
+class RecordWriter:
+    """Owns the file and a daemon thread; ``submit`` is the only call on the hot path."""
+
+    def __init__(
+        self, path: str, header: bytes, warn: WarnOnce, *, fsync: bool = False, maxsize: int = 256
+    ) -> None:
+        self.path = path
+        self.header = header
+        self.warn = warn
+        self.fsync = fsync
+        self.dropped_full = 0  # written by the training thread only
+        self.dropped_io = 0  # written by the writer thread only
+        self._fd: int | None = None
+        self._ino: tuple[int, int] | None = None
+        self._regular = False
+        self._need_newline = False
+        self._header_done = False
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=maxsize)
+        self._thread = threading.Thread(target=self._run, name="gradtop-writer", daemon=True)
+        self._thread.start()
+
+    # -------------------------------------------------------------- training thread
+
+    def submit(self, job: Job) -> bool:
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            self.dropped_full += 1
+            return False
+        return True
+
+    def close(self, end: EndJob | None, timeout: float = 10.0) -> None:
+        """Write ``end`` after everything queued, then stop; waits at most ~timeout."""
+        for item in (end, _STOP):
+            if item is None:
+                continue
+            try:
+                self._queue.put(item, timeout=timeout)
+            except queue.Full:
+                self.warn("close", f"writer for {self.path} is stuck; the end record is lost")
+                return
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.warn("close", f"writer for {self.path} did not finish within {timeout:.0f} s")
+
+    # -------------------------------------------------------------- writer thread
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            try:
+                data = self._render(item)
+            except Exception as exc:  # a bug of ours: count, warn once, keep going
+                self.dropped_io += 1
+                self.warn("internal", f"could not encode a record ({type(exc).__name__}: {exc})")
+                continue
+            if data is None:
+                self._ensure_open()  # an "open now" job: show the header before any step
+            else:
+                self._write_record(data)
+        self._close_fd()
+
+    def _render(self, item: object) -> bytes | None:
+        if isinstance(item, EndJob):
+            end = End(
+                run_id=item.run_id,
+                seq=item.seq,
+                time=item.time,
+                steps=item.steps,
+                reason=item.reason,
+                dropped=self.dropped_full + self.dropped_io,
+            )
+            return encode_record(end.to_json())
+        return item()  # type: ignore[operator]
+
+    def _write_record(self, data: bytes) -> None:
+        if not self._ensure_open() or not self._write(data):
+            self.dropped_io += 1
+
+    def _ensure_open(self) -> bool:
+        """An open descriptor whose file starts our run with the header; False if not."""
+        if self._fd is not None and self._replaced():
+            self.warn("reopen", f"{self.path} was deleted or replaced; reopened it by name")
+            self._close_fd()
+        if self._fd is None and not self._open():
+            return False
+        if not self._header_done:
+            self._header_done = self._write(self.header)
+        return self._header_done
+
+    def _open(self) -> bool:
+        try:
+            parent = os.path.dirname(self.path)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            self._io_error(exc)
+            return False
+        self._fd = fd
+        self._header_done = False
+        try:
+            st = os.fstat(fd)
+            self._regular = stat.S_ISREG(st.st_mode)
+            self._ino = (st.st_dev, st.st_ino)
+            # A previous writer killed mid-record left a fragment: keep it on its own line.
+            fragment = self._regular and st.st_size > 0 and not _ends_in_newline(self.path)
+            self._need_newline = fragment
+        except OSError as exc:
+            self._io_error(exc)
+        return True
+
+    def _replaced(self) -> bool:
+        """True when our descriptor no longer is the file at ``path`` (rm, rotation)."""
+        if not self._regular or self._fd is None:
+            return False
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) != self._ino
+
+    def _write(self, data: bytes) -> bool:
+        """One os.write per record (looping only on short writes); False on failure."""
+        assert self._fd is not None
+        prefixed = self._need_newline
+        if prefixed:
+            data = b"\n" + data
+        view = memoryview(data)
+        written = 0
+        try:
+            while written < len(view):
+                n = os.write(self._fd, view[written:])
+                if n <= 0:
+                    raise OSError(errno.EIO, "write returned 0")
+                written += n
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            # Part of a line may have landed: the next record starts on a fresh line.
+            if written > (1 if prefixed else 0):
+                self._need_newline = True
+            elif prefixed and written == 1:
+                self._need_newline = False  # only our separating newline landed
+            self._io_error(exc)
+            if exc.errno in (errno.EBADF, errno.ESTALE):
+                self._close_fd()
+            return False
+        self._need_newline = False
+        return True
+
+    def _io_error(self, exc: OSError) -> None:
+        self.warn(
+            "io",
+            f"cannot write {self.path} ({exc.strerror or exc}); training continues, "
+            "records are dropped and counted until writing works again",
+        )
+
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+def _ends_in_newline(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+    except OSError:  # unreadable (write-only permissions): assume the worst, add a newline
+        return False
