@@ -6,11 +6,12 @@ Each is computed once per evaluation (cached on the View) from the window's arra
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 from gradtop.diagnosis.series import rolling_median, running
-from gradtop.diagnosis.view import View
+from gradtop.diagnosis.view import Layer, View
 
 
 def layer_grms(v: View) -> np.ndarray:
@@ -28,14 +29,12 @@ def layer_grms(v: View) -> np.ndarray:
     return v.cached("layer_grms", make)
 
 
-def layer_update_ratio(v: View, layer: int) -> np.ndarray:
+def layer_update_ratio(v: View, layer: Layer) -> np.ndarray:
     """The largest update/weight ratio among a layer's weight matrices (NaN if unknown)."""
     uw = v.stat("update_ratio")
     if uw is None:
         return np.full(v.n, np.nan)
-    idx = list(v.roles.layers[layer].weights)
-    with np.errstate(invalid="ignore"):
-        sub = uw[:, idx]
+    sub = uw[:, list(layer.weights)]
     out = np.full(v.n, np.nan)
     ok = np.any(np.isfinite(sub), axis=1)
     if ok.any():
@@ -43,24 +42,45 @@ def layer_update_ratio(v: View, layer: int) -> np.ndarray:
     return out
 
 
-def depth_ratios(v: View) -> np.ndarray | None:
-    """Each layer's gradient RMS over the last hidden layer's, [rows, layers].
+@dataclass(frozen=True)
+class Depth:
+    """The weight layers that got gradients in the window, and their depth ratios.
 
-    None when the model has fewer than three weight layers (no hidden layer to compare
-    the first one with: the last one is the head).
+    ``ratios[:, j]`` is layer j's gradient RMS over the last hidden layer's (the one
+    before the head); ``ratios[:, 0]`` is the depth ratio R of diagnosis.md §1.
     """
-    if len(v.roles.layers) < 3:
-        return None
 
-    def make() -> np.ndarray:
-        g = layer_grms(v)
+    layers: tuple[Layer, ...]
+    grms: np.ndarray  # [rows, layers]
+    ratios: np.ndarray  # [rows, layers]
+
+    @property
+    def first(self) -> Layer:
+        return self.layers[0]
+
+    @property
+    def last_hidden(self) -> Layer:
+        return self.layers[-2]
+
+
+def depth(v: View) -> Depth | None:
+    """None when fewer than three weight layers got gradients (no hidden layer to compare
+    the first one with: the last one is the head). Layers with no gradient in the whole
+    window (unused, detached) are left out so they cannot pose as the head."""
+
+    def make() -> Depth | None:
+        g_all = layer_grms(v)
+        keep = [j for j in range(g_all.shape[1]) if np.any(np.isfinite(g_all[:, j]))]
+        if len(keep) < 3:
+            return None
+        g = g_all[:, keep]
         ref = g[:, -2]
         with np.errstate(divide="ignore", invalid="ignore"):
             r = g / ref[:, None]
         r[~(ref > 0) | ~np.isfinite(ref)] = np.nan
-        return r
+        return Depth(tuple(v.roles.layers[j] for j in keep), g, r)
 
-    return v.cached("depth_ratios", make)
+    return v.cached("depth", make)
 
 
 def smooth_loss(v: View) -> np.ndarray:
@@ -94,24 +114,51 @@ def rows_since_start(v: View) -> np.ndarray:
     return v.row_index()
 
 
+def _update_ratios(v: View) -> tuple[np.ndarray, list[int]]:
+    """update_ratio of the weight matrices the optimizer holds, NaN where the gradient
+    was exactly zero or missing (a dead layer's zero update says nothing about the LR)."""
+    uw = v.stat("update_ratio")
+    cols = [int(i) for i in np.flatnonzero(v.roles.weight) if i not in v.roles.not_in_optimizer]
+    if uw is None or not cols:
+        return np.full((v.n, 0), np.nan), []
+    sub = uw[:, cols].copy()
+    with np.errstate(invalid="ignore"):
+        sub[~(v.grad[:, cols] > 0)] = np.nan
+    return sub, cols
+
+
 def median_update_ratio(v: View) -> np.ndarray:
     """Median ||dw||/||w|| over weight matrices that got a nonzero gradient, per row."""
 
     def make() -> np.ndarray:
-        uw = v.stat("update_ratio")
-        if uw is None:
+        sub, _ = _update_ratios(v)
+        if sub.shape[1] == 0:
             return np.full(v.n, np.nan)
-        cols = [i for i in np.flatnonzero(v.roles.weight) if i not in v.roles.not_in_optimizer]
-        if not cols:
-            return np.full(v.n, np.nan)
-        sub = uw[:, cols].copy()
-        with np.errstate(invalid="ignore"):
-            sub[~(v.grad[:, cols] > 0)] = np.nan
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             return np.nanmedian(sub, axis=1)
 
     return v.cached("median_uw", make)
+
+
+def hidden_max_update_ratio(v: View) -> np.ndarray:
+    """Largest ||dw||/||w|| among weight matrices other than the head's, per row.
+
+    When this is small too, every layer moves slowly (the LR); when only the median is
+    small, some layers learn and others do not (vanishing, not the LR).
+    """
+
+    def make() -> np.ndarray:
+        sub, cols = _update_ratios(v)
+        head = set(v.roles.layers[-1].weights) if len(v.roles.layers) > 1 else set()
+        keep = [j for j, i in enumerate(cols) if i not in head]
+        if not keep:
+            return np.full(v.n, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmax(sub[:, keep], axis=1)
+
+    return v.cached("hidden_max_uw", make)
 
 
 def total_norm_log(v: View) -> np.ndarray:

@@ -35,8 +35,10 @@ class Thresholds:
     # --- exploding
     exploding_ratio: float = 1e3  # depth ratio above this: gradients grow toward the input
     exploding_persist: int = 10
+    exploding_clear: int = 50  # calm steps before an explosion counts as over
     growth_factor: float = 10.0  # EMA of the grad norm rising this much within the window
-    growth_persist: int = 3
+    growth_ema: float = 0.5  # EMA weight of the past for log10(grad norm)
+    growth_persist: int = 2
     huge_grad_norm: float = 1e5  # absolute fallback: total grad norm
     huge_loss: float = 1e8  # absolute fallback: loss
     spike_ratio: float = 10.0  # grad norm vs rolling median
@@ -66,6 +68,8 @@ class Thresholds:
     lr_high_critical_ratio: float = 1e-1
     lr_low_ratio: float = 1e-4
     lr_persist: int = 30
+    lr_high_persist: int = 5  # updates above lr_high_critical_ratio: dangerous at once
+    lr_low_spread: float = 100.0  # too low only if the largest hidden ratio is < this x median
     lr_window: int = 50  # loss progress is measured over this many logged steps
     lr_low_max_drop: float = 0.1  # "barely moving": loss fell less than this fraction
     lr_low_min_remaining: float = 0.5  # ...and is still above this fraction of the initial
@@ -79,6 +83,7 @@ class Thresholds:
     loss_spike_factor: float = 10.0  # a loss above this times its running max
     plateau_window: int = 100
     plateau_min_improvement: float = 0.01
+    plateau_clear: int = 50
 
     # --- hysteresis: rows of clearly-healthy data before a finding clears
     clear_steps: int = 20

@@ -7,10 +7,9 @@ import warnings
 import numpy as np
 
 from gradtop.diagnosis.derived import (
-    depth_ratios,
+    depth,
     huge,
     initial_loss,
-    layer_grms,
     layer_update_ratio,
     smooth_loss,
     total_norm_log,
@@ -37,13 +36,13 @@ def _last_on(level: np.ndarray) -> int | None:
 
 
 def vanishing(v: View) -> list[Signal]:
-    ratios = depth_ratios(v)
-    if ratios is None:
+    d = depth(v)
+    if d is None:
         return []
     th, roles = v.th, v.roles
-    grms = layer_grms(v)
+    grms, ratios = d.grms, d.ratios
     big_r = ratios[:, 0]
-    uw_first = layer_update_ratio(v, 0)
+    uw_first = layer_update_ratio(v, d.first)
     ok = (v.row_index() >= th.min_steps) & np.isfinite(big_r)
     with np.errstate(invalid="ignore"):
         low = big_r < th.vanishing_ratio
@@ -76,13 +75,13 @@ def vanishing(v: View) -> list[Signal]:
         warnings.simplefilter("ignore", RuntimeWarning)
         med_r = np.nanmedian(ratios[span], axis=0)
         med_g = np.nanmedian(grms[span], axis=0)
-    n_layers = len(roles.layers)
+    n_layers = len(d.layers)
     if roles.adaptive:
         sick_mask = med_g < th.adam_eps_factor * roles.eps
     else:
         sick_mask = med_r < th.vanishing_ratio
-    sick = [roles.layers[j] for j in range(n_layers - 2) if sick_mask[j]] or [roles.layers[0]]
-    first, ref = roles.layers[0], roles.layers[-2]
+    sick = [d.layers[j] for j in range(n_layers - 2) if sick_mask[j]] or [d.first]
+    first, ref = d.first, d.last_hidden
     r_now = float(med_r[0])
     uw_now = _median_tail(uw_first[: at + 1], th.vanishing_persist)
     evidence = [
@@ -178,19 +177,19 @@ def exploding(v: View) -> list[Signal]:
     th, roles = v.th, v.roles
     rows = v.row_index()
     big = huge(v)
-    ratios = depth_ratios(v)
+    d = depth(v)
     deep = np.zeros(v.n, dtype=bool)
     very_deep = np.zeros(v.n, dtype=bool)
     big_r = np.full(v.n, np.nan)
-    if ratios is not None:
-        big_r = ratios[:, 0]
+    if d is not None:
+        big_r = d.ratios[:, 0]
         with np.errstate(invalid="ignore"):
             deep = (rows >= th.min_steps) & (big_r > th.exploding_ratio)
             very_deep = deep & (big_r > th.exploding_ratio**2)
     # Sustained growth: EMA of log10 norm vs its minimum in the window, while the loss
     # is not falling (a norm that grows as the loss drops is learning, not exploding).
     lg = total_norm_log(v)
-    trend = ema(lg, 0.7)
+    trend = ema(lg, th.growth_ema)
     base = rolling_min(trend, th.window)
     growth = trend - base
     ls = smooth_loss(v)
@@ -218,7 +217,7 @@ def exploding(v: View) -> list[Signal]:
     level[calm] = OFF
     level[warn] = WARNING
     level[crit] = CRITICAL
-    signal = Signal("exploding", level)
+    signal = Signal("exploding", level, clear_steps=th.exploding_clear)
     at = _last_on(level)
     if at is None:
         return [signal]
@@ -231,10 +230,10 @@ def exploding(v: View) -> list[Signal]:
             )
         if np.isfinite(v.loss[j]) and abs(v.loss[j]) >= th.huge_loss:
             evidence.append(Evidence("loss", float(v.loss[j]), th.huge_loss, ">"))
-    if deep[: at + 1].any() and ratios is not None:
+    if deep[: at + 1].any() and d is not None:
         evidence.append(
             Evidence(
-                f"depth ratio g_rms({roles.layers[0].module}) / g_rms({roles.layers[-2].module})",
+                f"depth ratio g_rms({d.first.module}) / g_rms({d.last_hidden.module})",
                 float(big_r[at]) if np.isfinite(big_r[at]) else float(np.nanmax(big_r[: at + 1])),
                 th.exploding_ratio,
                 ">",
@@ -258,10 +257,10 @@ def exploding(v: View) -> list[Signal]:
                 ">",
             )
         )
-    if v.mem.first_row_huge or (v.row0 == 0 and big[0]):
-        cause = "init"
-    elif roles.recurrent:
+    if roles.recurrent:
         cause = "recurrent"
+    elif v.mem.first_row_huge or (v.row0 == 0 and big[0]):
+        cause = "init"
     else:
         cause = "growth"
     # The layers carrying the explosion: the largest gradients (non-finite ones first).

@@ -170,10 +170,11 @@ def dead_units(v: View) -> list[Signal]:
     allzero = np.ones((v.n, len(groups)), dtype=bool)
     for j, (_, bias, mats) in enumerate(groups):
         idx = [*([] if bias is None else [bias]), *mats]
-        if bias is not None:
-            frac[:, j] = zf[:, bias]
-        else:
-            frac[:, j] = np.max(zf[:, list(mats)], axis=1)
+        # A dead unit zeroes its bias entry AND its weight row, so the smaller of the two
+        # fractions bounds the dead fraction; the weight alone would also count dead
+        # inputs, the bias alone can round to exactly 0 when a BatchNorm follows.
+        w_frac = np.max(zf[:, list(mats)], axis=1) if mats else np.full(v.n, np.nan)
+        frac[:, j] = w_frac if bias is None else np.fmin(zf[:, bias], w_frac)
         with np.errstate(invalid="ignore"):
             allzero[:, j] = np.all((v.grad[:, idx] == 0) & ~v.grad_missing[:, idx], axis=1)
     frac = np.where(allzero, 1.0, frac)
@@ -222,15 +223,27 @@ def dead_units(v: View) -> list[Signal]:
         signal.title = f"All-zero gradients in {len(whole)} layer(s): {', '.join(names[:3])}"
     else:
         worst_j = int(np.argmax(row[sick]))
-        signal.title = f"Dead units: {row[sick][worst_j]:.0%} of {names[worst_j]} gets no gradient"
+        what = "Saturated units" if roles.recurrent or roles.saturating else "Dead units"
+        signal.title = f"{what}: {row[sick][worst_j]:.0%} of {names[worst_j]} gets no gradient"
+    saturating = roles.recurrent or bool(roles.saturating)
+    mechanism = (
+        "A tanh or sigmoid unit pushed to its flat ends (output +-1, or 0 and 1) has a "
+        "slope of exactly 0 in float32, so it passes back no gradient: it is saturated. "
+        if saturating
+        else "A ReLU unit whose input is negative for every sample outputs 0 and passes "
+        "back a gradient of exactly 0, so it can never change again: it is dead. "
+    )
     signal.explanation = (
-        "A ReLU unit whose input is negative for every sample outputs 0 and passes back a "
-        "gradient of exactly 0, so it can never change again: it is dead. "
-        f"Here {len(sick)} layer(s) have more than {th.dead_warning:.0%} of their "
+        mechanism + f"Here {len(sick)} layer(s) have more than {th.dead_warning:.0%} of their "
         "units (or weights) with a zero gradient on every recent batch"
         + (", and some layers get no gradient at all" if whole else "")
-        + ". Common causes: a large negative bias, a learning rate so high that one step "
-        "pushed units far negative, or a poor initialisation."
+        + ". Common causes: "
+        + (
+            "weights or a learning rate so large that pre-activations sit far from 0."
+            if saturating
+            else "a large negative bias, a learning rate so high that one step pushed "
+            "units far negative, or a poor initialisation."
+        )
     )
     signal.fixes = fixes_for("dead_units", roles)
     signal.extra = {"layers": names, "whole_layers": [groups[j][0] for j in whole]}

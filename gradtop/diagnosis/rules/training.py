@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtop.diagnosis.derived import best_loss, initial_loss, median_update_ratio, smooth_loss
+from gradtop.diagnosis.derived import (
+    best_loss,
+    hidden_max_update_ratio,
+    initial_loss,
+    median_update_ratio,
+    smooth_loss,
+)
 from gradtop.diagnosis.findings import Evidence
 from gradtop.diagnosis.fixes import fixes_for
 from gradtop.diagnosis.series import lagged, persisted, rolling_count, running
@@ -52,17 +58,22 @@ def learning_rate(v: View) -> list[Signal]:
     drop = _relative_drop(v, th.lr_window)
     ls = smooth_loss(v)
     init = initial_loss(v)
+    top = hidden_max_update_ratio(v)
     with np.errstate(invalid="ignore"):
         stalled = drop < th.lr_low_max_drop
         far_from_done = ls >= th.lr_low_min_remaining * init
-        low = ok & ~annealed & (med < th.lr_low_ratio) & stalled & far_from_done
+        uniform = top < th.lr_low_spread * med
+        low = ok & ~annealed & (med < th.lr_low_ratio) & uniform & stalled & far_from_done
         not_improving = drop < th.plateau_min_improvement
-        rising = drop < -0.05
-        high_warn = ok & (
-            (med > th.lr_high_critical_ratio) | ((med > th.lr_high_ratio) & not_improving)
+        # Updates as big as a tenth of the weights are dangerous from the first step on.
+        huge_steps = (v.row_index() >= 1) & ~warming & (med > th.lr_high_critical_ratio)
+        worse_than_start = ls > 1.1 * init
+        high_warn = persisted(ok & (med > th.lr_high_ratio) & not_improving, th.lr_persist)
+        high_warn |= persisted(huge_steps, th.lr_high_persist)
+        high_crit = persisted(huge_steps & worse_than_start, th.lr_high_persist)
+        low_off = ok & (
+            (med > th.lr_low_ratio * th.clear_factor) | (drop > 2 * th.lr_low_max_drop) | ~uniform
         )
-        high_crit = ok & (med > th.lr_high_critical_ratio) & rising
-        low_off = ok & ((med > th.lr_low_ratio * th.clear_factor) | (drop > 2 * th.lr_low_max_drop))
         high_off = ok & (med < th.lr_high_ratio)
     out = []
 
@@ -105,8 +116,8 @@ def learning_rate(v: View) -> list[Signal]:
 
     lvl = levels(v.n)
     lvl[high_off] = OFF
-    lvl[persisted(high_warn, th.lr_persist)] = WARNING
-    lvl[persisted(high_crit, max(1, th.lr_persist // 3))] = CRITICAL
+    lvl[high_warn] = WARNING
+    lvl[high_crit] = CRITICAL
     sig = Signal("lr_too_high", lvl)
     at = _last_on(lvl)
     if at is not None:
@@ -115,20 +126,31 @@ def learning_rate(v: View) -> list[Signal]:
             Evidence(
                 "median update/weight ratio over weight matrices",
                 float(med[at]),
-                th.lr_high_ratio,
+                th.lr_high_critical_ratio
+                if med[at] > th.lr_high_critical_ratio
+                else th.lr_high_ratio,
                 ">",
             ),
-            Evidence(
-                f"relative loss drop over the last {th.lr_window} steps",
-                float(drop[at]),
-                th.plateau_min_improvement,
-                "<",
-            ),
         )
+        if np.isfinite(drop[at]):
+            sig.evidence += (
+                Evidence(
+                    f"relative loss drop over the last {th.lr_window} steps",
+                    float(drop[at]),
+                    th.plateau_min_improvement,
+                    "<",
+                ),
+            )
         sig.explanation = (
             f"Each step changes the weights by {med[at]:.1e} of their size; about 1e-3 is "
             "healthy and above 1e-2 steps start to overshoot (CS231n). "
-            + ("The loss is going up. " if drop[at] < -0.05 else "The loss is not improving. ")
+            + (
+                "The loss is worse than at the start. "
+                if ls[at] > 1.1 * init
+                else "The loss is not improving. "
+                if drop[at] < th.plateau_min_improvement
+                else ""
+            )
             + "Too large a learning rate also kills ReLU units and leads to exploding "
             "gradients."
         )
@@ -208,7 +230,7 @@ def loss_plateau(v: View) -> list[Signal]:
     level = levels(v.n)
     level[moving] = OFF
     level[plateau] = INFO
-    sig = Signal("loss_plateau", level)
+    sig = Signal("loss_plateau", level, clear_steps=th.plateau_clear)
     at = _last_on(level)
     if at is None:
         return [sig]
