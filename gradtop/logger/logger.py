@@ -190,7 +190,7 @@ class Logger:
         try:
             self._log_step(loss, step, scalars)
         except Exception as exc:
-            self._internal_error(exc)
+            self._internal_error(exc, lost=True)
 
     def close(self, reason: str = "closed") -> None:
         """Flush queued records, write the ``end`` record and release the file. Idempotent."""
@@ -305,9 +305,14 @@ class Logger:
             return
         pending, self._pending = self._pending, None
         try:
-            self._emit(pending, tracker.delta_sumsq())
+            update = tracker.delta_sumsq()
         except Exception as exc:
             self._internal_error(exc)
+            update = None
+        try:
+            self._emit(pending, update)
+        except Exception as exc:
+            self._internal_error(exc, lost=True)
 
     def _flush_pending(self) -> None:
         pending, self._pending = self._pending, None
@@ -317,7 +322,7 @@ class Logger:
             try:
                 self._emit(pending, None)
             except Exception as exc:
-                self._internal_error(exc)
+                self._internal_error(exc, lost=True)
 
     def _emit(self, pending: _Pending, update: Tensor | None) -> None:
         """Pack everything into one vector and start its only device-to-host copy."""
@@ -340,8 +345,9 @@ class Logger:
         if self._writer is not None:
             self._writer.submit(job)
 
-    def _internal_error(self, exc: Exception) -> None:
-        if self._writer is not None:
+    def _internal_error(self, exc: Exception, lost: bool = False) -> None:
+        """A bug or an unsupported setup inside gradtop: warn once, never raise."""
+        if lost and self._writer is not None:
             self._writer.dropped_full += 1
         self._warn("internal", f"logging failed and was skipped ({type(exc).__name__}: {exc})")
 

@@ -1,0 +1,219 @@
+"""The logged per-parameter statistics agree with a naive one-parameter-at-a-time reference.
+
+Each test trains a real tiny model, logs through the real Logger into a real file, reads
+the file back strictly and compares with ``logger_support.naive_stats``. The fused
+(accelerator) counting path is forced on CPU with ``sync_free=True`` so that it is
+checked too, against the same reference.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from logger_support import assert_close, backward, headers, mlp, naive_stats, read_records, steps
+from torch import nn
+
+import gradtop
+from gradtop.logger.stats import StatsEngine, finalise
+
+STATS = ("grad_norm", "grad_max", "weight_norm", "nonfinite", "zero_frac")
+
+
+def _log_once(path: Path, model: nn.Module, **kwargs: object) -> dict[str, list[float | None]]:
+    """Log the gradients the model holds now; return the step's stats from the file."""
+    with gradtop.Logger(path, model, **kwargs) as log:  # type: ignore[arg-type]
+        log.log(0.5)
+    (step,) = steps(read_records(path))
+    return step.stats  # type: ignore[return-value]
+
+
+def _compare(stats: dict[str, list[float | None]], model: nn.Module, rel: float = 1e-5) -> None:
+    expected = naive_stats(model)
+    for name in STATS:
+        assert_close(stats[name], expected[name], rel=rel)
+
+
+def _engine_stats(model: nn.Module, sync_free: bool) -> dict[str, list[float | int | None]]:
+    engine = StatsEngine(list(model.parameters()), sync_free=sync_free)
+    matrix = engine.partials().matrix.tolist()
+    return finalise(matrix, engine.numels, None).stats
+
+
+def test_plain_mlp_matches_reference(tmp_path: Path) -> None:
+    model = mlp()
+    backward(model)
+    stats = _log_once(tmp_path / "run.jsonl", model)
+    _compare(stats, model)
+    assert all(v == 0 for v in stats["nonfinite"])
+
+
+def test_header_lists_parameters_in_depth_order(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sigmoid(), nn.LayerNorm(4), nn.Linear(4, 2))
+    opt = torch.optim.SGD(model[3].parameters(), lr=0.1)
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt):
+        pass
+    (header,) = headers(read_records(tmp_path / "run.jsonl"))
+    assert [p.name for p in header.params] == [n for n, _ in model.named_parameters()]
+    assert [p.module_type for p in header.params] == ["Linear"] * 2 + ["LayerNorm"] * 2 + [
+        "Linear"
+    ] * 2
+    assert [p.in_optimizer for p in header.params] == [False] * 4 + [True] * 2
+    assert header.params[0].shape == (4, 4) and header.params[0].numel == 16
+    assert header.activations == ("Sigmoid",) and header.norms == ("LayerNorm",)
+    assert header.optimizer == "SGD" and header.model == "Sequential"
+    assert header.total_params == sum(p.numel() for p in model.parameters())
+
+
+def test_functional_activation_of_transformer_layer_is_listed(tmp_path: Path) -> None:
+    layer = nn.TransformerEncoderLayer(8, 2, 16, activation="gelu", batch_first=True)
+    with gradtop.Logger(tmp_path / "run.jsonl", layer):
+        pass
+    (header,) = headers(read_records(tmp_path / "run.jsonl"))
+    assert "GELU" in header.activations and "LayerNorm" in header.norms
+
+
+@pytest.mark.parametrize("sync_free", [False, True], ids=["cpu-branch", "fused"])
+def test_nan_and_inf_are_counted_exactly(tmp_path: Path, sync_free: bool) -> None:
+    model = mlp()
+    backward(model)
+    grads = [p.grad for p in model.parameters()]
+    assert grads[0] is not None and grads[2] is not None and grads[5] is not None
+    grads[0][0, :3] = float("nan")
+    grads[2][1, 1] = float("inf")
+    grads[2][2, 2] = float("-inf")
+    grads[5][0] = float("nan")
+    grads[5][1] = float("inf")
+    expected = naive_stats(model)
+    assert expected["nonfinite"][:6] == [3.0, 0.0, 2.0, 0.0, 0.0, 2.0]
+    _compare(_log_once(tmp_path / "run.jsonl", model), model)
+    stats = _engine_stats(model, sync_free)
+    assert stats["nonfinite"][:6] == [3, 0, 2, 0, 0, 2]
+    assert math.isnan(stats["grad_norm"][0])  # type: ignore[arg-type]
+    assert stats["grad_norm"][2] == math.inf
+    assert_close(stats["zero_frac"], expected["zero_frac"])
+
+
+def test_fused_path_matches_reference_on_healthy_gradients() -> None:
+    model = mlp()
+    backward(model)
+    expected = naive_stats(model)
+    stats = _engine_stats(model, sync_free=True)
+    for name in STATS:
+        assert_close(stats[name], expected[name])
+
+
+def test_frozen_and_unused_parameters_are_null(tmp_path: Path) -> None:
+    class Partly(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.frozen = nn.Linear(8, 8)
+            self.used = nn.Linear(8, 3)
+            self.unused = nn.Linear(8, 3)
+            self.frozen.requires_grad_(False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.used(self.frozen(x))
+
+    model = Partly()
+    backward(model)
+    stats = _log_once(tmp_path / "run.jsonl", model)
+    _compare(stats, model)
+    grad_norm = stats["grad_norm"]
+    assert grad_norm[:2] == [None, None] and grad_norm[4:] == [None, None]
+    assert None not in grad_norm[2:4]
+    assert stats["weight_norm"][0] is not None  # weights are always measured
+    (header,) = headers(read_records(tmp_path / "run.jsonl"))
+    assert [p.requires_grad for p in header.params] == [False, False, True, True, True, True]
+
+
+def test_log_before_any_backward(tmp_path: Path) -> None:
+    model = mlp()
+    stats = _log_once(tmp_path / "run.jsonl", model)
+    assert set(stats["grad_norm"]) == {None} and None not in stats["weight_norm"]
+    (step,) = steps(read_records(tmp_path / "run.jsonl"))
+    assert step.total_grad_norm is None
+
+
+def test_sparse_embedding_gradients(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(50, 6, sparse=True), nn.Flatten(), nn.Linear(24, 2))
+    tokens = torch.tensor([[1, 2, 2, 7], [7, 7, 3, 1]])  # repeats: uncoalesced sparse grad
+    model(tokens).sum().backward()
+    grad = model[0].weight.grad
+    assert grad is not None and grad.is_sparse
+    stats = _log_once(tmp_path / "run.jsonl", model)
+    _compare(stats, model)
+    assert stats["zero_frac"][0] == pytest.approx(1 - 4 * 6 / (50 * 6))
+
+
+def test_sparse_gradient_with_nan(tmp_path: Path) -> None:
+    model = nn.Embedding(10, 4, sparse=True)
+    model(torch.tensor([1, 3])).sum().backward()
+    grad = model.weight.grad
+    assert grad is not None
+    model.weight.grad = torch.sparse_coo_tensor(
+        grad._indices(), grad._values() * float("nan"), grad.shape, check_invariants=True
+    )
+    stats = _log_once(tmp_path / "run.jsonl", model)
+    assert stats["nonfinite"] == [8]
+    _compare(stats, model)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
+def test_half_precision_parameters_are_reduced_in_fp32(tmp_path: Path, dtype: torch.dtype) -> None:
+    model = mlp().to(dtype)
+    x = torch.randn(4, 8, dtype=dtype)
+    model(x).float().pow(2).sum().backward()
+    stats = _log_once(tmp_path / "run.jsonl", model)
+    # The reference sees the same half-precision values, upcast; only fp32
+    # accumulation order differs.
+    _compare(stats, model, rel=1e-4)
+
+
+def test_mixed_dtypes_and_zero_size_parameter_keep_header_order(tmp_path: Path) -> None:
+    class Mixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(8, 8)
+            self.b = nn.Linear(8, 8).to(torch.float64)
+            self.empty = nn.Parameter(torch.zeros(0))
+            self.c = nn.Linear(8, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.b(self.a(x).double()).float()
+            return self.c(h) + self.empty.sum()
+
+    model = Mixed()
+    model(torch.randn(3, 8)).sum().backward()
+    stats = _log_once(tmp_path / "run.jsonl", model)
+    expected = naive_stats(model)
+    for name in ("grad_norm", "grad_max", "weight_norm", "nonfinite"):
+        assert_close(stats[name], expected[name])
+    names = [n for n, _ in model.named_parameters()]
+    assert names[0] == "empty"  # the root module's own parameters come first
+    assert stats["zero_frac"][0] is None  # 0 elements: the fraction is undefined
+    assert stats["grad_norm"][0] == 0.0
+    assert_close(stats["zero_frac"], expected["zero_frac"])
+
+
+def test_total_grad_norm_is_the_pre_clip_global_norm(tmp_path: Path) -> None:
+    model = mlp()
+    backward(model)
+    with gradtop.Logger(tmp_path / "run.jsonl", model) as log:
+        log.log(1.0)
+        returned = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1e-3)
+    (step,) = steps(read_records(tmp_path / "run.jsonl"))
+    assert step.total_grad_norm == pytest.approx(float(returned), rel=1e-5)
+
+
+def test_dead_relu_units_show_as_zero_fraction(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    with torch.no_grad():
+        model[0].bias[:8] = -100.0  # half the units never fire
+    backward(model)
+    stats = _log_once(tmp_path / "run.jsonl", model)
+    _compare(stats, model)
+    assert stats["zero_frac"][0] == pytest.approx(0.5)
