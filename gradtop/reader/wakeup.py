@@ -43,6 +43,7 @@ from gradtop.reader.filesystems import filesystem_type, is_remote, nearest_exist
 NATIVE = "native"
 POLLING = "polling"
 DEFAULT_TICK = 0.5
+MAX_RESTARTS = 20  # a watcher that dies this often is not worth restarting: poll
 
 # Our own opens and reads must not wake us, so IN_OPEN / IN_ACCESS are left out.
 _EVENTS: list[type[FileSystemEvent]] = [
@@ -121,7 +122,11 @@ class Wakeup:
         return self._watched
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Return on a hint (True) or after one tick (False); ``timeout`` overrides the tick."""
+        """Return on a hint (True) or after one tick (False); ``timeout`` overrides the tick.
+
+        A new or replaced watch counts as a hint: whatever happened before it started
+        produced no event, so the caller must read once more right away.
+        """
         self._maintain()
         hinted = self._hinted.wait(self.tick if timeout is None else timeout)
         self._hinted.clear()
@@ -182,7 +187,11 @@ class Wakeup:
             if not alive:
                 self.restarts += 1
             self._stop_observer()
-        self._start_observer()
+            if self.restarts > MAX_RESTARTS:
+                self._use_polling("the file watcher keeps failing")
+                return
+        if self._start_observer():
+            self._hinted.set()
 
     def _start_observer(self) -> bool:
         target = nearest_existing_dir(self.path)
