@@ -28,7 +28,7 @@ from gradtop.text import safe_text
 from gradtop.ui.detail_screen import DetailScreen
 from gradtop.ui.findings_panel import FindingsPanel
 from gradtop.ui.findings_screen import FindingsScreen
-from gradtop.ui.follower import FollowOptions, follow_into_app
+from gradtop.ui.follower import FollowOptions, FollowStats, follow_into_app
 from gradtop.ui.format import fmt_count
 from gradtop.ui.header_bar import HeaderBar
 from gradtop.ui.headline import HeadlineInput, ReaderView, loading_text
@@ -125,6 +125,8 @@ class GradtopApp(App[None]):
         self.frames = 0  # data redraws done (tests and the benchmark watch this)
         self._dirty = True
         self._plot_generation = -1
+        self.follow_stats = FollowStats()
+        self.following = False  # the worker reached the follow loop
         self._stop = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
@@ -162,6 +164,7 @@ class GradtopApp(App[None]):
             self.post_message,
             self._stop,
             self._resume,
+            stats=self.follow_stats,
         )
 
     # ------------------------------------------------------------------ messages
@@ -185,6 +188,7 @@ class GradtopApp(App[None]):
             self._dirty = True
 
     def on_wakeup_started(self, message: WakeupStarted) -> None:
+        self.following = True
         if message.mode != "native":
             self.wakeup_note = f"polling ({message.reason})" if message.reason else "polling"
             self._dirty = True

@@ -40,7 +40,7 @@ class StatPlot(PlotextPlot):
     def __init__(self, title: str, *, log: bool, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = title
-        self.log = log
+        self.log_scale = log
         self._series: list[tuple[Series, str]] = []
 
     def draw(self, series: list[tuple[Series, str]]) -> None:
@@ -51,10 +51,10 @@ class StatPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.yscale("log" if self.log else "linear")
+        plt.yscale("log" if self.log_scale else "linear")
         first_bad: float | None = None
         for s, color in self._series:
-            shown = s.positive() if self.log else s
+            shown = s.positive() if self.log_scale else s
             if len(shown):
                 plt.plot(shown.steps.tolist(), shown.values.tolist(), marker="braille", color=color)
             if len(s.bad_steps):
@@ -188,5 +188,5 @@ class DetailScreen(Screen[None]):
 
     def action_toggle_log(self) -> None:
         for plot in self.query(StatPlot):
-            plot.log = not plot.log
+            plot.log_scale = not plot.log_scale
             plot.redraw()

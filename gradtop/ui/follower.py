@@ -32,6 +32,14 @@ LATEST_STEPS = 2000
 
 
 @dataclass
+class FollowStats:
+    """Counters the app (and tests) can read: how often the worker looked at the file."""
+
+    reads: int = 0
+    paused_waits: int = 0
+
+
+@dataclass
 class FollowOptions:
     path: str
     poll: bool | None = None
@@ -46,10 +54,12 @@ def follow_into_app(
     post: Callable[[Message], object],
     stop: threading.Event,
     resume: threading.Event,
+    *,
+    stats: FollowStats | None = None,
 ) -> None:
     """Read ``options.path`` until ``stop`` is set; reading waits while ``resume`` is clear."""
     try:
-        _Follower(options, make_model, post, stop).run(resume)
+        _Follower(options, make_model, post, stop, stats or FollowStats()).run(resume)
     except Exception as exc:  # shown in the header; the worker must not kill the app
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         post(ReaderFailed(f"reader stopped: {last}"))
@@ -62,11 +72,13 @@ class _Follower:
         make_model: Callable[[], WatchModel],
         post: Callable[[Message], object],
         stop: threading.Event,
+        stats: FollowStats,
     ) -> None:
         self.options = options
         self.make_model = make_model
         self.post = post
         self.stop = stop
+        self.stats = stats
 
     def run(self, resume: threading.Event) -> None:
         options, post, stop = self.options, self.post, self.stop
@@ -95,6 +107,7 @@ class _Follower:
                     if stop.is_set():
                         break
                     if not resume.is_set():
+                        self.stats.paused_waits += 1
                         resume.wait(timeout=options.tick)
                         continue
                     last = self._catch_up(reader, model, last)
@@ -120,6 +133,7 @@ class _Follower:
         """Read to the end of the file in bounded chunks, nudging the app after each."""
         while True:
             batch = reader.read(max_bytes=self.options.read_chunk)
+            self.stats.reads += 1
             if batch.records:
                 with model.lock:
                     model.add(batch.records)

@@ -1,0 +1,200 @@
+"""Drive the dashboard with keys through the real pipeline: file -> FileReader -> History."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ui_helpers import fixture_path, make_app, until_loaded, wait_until
+
+from gradtop.records import encode_record
+from gradtop.ui.detail_screen import DetailScreen
+from gradtop.ui.findings_screen import FindingsScreen
+from gradtop.ui.header_bar import HeaderBar
+from gradtop.ui.help_screen import HelpScreen
+from gradtop.ui.layer_table import LayerTable
+from gradtop.ui.layers import SortKey
+from gradtop.ui.loss_plot import LossPlot
+from gradtop.ui.run_picker import RunPicker
+
+SIZE = (120, 40)
+
+
+def header_text(app: object) -> str:
+    return str(app.query_one(HeaderBar).render())  # type: ignore[attr-defined]
+
+
+async def test_sort_cycles_through_depth_norm_severity() -> None:
+    app = make_app(fixture_path("vanishing.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        table = app.query_one(LayerTable)
+        assert [r.index for r in table.rows] == list(range(20))
+        await pilot.press("s")
+        assert app.sort_key is SortKey.GRAD_NORM
+        norms = [r.grad_norm for r in table.rows]
+        assert norms == sorted(norms, reverse=True)
+        await pilot.press("s")
+        assert app.sort_key is SortKey.SEVERITY
+        assert table.rows[0].status.sick and not table.rows[-1].status.sick
+        await pilot.press("s")
+        assert [r.index for r in table.rows] == list(range(20))
+
+
+async def test_filter_by_name_and_clear() -> None:
+    app = make_app(fixture_path("vanishing.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        table = app.query_one(LayerTable)
+        await pilot.press("slash", *"bias", "enter")
+        assert app.filter_text == "bias"
+        assert len(table.rows) == 10 and all(r.name.endswith("bias") for r in table.rows)
+        assert table.has_focus, "Enter hands the keys back to the table"
+        await pilot.press("slash", "escape")
+        assert app.filter_text == "" and len(table.rows) == 20
+
+
+async def test_jump_to_next_and_previous_sick_layer() -> None:
+    app = make_app(fixture_path("vanishing.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        table = app.query_one(LayerTable)
+        sick = [r.index for r in table.rows if r.status.sick]
+        assert len(sick) >= 2, "the vanishing fixture has several starving layers"
+        await pilot.press("end", "n")
+        assert table.cursor_param == sick[0], "wraps around to the first sick layer"
+        await pilot.press("n")
+        assert table.cursor_param == sick[1]
+        await pilot.press("N")
+        assert table.cursor_param == sick[0]
+
+
+async def test_healthy_run_has_no_sick_layer_to_jump_to() -> None:
+    app = make_app(fixture_path("healthy.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        table = app.query_one(LayerTable)
+        await pilot.press("n")
+        assert table.cursor == 0
+
+
+async def test_detail_view_opens_steps_and_closes() -> None:
+    app = make_app(fixture_path("healthy.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        await pilot.press("down", "down", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen), "detail screen")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen) and screen.index == 2
+        await pilot.pause()
+        title = str(screen.query_one("#detail-title").render())
+        assert "net.2.weight" in title and "64×64" in title
+        hist = str(screen.query_one("#hist").render())
+        assert "≥1e-" in hist, "the healthy fixture logs histograms"
+        await pilot.press("right_square_bracket")
+        assert screen.index == 3
+        await pilot.pause()
+        assert "net.2.bias" in str(screen.query_one("#detail-title").render())
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DetailScreen)
+        assert app.query_one(LayerTable).cursor_param == 3, "the table follows the detail view"
+
+
+async def test_switch_run_in_a_multi_run_file() -> None:
+    app = make_app(fixture_path("two_runs.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        assert "healthy-0005 (2/2)" in header_text(app), "the newest run is shown first"
+        await pilot.press("r")
+        assert isinstance(app.screen, RunPicker)
+        # Options: follow newest, then runs newest first: healthy-0005, vanishing-0002.
+        await pilot.press("down", "down", "enter")
+        assert app.run_id == "vanishing-0002"
+        await pilot.pause()
+        assert "vanishing-0002 (1/2 pinned)" in header_text(app)
+        assert len(app.query_one(LayerTable).rows) == 20
+        await pilot.press("r", "home", "enter")
+        assert app.run_id is None
+
+
+async def test_help_screen_and_findings_screen() -> None:
+    app = make_app(fixture_path("exploding.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert "jump to the next" in str(app.screen.query_one("#help-text").render())
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("f")
+        assert isinstance(app.screen, FindingsScreen)
+        await pilot.pause()
+        body = str(app.screen.query_one("FindingsPanel Static").render())
+        assert "Exploding" in body and "Lower the learning rate" in body
+        await pilot.press("escape")
+
+
+async def test_log_scale_toggle_and_command_palette() -> None:
+    app = make_app(fixture_path("healthy.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        await pilot.press("l")
+        assert app.query_one(LossPlot).log_scale
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Sort layers")
+        await pilot.pause(0.3)  # the palette searches on a short debounce
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.sort_key is SortKey.GRAD_NORM, "sorted by palette")
+
+
+async def test_pause_stops_reading_and_resume_catches_up(
+    copy_fixture: Callable[[str], Path],
+) -> None:
+    path = copy_fixture("healthy.jsonl")
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:101]))  # header + 100 steps now, 100 more later
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        assert app.current_run().last_step == 100  # type: ignore[union-attr]
+        await pilot.press("p")
+        assert app.paused and "PAUSED" in header_text(app)
+        with path.open("ab") as f:
+            f.write(b"".join(lines[101:]))
+        waits = app.follow_stats.paused_waits
+        await wait_until(
+            pilot, lambda: app.follow_stats.paused_waits >= waits + 3, "worker idles paused"
+        )
+        assert app.current_run().last_step == 100, "nothing is read while paused"  # type: ignore[union-attr]
+        await pilot.press("p")
+        await wait_until(
+            pilot,
+            lambda: app.current_run().last_step == 200,  # type: ignore[union-attr]
+            "resume catches up",
+        )
+        await wait_until(pilot, lambda: "step 200" in header_text(app), "header shows it")
+
+
+async def test_waiting_for_a_file_that_appears_later(tmp_path: Path) -> None:
+    path = tmp_path / "later.jsonl"
+    source = fixture_path("healthy.jsonl").read_bytes()
+    app = make_app(path, tick=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "waiting for file" in header_text(app), "waiting")
+        path.write_bytes(source)
+        await wait_until(pilot, lambda: "step 200" in header_text(app), "file picked up")
+
+
+async def test_bad_lines_and_a_newer_format_are_shown_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    good = fixture_path("hostile.jsonl").read_bytes()
+    newer = encode_record(
+        {"kind": "header", "format": "gradtop", "version": "9.0", "run_id": "x", "time": 1.0}
+    )
+    path.write_bytes(good + b"{not json\n" + b"[1,2]\n" + newer)
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        text = header_text(app)
+        assert "skipped" in text and "bad lines" in text
+        assert "9.0" in text, "a refused newer format version is spelt out"
