@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradtop.diagnosis import Diagnoser, Finding, Severity, Thresholds
 from gradtop.history import History, RunHistory
 from gradtop.records import Header, ParamInfo, Step
 
@@ -90,7 +91,8 @@ def feed(
     scale: Callable[[int], float | None] = lambda s: None,
 ) -> RunHistory:
     """Append one Step per step; frozen parameters get missing (None) gradients."""
-    if head.run_id not in history.runs:
+    fresh = head.run_id not in history.runs
+    if fresh:
         history.add(head)
     n = len(head.params)
     frozen = [not p.requires_grad for p in head.params]
@@ -101,15 +103,18 @@ def feed(
         stats: dict[str, list[float | None]] = {"grad_norm": g}
         stats["grad_max"] = [None if x is None else x / 2 for x in g]
         stats["weight_norm"] = _row(weight(s), n)
-        nf = _row(nonfinite(s), n) if nonfinite else [
-            None if x is None else float(not np.isfinite(x)) for x in g
-        ]
+        nf = (
+            _row(nonfinite(s), n)
+            if nonfinite
+            else [None if x is None else float(not np.isfinite(x)) for x in g]
+        )
         stats["nonfinite"] = [None if x is None else y for x, y in zip(g, nf, strict=True)]
         z = _row(zero(s), n)
         stats["zero_frac"] = [None if x is None else y for x, y in zip(g, z, strict=True)]
         if update is not None:
             u = _row(update(s), n)
-            stats["update_ratio"] = [None if s == steps.start else y for y in u]
+            first = fresh and s == steps.start  # no update before the first step
+            stats["update_ratio"] = [None if first else y for y in u]
         seq += 1
         history.add(
             Step(
@@ -124,3 +129,24 @@ def feed(
             )
         )
     return history.runs[head.run_id]
+
+
+def per_layer(values: Sequence[float] | np.ndarray, *, bias: bool = True) -> np.ndarray:
+    """Spread one value per layer over that layer's weight (and bias) parameters."""
+    return np.repeat(np.asarray(values, dtype=np.float64), 2 if bias else 1)
+
+
+def diagnose(run: RunHistory, **overrides: float) -> list[Finding]:
+    """One Diagnoser pass over the whole run (forced, so nothing is rate-limited away)."""
+    th = Thresholds(**overrides) if overrides else None  # type: ignore[arg-type]
+    return Diagnoser(th).update(run, force=True)
+
+
+def kinds(findings: list[Finding], *, at_least: Severity = Severity.INFO) -> set[str]:
+    return {f.kind for f in findings if f.severity >= at_least and f.active}
+
+
+def only(findings: list[Finding], kind: str) -> Finding:
+    found = [f for f in findings if f.kind == kind]
+    assert len(found) == 1, f"expected one {kind} finding, got {[f.kind for f in findings]}"
+    return found[0]

@@ -1,0 +1,206 @@
+"""The Diagnoser's own promises: hysteresis, clearing, ordering, call-rate independence,
+no false alarms on healthy noise, overridable thresholds and an honest fix catalogue."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from synth import diagnose, feed, header, kinds, mlp_specs, per_layer
+
+from gradtop.diagnosis import CATALOGUE, Diagnoser, Finding, Severity, Thresholds
+from gradtop.diagnosis.fixes import fixes_for
+from gradtop.diagnosis.view import roles_for
+from gradtop.history import History, RunHistory
+from gradtop.records import Step
+
+DEPTH = 6
+
+
+def _profile(r: float) -> np.ndarray:
+    """Per-parameter grad norms whose depth ratio (first / last hidden layer) is ``r``."""
+    layers = np.ones(DEPTH)
+    layers[: DEPTH - 2] = r
+    return per_layer(layers)
+
+
+def _summary(findings: list[Finding]) -> list[tuple[str, int, int, int | None]]:
+    return sorted((f.kind, int(f.severity), f.first_step, f.cleared_step) for f in findings)
+
+
+def test_hovering_at_the_threshold_does_not_flicker_and_recovery_clears() -> None:
+    rng = np.random.default_rng(3)
+    jitter = rng.choice([5e-4, 2e-3], 400)  # either side of 1e-3, inside the clear band
+
+    def r(s: int) -> float:
+        if s <= 60:
+            return 1e-4
+        return float(jitter[s]) if s <= 200 else 1.0
+
+    h, d = History(), Diagnoser()
+    head = header(mlp_specs(DEPTH))
+    raised_kinds: list[list[str]] = []
+    for s in range(1, 301, 4):  # as a live viewer would: a few new rows at a time
+        run = feed(
+            h,
+            head,
+            range(s, s + 4),
+            grad=lambda s: _profile(r(s)),
+            update=lambda s: 1e-9 if s <= 200 else 1e-3,
+        )
+        raised_kinds.append([f.kind for f in d.update(run) if f.active])
+    findings = d.update(run, force=True)
+    vanishing = [f for f in findings if f.kind == "vanishing"]
+    assert len(vanishing) == 1, "one finding for the whole episode, never re-raised"
+    (f,) = vanishing
+    assert f.first_step == 40 and f.cleared_step == 220
+    assert not f.active and findings[-1] is f  # cleared findings come last
+    on = ["vanishing" in k for k in raised_kinds]
+    assert on.count(True) > 0
+    flips = sum(a != b for a, b in itertools.pairwise(on))
+    assert flips == 2, "raised once and cleared once, no flicker in between"
+
+
+def test_update_cadence_does_not_change_the_findings() -> None:
+    """Fed row by row (the UI) or in one go (a small file): the same findings and steps."""
+
+    def build(h: History) -> RunHistory:
+        return h.runs["run"]
+
+    def grad(s: int) -> np.ndarray:
+        base = _profile(1e-5 if 30 < s < 120 else 1.0)
+        return base * (40.0 if s == 150 else 1.0)
+
+    h_live, d_live = History(), Diagnoser()
+    head = header(mlp_specs(DEPTH))
+    live: list[Finding] = []
+    for s in range(1, 241):
+        feed(h_live, head, range(s, s + 1), grad=grad, update=lambda s: 1e-9 if s < 120 else 1e-3)
+        live = d_live.update(build(h_live))
+    live = d_live.update(build(h_live), force=True)
+    h_once = History()
+    run = feed(h_once, head, range(1, 241), grad=grad, update=lambda s: 1e-9 if s < 120 else 1e-3)
+    once = diagnose(run)
+    assert _summary(live) == _summary(once)
+    assert {"vanishing", "grad_spike"} <= {f.kind for f in once}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    noise=st.floats(0.05, 0.5),
+    depth_spread=st.floats(0.1, 30.0),
+    uw=st.floats(3e-4, 8e-3),
+    decay=st.floats(20, 400),
+)
+def test_healthy_noisy_training_raises_no_warning(
+    seed: int, noise: float, depth_spread: float, uw: float, decay: float
+) -> None:
+    """Log-normal noise on every statistic of a run that learns: never a warning."""
+    rng = np.random.default_rng(seed)
+    n_steps = 300
+    layers = np.geomspace(1.0, depth_spread, DEPTH)
+    g_noise = rng.lognormal(0, noise, (n_steps + 1, DEPTH * 2))
+    l_noise = rng.normal(0, noise * 0.05, n_steps + 1)
+    h = History()
+    run = feed(
+        h,
+        header(mlp_specs(DEPTH)),
+        range(1, n_steps + 1),
+        grad=lambda s: per_layer(layers) * g_noise[s] * (0.3 + math.exp(-s / decay)),
+        update=lambda s: uw * g_noise[s],
+        zero=lambda s: 0.01,
+        loss=lambda s: (0.2 + 2.1 * math.exp(-s / decay)) * (1 + l_noise[s]),
+    )
+    found = [f for f in diagnose(run) if f.severity >= Severity.WARNING]
+    assert found == [], [f.title for f in found]
+
+
+def test_ordering_active_by_severity_then_depth_then_cleared() -> None:
+    h = History()
+    specs = mlp_specs(DEPTH)
+    g = _profile(1e-8)
+
+    def grad(s: int) -> list[float | None]:
+        out: list[float | None] = list(g * (60.0 if s == 80 else 1.0))
+        return out
+
+    run = feed(
+        h,
+        header(specs),
+        range(1, 200),
+        grad=grad,
+        update=lambda s: 1e-12,
+        zero=lambda s: np.r_[np.zeros(8), 0.3, 0.3, 0.0, 0.0],
+    )
+    findings = Diagnoser().update(run, force=True)
+    active = [f for f in findings if f.active]
+    cleared = [f for f in findings if not f.active]
+    assert findings == active + cleared and cleared
+    sev = [int(f.severity) for f in active]
+    assert sev == sorted(sev, reverse=True)
+    assert active[0].kind == "vanishing"
+
+
+def test_rate_limit_and_a_restarted_run_id() -> None:
+    h = History()
+    head = header(mlp_specs(DEPTH))
+    run = feed(h, head, range(1, 80), grad=lambda s: _profile(1e-8), update=lambda s: 1e-12)
+    d = Diagnoser()
+    first = d.update(run)
+    assert d.update(run) == first  # nothing new: the same answer, no work
+    assert "vanishing" in kinds(d.update(run, force=True))
+    h.add(header(mlp_specs(DEPTH)))  # the same run_id starts over
+    fresh = feed(h, head, range(1, 5), grad=lambda s: 1.0)
+    assert "vanishing" not in kinds(d.update(fresh))
+
+
+def test_thresholds_override_and_parse() -> None:
+    h = History()
+    run = feed(
+        h,
+        header(mlp_specs(DEPTH)),
+        range(1, 120),
+        grad=lambda s: _profile(1e-4),
+        update=lambda s: 1e-9,
+    )
+    assert "vanishing" in kinds(diagnose(run))
+    assert "vanishing" not in kinds(diagnose(run, vanishing_ratio=1e-5))
+    th = Thresholds.from_overrides(["vanishing_ratio=1e-5", "vanishing-persist=7"])
+    assert th.vanishing_ratio == 1e-5 and th.vanishing_persist == 7
+    for bad, message in (
+        (["nope=1"], "unknown threshold"),
+        (["vanishing_ratio"], "expected name=value"),
+        (["vanishing_persist=1.5"], "not an integer"),
+        (["vanishing_ratio=-1"], "must not be negative"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            Thresholds.from_overrides(bad)
+
+
+def test_every_fix_is_complete_and_fixes_follow_the_model() -> None:
+    for fix in CATALOGUE.values():
+        assert fix.key and fix.title and fix.why and fix.code and fix.when, fix.key
+    sigmoid_bn = roles_for(
+        header(mlp_specs(4), activations=("Sigmoid",), norms=("BatchNorm1d",)), Thresholds()
+    )
+    keys = [f.key for f in fixes_for("vanishing", sigmoid_bn)]
+    assert keys[0] == "non_saturating_activation" and "batchnorm" not in keys
+    relu = roles_for(header(mlp_specs(4), activations=("ReLU",)), Thresholds())
+    keys = [f.key for f in fixes_for("vanishing", relu)]
+    assert "non_saturating_activation" not in keys and "batchnorm" in keys
+    assert "he_init" in keys
+    for roles in (sigmoid_bn, relu):
+        assert "clip_grad_norm" not in {f.key for f in fixes_for("exploding", roles, "init")}
+
+
+def test_a_step_with_no_statistics_is_tolerated() -> None:
+    h = History()
+    head = header(mlp_specs(2))
+    h.add(head)
+    h.add(Step("run", 1, 1, 1.0, loss=2.0))
+    assert Diagnoser().update(h.runs["run"], force=True) == []
