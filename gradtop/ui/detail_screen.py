@@ -17,7 +17,6 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual_plotext import PlotextPlot
 
 from gradtop.diagnosis.findings import Finding
 from gradtop.history import RunHistory
@@ -26,11 +25,12 @@ from gradtop.ui.findings_text import finding_lines
 from gradtop.ui.format import fmt_count, fmt_frac, fmt_num, fmt_shape
 from gradtop.ui.heatmap import heatmap_lines, hist_matrix
 from gradtop.ui.layers import LayerRow
+from gradtop.ui.plot_base import SafePlot
 from gradtop.ui.series import Series, param_series
 from gradtop.ui.tones import fragments_to_content
 
 
-class StatPlot(PlotextPlot):
+class StatPlot(SafePlot):
     """One statistic of one parameter; the border title names it (never plotext text)."""
 
     DEFAULT_CSS = """
@@ -51,26 +51,23 @@ class StatPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.yscale("log" if self.log_scale else "linear")
-        first_bad: float | None = None
-        for s, color in self._series:
-            shown = s.positive() if self.log_scale else s
-            if len(shown):
-                plt.plot(shown.steps.tolist(), shown.values.tolist(), marker="braille", color=color)
-            if len(s.bad_steps):
-                bad = float(s.bad_steps[0])
-                first_bad = bad if first_bad is None else min(first_bad, bad)
-        if first_bad is not None:
-            plt.vline(first_bad, color="red")
-            plt.title(f"✖ NaN/Inf from step {int(first_bad)}")
-        if not any(len(s) for s, _ in self._series):
+        drawn = self.draw_series(self._series, log=self.log_scale)
+        bad = [float(s.bad_steps[0]) for s, _ in self._series if len(s.bad_steps)]
+        if bad:
+            plt.vline(min(bad), color="red")
+            plt.title(f"✖ NaN/Inf from step {int(min(bad))}")
+        elif not any(len(s) for s, _ in self._series):
             plt.title("not logged")
+        elif not drawn:
+            plt.title("all values are 0: nothing to draw on a log axis")
         self.refresh()
 
 
 class HistogramView(Static):
     DEFAULT_CSS = """
-    HistogramView { border: round $primary-muted; border-title-color: $text-primary; }
+    HistogramView {
+        height: 1fr; border: round $primary-muted; border-title-color: $text-primary;
+    }
     """
 
 

@@ -7,14 +7,14 @@ plotext module, so two plots never draw into each other.
 from __future__ import annotations
 
 import numpy as np
-from textual_plotext import PlotextPlot
 
 from gradtop.history import RunHistory
 from gradtop.ui.format import fmt_loss
+from gradtop.ui.plot_base import SafePlot
 from gradtop.ui.series import EMPTY, Series, loss_series, lr_series
 
 
-class LossPlot(PlotextPlot):
+class LossPlot(SafePlot):
     """Draws from arrays handed in by the app (read under the model lock), not from History."""
 
     DEFAULT_CSS = """
@@ -46,32 +46,21 @@ class LossPlot(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        loss, smooth = self._loss, self._smooth
-        if self.log_scale:
-            keep = loss.values > 0
-            loss, smooth = Series(loss.steps[keep], loss.values[keep], loss.bad_steps), smooth[keep]
-            plt.yscale("log")
-        else:
-            plt.yscale("linear")
+        loss = self._loss
+        smooth = Series(loss.steps, self._smooth, loss.bad_steps)
+        self.draw_series([(loss, "gray"), (smooth, "cyan")], log=self.log_scale)
         title = "loss"
         if len(loss):
             title += f" {fmt_loss(float(loss.values[-1]))}"
-            plt.plot(loss.steps.tolist(), loss.values.tolist(), marker="braille", color="gray")
-            plt.plot(loss.steps.tolist(), smooth.tolist(), marker="braille", color="cyan")
         if len(loss.bad_steps):
             title += f"  ✖ non-finite from step {int(loss.bad_steps[0])}"
             plt.vline(float(loss.bad_steps[0]), color="red")
-        if len(self._lr) and len(set(self._lr.values.tolist())) > 1:
-            plt.plot(
-                self._lr.steps.tolist(),
-                self._lr.values.tolist(),
-                marker="braille",
-                color="orange",
-                yside="right",
-            )
+        lr = self._lr
+        if len(lr) and len(set(lr.values.tolist())) > 1:
+            self.draw_series([(lr, "orange")], log=False, side="right", label_ticks=False)
             title += "  (lr: right axis)"
-        elif len(self._lr):
-            title += f"  lr {self._lr.values[-1]:.2g}"
+        elif len(lr):
+            title += f"  lr {lr.values[-1]:.2g}"
         if self.log_scale:
             title += "  [log]"
         plt.title(title)

@@ -20,6 +20,7 @@ from gradtop.ui.headline import HeadlineInput, ReaderView, headline
 from gradtop.ui.heatmap import heatmap_lines, hist_matrix
 from gradtop.ui.layers import OK, SortKey, build_rows, filter_rows, next_sick, sort_rows
 from gradtop.ui.model import RunClock, WatchModel, liveness
+from gradtop.ui.plot_base import log_ticks, step_ticks
 from gradtop.ui.sparkline import NONFINITE, flow_bar, flow_scale, log_sparkline
 
 
@@ -248,3 +249,19 @@ def test_model_diagnoses_and_bumps_generation(tmp_path: Path) -> None:
     assert any(f.kind == "vanishing" for f in model.findings["vanishing-0002"])
     clock = model.clocks["vanishing-0002"]
     assert clock.steps_per_second() == pytest.approx(10.0)
+
+
+# ---------------------------------------------------------------------------- plot axes
+
+
+def test_log_ticks_are_short_decade_labels() -> None:
+    ticks, labels = log_ticks(-17.3, -14.2)
+    assert ticks == [-17.0, -16.0, -15.0] and labels == ["1e-17", "1e-16", "1e-15"]
+    ticks, labels = log_ticks(-16.5, -16.1)  # inside one decade: mantissas
+    assert len(ticks) == 3 and labels[0] == "3.2e-17"
+    assert len(log_ticks(-30, 10, max_ticks=5)[0]) <= 5
+
+
+def test_step_ticks_are_integers() -> None:
+    _ticks, labels = step_ticks(3, 600)
+    assert labels[0] == "3" and labels[-1] == "600" and all("." not in t for t in labels)
