@@ -72,8 +72,8 @@ class _Layout:
 
     dense: tuple[tuple[torch.device, tuple[int, ...]], ...]
     sparse: tuple[int, ...]
-    perm: Tensor | None  # maps param i -> column of the concatenated groups (None: identity)
-    present: Tensor  # [1, P] on the pack device
+    perm: Tensor | None  # param i -> column of cat(groups, pad); None: one group, in order
+    present: Tensor  # [P] on the pack device
 
 
 class StatsEngine:
@@ -88,6 +88,7 @@ class StatsEngine:
         # the accelerator path on CPU.
         self.sync_free = sync_free
         self._layouts: dict[tuple[object, ...], _Layout] = {}
+        self._zeros: dict[int, Tensor] = {}
         self._weight_groups = _group_indices(
             [(i, (t.device, t.dtype)) for i, t in enumerate(self.tensors)]
         )
@@ -99,32 +100,42 @@ class StatsEngine:
 
     @torch.no_grad()
     def partials(self, hist: bool = False) -> Partials:
-        if not self.tensors:
+        """Every row in one flat vector built by a single ``cat`` (few ops per step)."""
+        n = len(self.tensors)
+        if not n:
             return Partials(torch.zeros((N_ROWS, 0), dtype=self.dtype), None)
         grads = [t.grad for t in self.tensors]
         layout = self._layout(grads)
+        if layout.perm is None:  # the common case: one dense group, already in order
+            device = layout.dense[0][0]
+            rows = list(self._dense_rows(device, grads))  # type: ignore[arg-type]
+            rows = [r if r.device == self.device else r.to(self.device) for r in rows]
+        else:
+            rows = self._scattered_rows(grads, layout)
+        sumsq, nonzero, nonfinite, absmax = rows
+        # cat promotes the integer counts to the pack dtype (float64: exact up to 2**53).
+        flat = torch.cat([sumsq, nonzero, nonfinite, layout.present, self._weight_row(), absmax])
+        return Partials(flat.view(N_ROWS, n), self._hist(grads) if hist else None)
+
+    def _scattered_rows(self, grads: list[Tensor | None], layout: _Layout) -> list[Tensor]:
+        """Several groups, sparse or missing gradients: gather columns into header order."""
         blocks: list[Tensor] = []
         for device, idx in layout.dense:
-            block = self._dense_block(device, [grads[i] for i in idx])
+            rows = self._dense_rows(device, [grads[i] for i in idx])  # type: ignore[misc]
+            block = torch.stack([r.to(self.dtype) for r in rows])
             blocks.append(block if block.device == self.device else block.to(self.device))
         if layout.sparse:
-            blocks.append(_sparse_block([grads[i] for i in layout.sparse], self.dtype, self.device))
-        if layout.perm is None:
-            grad_rows = blocks[0]
-        else:
-            blocks.append(torch.zeros((4, 1), dtype=self.dtype, device=self.device))  # absent
-            grad_rows = torch.cat(blocks, dim=1).index_select(1, layout.perm)
-        matrix = torch.cat(
-            [grad_rows[:3], layout.present, self._weight_row().unsqueeze(0), grad_rows[3:]]
-        )
-        return Partials(matrix=matrix, hist=self._hist(grads) if hist else None)
+            sparse = [grads[i] for i in layout.sparse]
+            blocks.append(_sparse_block(sparse, self.dtype, self.device))  # type: ignore[arg-type]
+        blocks.append(torch.zeros((4, 1), dtype=self.dtype, device=self.device))  # absent
+        assert layout.perm is not None
+        return list(torch.cat(blocks, dim=1).index_select(1, layout.perm).unbind(0))
 
-    def _dense_block(self, device: torch.device, grads: list[Tensor]) -> Tensor:
-        """Rows sumsq, nonzero, nonfinite, absmax for one (device, dtype) group."""
+    def _dense_rows(self, device: torch.device, grads: list[Tensor]) -> tuple[Tensor, ...]:
+        """sumsq, nonzero, nonfinite, absmax of one (device, dtype) group, as [n] rows."""
         dtype = grads[0].dtype
         acc = torch.float64 if dtype == torch.float64 else torch.float32  # fp16/bf16 -> fp32
-        norms = torch._foreach_norm(grads, 2.0, dtype=acc)
-        sumsq = torch.stack(norms).to(self.dtype).square_()
+        sumsq = torch.stack(torch._foreach_norm(grads, 2.0, dtype=acc)).to(self.dtype).square_()
         int_view = _INT_VIEW[grads[0].element_size()]
         # Bit-level zero count: one cheap integer pass (the float count_nonzero kernel is
         # ~10x slower on CPU). -0.0 has a sign bit, so it counts as nonzero; parameter
@@ -140,10 +151,27 @@ class StatsEngine:
             mm = [torch.aminmax(g) for g in grads]
             highs = torch.stack([m.max for m in mm])
             absmax = torch.maximum(highs, torch.stack([m.min for m in mm]).neg_())
-            nonfinite = _nonfinite_where_needed(grads, sumsq, absmax)
-        return torch.stack(
-            [sumsq, nonzero.to(self.dtype), nonfinite.to(self.dtype), absmax.to(self.dtype)]
-        )
+            nonfinite = self._nonfinite_where_needed(grads, sumsq, absmax)
+        return sumsq, nonzero, nonfinite, absmax
+
+    def _nonfinite_where_needed(self, grads: list[Tensor], sumsq: Tensor, absmax: Tensor) -> Tensor:
+        """Exact NaN/Inf counts, computed only where a norm says there are any (CPU only).
+
+        A finite sum of squares and a finite max prove a tensor has no NaN/Inf, so a
+        healthy step costs three tiny ops. ``bool(...)`` reads a CPU tensor: no sync.
+        """
+        # Both are >= 0, so the sum is non-finite exactly when either one is.
+        if bool(torch.isfinite(sumsq + absmax).all()):
+            zeros = self._zeros.get(len(grads))
+            if zeros is None:
+                zeros = self._zeros[len(grads)] = torch.zeros(len(grads), dtype=torch.int64)
+            return zeros
+        bad = ~(torch.isfinite(sumsq) & torch.isfinite(absmax))
+        counts = torch.zeros(len(grads), dtype=torch.int64)
+        for j in bad.nonzero().flatten().tolist():
+            g = grads[j]
+            counts[j] = g.numel() - int(torch.isfinite(g).sum())
+        return counts
 
     def _weight_row(self) -> Tensor:
         rows = []
@@ -152,8 +180,6 @@ class StatsEngine:
             norms = torch._foreach_norm([self.tensors[i] for i in idx], 2.0, dtype=acc)
             row = torch.stack(norms).to(self.dtype).square_()
             rows.append(row if device == self.device else row.to(self.device))
-        if not rows:
-            return torch.zeros(0, dtype=self.dtype, device=self.device)
         if self._weight_perm is None:
             return rows[0]
         return torch.cat(rows).index_select(0, self._weight_perm)
@@ -202,9 +228,10 @@ class StatsEngine:
                 dense_items.append((i, (device, dtype)))
         groups = _group_indices(dense_items)
         order = [idx for _, idx in groups] + ([tuple(sparse)] if sparse else [])
-        perm = _perm_for(order, len(key))
+        simple = not sparse and len(groups) == 1 and groups[0][1] == tuple(range(len(key)))
+        perm = None if simple else _gather_index(order, len(key))
         present = torch.tensor(
-            [[0.0 if k is None else 1.0 for k in key]], dtype=self.dtype, device=self.device
+            [0.0 if k is None else 1.0 for k in key], dtype=self.dtype, device=self.device
         )
         return _Layout(
             dense=tuple((gk[0], idx) for gk, idx in groups),  # type: ignore[index]
@@ -224,30 +251,20 @@ def _group_indices(
 
 
 def _perm_for(order: Sequence[Sequence[int]], n: int) -> Tensor | None:
-    """Column index per parameter into ``cat(groups) + [pad]``; None when it is identity."""
-    flat = [i for idx in order for i in idx]
-    if flat == list(range(n)):
+    """Like _gather_index, but None when the groups are already in header order."""
+    if [i for idx in order for i in idx] == list(range(n)):
         return None
+    return _gather_index(order, n)
+
+
+def _gather_index(order: Sequence[Sequence[int]], n: int) -> Tensor:
+    """Column per parameter into ``cat(groups) + [pad]``; the pad column means absent."""
+    flat = [i for idx in order for i in idx]
     pad = len(flat)
     perm = [pad] * n
     for col, i in enumerate(flat):
         perm[i] = col
     return torch.tensor(perm, dtype=torch.long)
-
-
-def _nonfinite_where_needed(grads: list[Tensor], sumsq: Tensor, absmax: Tensor) -> Tensor:
-    """Exact NaN/Inf counts, computed only where a norm says there are any (CPU only).
-
-    A finite sum of squares and a finite max prove a tensor has no NaN/Inf, so healthy
-    steps cost one tiny check. ``bool(...)`` reads a CPU tensor: no device, no sync.
-    """
-    bad = ~(torch.isfinite(sumsq) & torch.isfinite(absmax))
-    counts = torch.zeros(len(grads), dtype=torch.int64)
-    if bool(bad.any()):
-        for j in bad.nonzero().flatten().tolist():
-            g = grads[j]
-            counts[j] = g.numel() - int(torch.isfinite(g).sum())
-    return counts
 
 
 def _nonfinite_fused(grads: list[Tensor]) -> list[Tensor]:
