@@ -89,7 +89,8 @@ SCENARIOS: dict[str, Scenario] = {
             "tanh RNN over 100 steps with recurrent gain 2: gradients through time grow ~1e6x",
             Recipe(model="rnn", width=32, recurrent_gain=2.0, lr=0.01, batch=32),
             expect=("exploding",),
-            allow=("nonfinite", "lr_too_high", "loss_divergence", "grad_spike", "loss_plateau"),
+            # one exploded step saturates every tanh unit: zero gradients follow
+            allow=("nonfinite", "lr_too_high", "loss_divergence", "dead_units", "grad_spike"),
             steps=150,
             fix={"recurrent_gain": 1.0},
         ),

@@ -55,8 +55,9 @@ class Thresholds:
     amp_min_scale: float = 1.0
 
     # --- dead units / all-zero gradients
-    dead_warning: float = 0.2
-    dead_critical: float = 0.4
+    dead_info: float = 0.2
+    dead_warning: float = 0.4
+    dead_critical: float = 0.7  # or a whole layer with exactly zero gradient
     dead_persist: int = 20
     zero_loss: float = 1e-7  # every gradient 0 and loss below this: converged, not dead
 
@@ -78,7 +79,7 @@ class Thresholds:
     # --- loss
     loss_smooth: int = 5  # rolling median width for the loss
     divergence_factor: float = 1.5  # smoothed loss above this times its best
-    divergence_giveback: float = 0.5  # ...and gave back this fraction of the progress made
+    divergence_giveback: float = 0.25  # ...and gave back this fraction of the progress made
     divergence_persist: int = 10
     loss_spike_factor: float = 10.0  # a loss above this times its running max
     plateau_window: int = 100

@@ -101,7 +101,7 @@ def test_a_dead_network_is_critical() -> None:
 def test_partly_dead_layer_warns_and_names_it() -> None:
     h = History()
     zero = np.zeros(N)
-    zero[2:4] = 0.3  # net.1: 30% of units dead (weight rows and bias entries)
+    zero[2:4] = 0.5  # net.1: half of its units dead (weight rows and bias entries)
     run = feed(h, header(mlp_specs(4)), range(1, 60), grad=lambda s: 1.0, zero=lambda s: zero)
     f = only(diagnose(run), "dead_units")
     assert f.severity == Severity.WARNING and f.extra["layers"] == ["net.1"]

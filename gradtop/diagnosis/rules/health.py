@@ -186,7 +186,8 @@ def dead_units(v: View) -> list[Signal]:
         worst = np.max(np.where(np.isfinite(dead), dead, 0.0), axis=1)
     ok = full & ~persisted(converged, 1)
     level = levels(v.n)
-    level[ok & (worst < th.dead_warning / 2)] = OFF
+    level[ok & (worst < th.dead_info / 2)] = OFF
+    level[ok & (worst > th.dead_info)] = INFO
     level[ok & (worst > th.dead_warning)] = WARNING
     level[ok & (worst >= th.dead_critical)] = CRITICAL
     signal = Signal("dead_units", level)
@@ -194,7 +195,7 @@ def dead_units(v: View) -> list[Signal]:
     if at is None:
         return [signal]
     row = dead[at]
-    sick = [j for j in range(len(groups)) if np.isfinite(row[j]) and row[j] > th.dead_warning]
+    sick = [j for j in range(len(groups)) if np.isfinite(row[j]) and row[j] > th.dead_info]
     whole = [j for j in sick if row[j] >= 1.0]
     names = [groups[j][0] or "(root)" for j in sick]
     params = tuple(
@@ -211,7 +212,11 @@ def dead_units(v: View) -> list[Signal]:
             + ("units" if groups[j][1] is not None else "weights")
             + f" with zero gradient in each of the last {th.dead_persist} steps",
             float(row[j]),
-            th.dead_critical if row[j] >= th.dead_critical else th.dead_warning,
+            th.dead_critical
+            if row[j] >= th.dead_critical
+            else th.dead_warning
+            if row[j] > th.dead_warning
+            else th.dead_info,
             ">",
             roles.names[groups[j][1] if groups[j][1] is not None else groups[j][2][0]],
         )
@@ -234,7 +239,7 @@ def dead_units(v: View) -> list[Signal]:
         "back a gradient of exactly 0, so it can never change again: it is dead. "
     )
     signal.explanation = (
-        mechanism + f"Here {len(sick)} layer(s) have more than {th.dead_warning:.0%} of their "
+        mechanism + f"Here {len(sick)} layer(s) have more than {th.dead_info:.0%} of their "
         "units (or weights) with a zero gradient on every recent batch"
         + (", and some layers get no gradient at all" if whole else "")
         + ". Common causes: "

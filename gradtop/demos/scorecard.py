@@ -1,0 +1,80 @@
+"""Did gradtop catch what a scenario teaches? Reads a scenario's file the way a viewer does.
+
+The file goes through the real reader (FileReader, in small batches) into History, and
+the Diagnoser is updated after every batch, so persistence rules see the run unfold as
+``gradtop watch`` would. Used by the scenario tests, the scenario benchmark and demos.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from gradtop.diagnosis import Diagnoser, Finding, Severity, Thresholds
+from gradtop.history import History, RunHistory
+
+BATCH_BYTES = 32 * 1024  # a few records per read, like a live view
+
+
+@dataclass(frozen=True)
+class Score:
+    scenario: str
+    found: dict[str, Finding]  # kind -> its first finding (active or cleared)
+    missed: tuple[str, ...]  # expected kinds not raised (at their expected severity)
+    false_alarms: tuple[str, ...]  # warning-or-worse kinds neither expected nor allowed
+    first_nonfinite_loss: int | None
+    lead: int | None  # steps between the exploding warning and the first NaN/Inf loss
+
+    @property
+    def ok(self) -> bool:
+        return not self.missed and not self.false_alarms
+
+
+def diagnose_file(
+    path: str | os.PathLike[str],
+    thresholds: Thresholds | None = None,
+    batch_bytes: int = BATCH_BYTES,
+) -> tuple[RunHistory, list[Finding]]:
+    """The newest run in ``path`` and every finding the Diagnoser raised while reading it."""
+    from gradtop.reader import FileReader  # viewer side: never loaded by a training script
+
+    history = History()
+    diagnoser = Diagnoser(thresholds)
+    with FileReader(path) as reader:
+        while True:
+            batch = reader.read(batch_bytes)
+            history.extend(batch.records)
+            if history.current is not None:
+                diagnoser.update(history.current)
+            if batch.status.at_eof:
+                break
+    run = history.current
+    if run is None:
+        raise ValueError(f"no gradtop run in {os.fspath(path)}")
+    return run, diagnoser.update(run, force=True)
+
+
+def score(name: str, path: str | os.PathLike[str], thresholds: Thresholds | None = None) -> Score:
+    """Compare the findings in ``path`` with what scenario ``name`` should raise."""
+    from gradtop.demos.scenarios import SCENARIOS
+
+    scenario = SCENARIOS[name]
+    run, findings = diagnose_file(path, thresholds)
+    found: dict[str, Finding] = {}
+    for f in sorted(findings, key=lambda f: f.first_step):
+        found.setdefault(f.kind, f)
+    worst = {kind: max(f.severity for f in findings if f.kind == kind) for kind in found}
+    missed = tuple(
+        k
+        for k in scenario.expect
+        if worst.get(k, Severity.INFO) < Severity.WARNING or k not in found
+    )
+    missed += tuple(k for k in scenario.expect_info if k not in found)
+    allowed = set(scenario.expect) | set(scenario.expect_info) | set(scenario.allow)
+    false_alarms = tuple(
+        sorted(k for k, sev in worst.items() if sev >= Severity.WARNING and k not in allowed)
+    )
+    nan_step = run.first_nonfinite_loss
+    boom = found.get("exploding")
+    lead = None if nan_step is None or boom is None else nan_step - boom.first_step
+    return Score(name, found, missed, false_alarms, nan_step, lead)
