@@ -1,0 +1,302 @@
+"""How much does logging gradients cost a training step? gradtop against the usual ways.
+
+For each model, every method trains its own copy (same seed, same data) and the
+methods take turns in interleaved rounds, so that machine noise hits them alike; the
+figure reported is the median over rounds of the mean step time within a round.
+
+Methods (each only when its package is installed):
+  none          plain training step
+  gradtop       gradtop.Logger, every step, default settings (update ratio on)
+  gradtop-noupd gradtop.Logger(update_ratio=False), every step
+  naive         for each parameter: p.grad.norm().item(), one JSON line per step
+  tensorboard   SummaryWriter.add_histogram of every gradient, every step
+  wandb         wandb.watch(model, log="gradients", log_freq=1), offline
+
+    python benchmarks/overhead.py            # full run (a few minutes on 2 cores)
+    python benchmarks/overhead.py --quick    # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+import gradtop
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+# ---------------------------------------------------------------------------- models
+
+
+def make_mlp() -> nn.Module:
+    layers: list[nn.Module] = []
+    for _ in range(12):
+        layers += [nn.Linear(512, 512), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(512, 10))
+
+
+class TinyTransformer(nn.Module):
+    """4 layers, d=256, 4 heads, ff=1024: a small GPT-shaped encoder with a token head."""
+
+    def __init__(self, vocab: int = 1000, d: int = 256, layers: int = 4) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.pos = nn.Parameter(torch.zeros(1, 64, d))
+        block = nn.TransformerEncoderLayer(d, 4, 4 * d, dropout=0.0, batch_first=True)
+        self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.embed(tokens) + self.pos[:, : tokens.shape[1]])
+        return self.head(self.norm(h))
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    make: Callable[[], nn.Module]
+    batch: Callable[[torch.Generator], Batch]
+    loss: Callable[[nn.Module, Batch], torch.Tensor]
+
+
+def workloads(mlp_batch: int, tf_batch: int) -> list[Workload]:
+    def mlp_batch_fn(gen: torch.Generator) -> Batch:
+        return torch.randn(mlp_batch, 512, generator=gen), torch.randint(0, 10, (mlp_batch,))
+
+    def tf_batch_fn(gen: torch.Generator) -> Batch:
+        tokens = torch.randint(0, 1000, (tf_batch, 65), generator=gen)
+        return tokens[:, :-1], tokens[:, 1:]
+
+    def mlp_loss(model: nn.Module, b: Batch) -> torch.Tensor:
+        return nn.functional.cross_entropy(model(b[0]), b[1])
+
+    def tf_loss(model: nn.Module, b: Batch) -> torch.Tensor:
+        logits = model(b[0])
+        return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), b[1].reshape(-1))
+
+    return [
+        Workload(f"mlp-12x512 (batch {mlp_batch})", make_mlp, mlp_batch_fn, mlp_loss),
+        Workload(f"transformer-4x256 (batch {tf_batch}x64)", TinyTransformer, tf_batch_fn, tf_loss),
+    ]
+
+
+# ---------------------------------------------------------------------------- methods
+
+
+class Method:
+    """One way of logging; ``after_backward`` runs between backward and optimizer step."""
+
+    name = "none"
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, workdir: Path) -> None:
+        self.model, self.opt, self.workdir = model, opt, workdir
+
+    def after_backward(self, step: int, loss: torch.Tensor) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Gradtop(Method):
+    name = "gradtop"
+    kwargs: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, workdir: Path) -> None:
+        super().__init__(model, opt, workdir)
+        path = workdir / f"{self.name}.jsonl"
+        self.log = gradtop.Logger(path, model, optimizer=opt, **self.kwargs)
+
+    def after_backward(self, step: int, loss: torch.Tensor) -> None:
+        self.log.log(loss)
+
+    def close(self) -> None:
+        self.log.close()
+
+
+class GradtopNoUpdate(Gradtop):
+    name = "gradtop-noupd"
+    kwargs: ClassVar[dict[str, Any]] = {"update_ratio": False}
+
+
+class Naive(Method):
+    """What people write by hand: one .item() per parameter, one JSON line per step."""
+
+    name = "naive"
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, workdir: Path) -> None:
+        super().__init__(model, opt, workdir)
+        self.file = (workdir / "naive.jsonl").open("a")
+
+    def after_backward(self, step: int, loss: torch.Tensor) -> None:
+        norms = {
+            n: p.grad.norm().item() for n, p in self.model.named_parameters() if p.grad is not None
+        }
+        self.file.write(json.dumps({"step": step, "loss": loss.item(), "norms": norms}) + "\n")
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class TensorBoard(Method):
+    name = "tensorboard"
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, workdir: Path) -> None:
+        super().__init__(model, opt, workdir)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(workdir / "tb"))
+
+    def after_backward(self, step: int, loss: torch.Tensor) -> None:
+        self.writer.add_scalar("loss", loss.item(), step)
+        for n, p in self.model.named_parameters():
+            if p.grad is not None:
+                self.writer.add_histogram(f"grad/{n}", p.grad, step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Wandb(Method):
+    name = "wandb"
+    run: Any = None
+
+    def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, workdir: Path) -> None:
+        super().__init__(model, opt, workdir)
+        import wandb
+
+        os.environ.setdefault("WANDB_SILENT", "true")
+        self.wandb = wandb
+        Wandb.run = wandb.init(mode="offline", dir=str(workdir), project="gradtop-bench")
+        wandb.watch(model, log="gradients", log_freq=1)
+
+    def after_backward(self, step: int, loss: torch.Tensor) -> None:
+        self.wandb.log({"loss": loss.item()}, step=step)
+
+    def close(self) -> None:
+        self.wandb.unwatch(self.model)
+        if Wandb.run is not None:
+            Wandb.run.finish(quiet=True)
+            Wandb.run = None
+
+
+def available_methods(skip: set[str]) -> list[type[Method]]:
+    methods: list[type[Method]] = [Method, Gradtop, GradtopNoUpdate, Naive]
+    if importlib.util.find_spec("tensorboard") is not None:
+        methods.append(TensorBoard)
+    if importlib.util.find_spec("wandb") is not None:
+        methods.append(Wandb)
+    return [m for m in methods if m.name not in skip]
+
+
+# ---------------------------------------------------------------------------- timing
+
+
+@dataclass
+class Runner:
+    method: Method
+    batch: Callable[[torch.Generator], Batch]
+    loss_fn: Callable[[nn.Module, Batch], torch.Tensor]
+    gen: torch.Generator
+    step: int = 0
+
+    def run(self, n: int) -> float:
+        """Mean seconds per step over n steps (data generation excluded)."""
+        batches = [self.batch(self.gen) for _ in range(n)]
+        m = self.method
+        start = time.perf_counter()
+        for b in batches:
+            self.step += 1
+            m.opt.zero_grad(set_to_none=True)
+            loss = self.loss_fn(m.model, b)
+            loss.backward()
+            m.after_backward(self.step, loss)
+            m.opt.step()
+        return (time.perf_counter() - start) / n
+
+
+def measure(
+    work: Workload, methods: list[type[Method]], rounds: int, steps: int
+) -> dict[str, float]:
+    """Median over interleaved rounds of each method's mean step time."""
+    results: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="gradtop-bench-") as tmp:
+        runners: list[Runner] = []
+        for cls in methods:
+            torch.manual_seed(0)
+            model = work.make()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+            gen = torch.Generator().manual_seed(1)  # the same batches for every method
+            runners.append(Runner(cls(model, opt, Path(tmp)), work.batch, work.loss, gen))
+        try:
+            for r in runners:  # warm-up: allocator, first-call costs, gradtop layouts
+                r.run(2)
+            for i in range(rounds):
+                order = runners[i % len(runners) :] + runners[: i % len(runners)]
+                for r in order:
+                    results.setdefault(r.method.name, []).append(r.run(steps))
+        finally:
+            for r in runners:
+                with contextlib.suppress(Exception):
+                    r.method.close()
+    return {name: statistics.median(times) for name, times in results.items()}
+
+
+def machine() -> str:
+    cpu = platform.processor() or "?"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 rounds of 2 steps")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=5, help="steps per round and method")
+    parser.add_argument("--mlp-batch", type=int, default=128)
+    parser.add_argument("--tf-batch", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--skip", default="", help="comma-separated methods to leave out")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.steps = 2, 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    methods = available_methods(set(filter(None, args.skip.split(","))))
+    print(machine())
+    print(f"{args.rounds} interleaved rounds x {args.steps} steps per method; median round\n")
+    for work in workloads(args.mlp_batch, args.tf_batch):
+        medians = measure(work, methods, args.rounds, args.steps)
+        base = medians["none"]
+        print(work.name)
+        print(f"  {'method':<14} {'step ms':>9} {'x none':>8} {'+ms/step':>9}")
+        for name, t in medians.items():
+            print(f"  {name:<14} {t * 1e3:9.2f} {t / base:8.3f} {(t - base) * 1e3:9.2f}")
+        print()
+
+
+if __name__ == "__main__":
+    main()
