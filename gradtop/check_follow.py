@@ -99,7 +99,7 @@ def describe_changes(
     prev: Mapping[str, Any] | None, cur: Mapping[str, Any], color: bool = False
 ) -> list[str]:
     """Text lines for what changed between two summaries (the whole summary at first)."""
-    if prev is None:
+    if prev is None or (prev.get("run_id") is None and cur.get("run_id") is not None):
         if cur.get("run_id") is not None:
             return [format_summary(cur, color)]
         if cur["state"] == WAITING:
