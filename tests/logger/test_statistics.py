@@ -217,3 +217,31 @@ def test_dead_relu_units_show_as_zero_fraction(tmp_path: Path) -> None:
     stats = _log_once(tmp_path / "run.jsonl", model)
     _compare(stats, model)
     assert stats["zero_frac"][0] == pytest.approx(0.5)
+
+
+def test_histogram_bins_log_magnitudes_every_nth_logged_step(tmp_path: Path) -> None:
+    model = nn.Linear(3, 2)  # weight has 6 entries, bias 2
+    path = tmp_path / "run.jsonl"
+    with gradtop.Logger(path, model, hist=True, hist_every=2) as log:
+        for _ in range(3):
+            model.weight.grad = torch.tensor(
+                [[0.0, 2e-3, -2e-3], [5.0, float("nan"), float("inf")]]
+            )
+            model.bias.grad = None
+            log.log(1.0)
+    records = read_records(path)
+    (header,) = headers(records)
+    edges = header.hist_edges
+    assert edges is not None and edges[0] == -12.0 and edges[-1] == 4.0
+    first, second, third = steps(records)
+    assert second.hist is None and first.hist == third.hist
+    assert first.hist is not None
+    weight_hist, bias_hist = first.hist
+    assert bias_hist is None  # no gradient: no histogram
+    assert weight_hist is not None and len(weight_hist) == len(edges) - 1
+    expected = [0] * (len(edges) - 1)
+    expected[0] += 1  # exact zero: below the first edge, counted in the first bin
+    expected[edges.index(-3.0)] += 2  # |g| = 2e-3 is in [1e-3, 1e-2)
+    expected[edges.index(0.0)] += 1  # 5 is in [1e0, 1e1)
+    expected[-1] += 1  # Inf: at or above the last edge
+    assert weight_hist == expected  # NaN is not counted
