@@ -6,8 +6,12 @@ on a terminal, never with NO_COLOR) or JSON; every string that came from the fil
 through ``safe_text`` (text) or JSON escaping (json), so a hostile layer name cannot
 drive the terminal that prints it.
 
-Exit codes: 0 healthy, 1 findings at or above ``--fail-on``, 2 unreadable input or usage
-error (with a one-line reason on stderr). Never a traceback.
+Exit codes: 0 healthy, 1 active findings at or above ``--fail-on`` (default: critical),
+2 unreadable input or usage error (with a one-line reason on stderr). Never a traceback.
+
+The Diagnoser is fed while the file is read (every ``DIAGNOSE_EVERY`` logged steps of a
+run), so its persistence rules see the run unfold as ``gradtop watch`` would and report
+the step at which a live viewer would have raised each finding.
 """
 
 from __future__ import annotations
@@ -19,15 +23,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from gradtop.check_text import format_summary, safe, skipped_text
-from gradtop.diagnosis.findings import Finding
+from gradtop.diagnosis import Diagnoser, Finding, Severity, Thresholds
 from gradtop.history import LOSS, History, RunHistory
 from gradtop.reader import FileReader, ReaderStatus
 from gradtop.reader.status import ERROR, WAITING
+from gradtop.records import Header, Step
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_UNREADABLE = 2
 READ_BYTES = 16 << 20  # per read() call: bounded work between History updates
+# Logged steps of a run between Diagnoser updates while reading: well inside the
+# Diagnoser's window (256), so no row goes unseen, and cheap on million-step files.
+DIAGNOSE_EVERY = 64
+FAIL_ON = ("info", "warning", "critical", "never")
+DEFAULT_FAIL_ON = "critical"
 
 Echo = Callable[[str], None]
 
@@ -46,18 +56,8 @@ class CheckOptions:
     run_id: str | None = None
     color: bool = False
     tick: float = 0.5
-
-
-# ---------------------------------------------------------------------------- diagnosis
-
-
-def _findings(run: RunHistory) -> list[Finding]:
-    """DIAGNOSIS HELPER: replace this body with the Diagnoser (``Diagnoser.update(run)``).
-
-    Until it is wired in, ``gradtop check`` reports no findings. Everything else (JSON
-    schema, text layout, exit codes) already handles a list of Findings.
-    """
-    return []
+    fail_on: str = DEFAULT_FAIL_ON
+    thresholds: tuple[str, ...] = ()  # "name=value" overrides of diagnosis Thresholds
 
 
 # ---------------------------------------------------------------------------- reading
@@ -66,17 +66,53 @@ def _findings(run: RunHistory) -> list[Finding]:
 class CheckSession:
     """Records in, summary out: what both one-shot and ``--follow`` runs are built on."""
 
-    def __init__(self, path: str, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        run_id: str | None = None,
+        *,
+        fail_on: str = DEFAULT_FAIL_ON,
+        thresholds: Thresholds | None = None,
+    ) -> None:
         self.path = path
         self.run_id = run_id
         self.history = History()
         self.headers_seen = 0
+        self.fail_on = fail_on
+        self.diagnoser = Diagnoser(thresholds)
+        self._diagnosed: dict[str, int] = {}  # run_id -> steps at its last update
+
+    @classmethod
+    def for_options(cls, options: CheckOptions) -> CheckSession:
+        """A session with the options' --fail-on and --threshold (already validated)."""
+        return cls(
+            options.path,
+            options.run_id,
+            fail_on=options.fail_on,
+            thresholds=Thresholds.from_overrides(options.thresholds),
+        )
 
     def feed(self, records: list[Any]) -> None:
         history = self.history
         for record in records:
             history.add(record)
+            if isinstance(record, Step):
+                self._diagnose_as_read(record.run_id)
+            elif isinstance(record, Header):
+                for gone in set(self._diagnosed) - set(history.runs):
+                    self.diagnoser.forget(gone)
+                    del self._diagnosed[gone]
         self.headers_seen = len(history.runs)
+
+    def _diagnose_as_read(self, run_id: str) -> None:
+        run = self.history.runs.get(run_id)
+        if run is not None and run.steps - self._diagnosed.get(run_id, 0) >= DIAGNOSE_EVERY:
+            self.diagnoser.update(run, force=True)
+            self._diagnosed[run_id] = run.steps
+
+    def findings(self, run: RunHistory) -> list[Finding]:
+        self._diagnosed[run.run_id] = run.steps
+        return self.diagnoser.update(run, force=True)
 
     def selected(self) -> RunHistory | None:
         """The run to report: ``--run`` when given, else the newest."""
@@ -86,8 +122,10 @@ class CheckSession:
 
     def summary(self, status: ReaderStatus) -> dict[str, Any]:
         run = self.selected()
-        findings = _findings(run) if run is not None else []
-        return summarise(self.path, status, self.history, run, findings)
+        findings = self.findings(run) if run is not None else []
+        out = summarise(self.path, status, self.history, run, findings)
+        out["fail_on"] = self.fail_on
+        return out
 
 
 def read_all(path: str, session: CheckSession) -> ReaderStatus:
@@ -260,11 +298,19 @@ def to_json_line(summary: dict[str, Any]) -> str:
 
 def run_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
     """Run ``gradtop check`` and return its exit code; output goes through the echo functions."""
+    try:
+        Thresholds.from_overrides(options.thresholds)
+    except ValueError as exc:
+        echo_err(f"gradtop check: {exc}")
+        return EXIT_UNREADABLE
+    if options.fail_on not in FAIL_ON:
+        echo_err(f"gradtop check: --fail-on must be one of {', '.join(FAIL_ON)}")
+        return EXIT_UNREADABLE
     if options.follow:
         from gradtop.check_follow import follow_check
 
         return follow_check(options, echo, echo_err)
-    session = CheckSession(options.path, options.run_id)
+    session = CheckSession.for_options(options)
     status = read_all(options.path, session)
     reason = why_unreadable(session, status)
     if reason is not None:
@@ -278,5 +324,15 @@ def run_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
 
 
 def exit_code(summary: dict[str, Any]) -> int:
-    """0 healthy; the Diagnosis helper maps findings at or above ``--fail-on`` to 1."""
+    """1 when an ACTIVE finding is at or above the summary's ``fail_on`` severity, else 0.
+
+    Cleared findings never fail a check: the problem happened and went away.
+    """
+    fail_on = summary.get("fail_on", DEFAULT_FAIL_ON)
+    if fail_on == "never":
+        return EXIT_OK
+    floor = Severity.parse(fail_on)
+    for f in summary.get("findings", []):
+        if f.get("active") and Severity.parse(f.get("severity", "info")) >= floor:
+            return EXIT_FINDINGS
     return EXIT_OK

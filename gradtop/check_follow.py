@@ -32,7 +32,7 @@ REPORT_EVERY = 1.0  # seconds: at most about one report per second
 
 
 def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
-    session = CheckSession(options.path, options.run_id)
+    session = CheckSession.for_options(options)
     follower = Follower(options.path, poll=options.poll, tick=options.tick)
     watch = {"mode": follower.wakeup.mode, "reason": follower.wakeup.reason}
     if watch["mode"] == "polling":

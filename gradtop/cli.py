@@ -72,6 +72,22 @@ def watch(path: str, poll: bool | None, refresh: float) -> None:
     help="With --follow: poll instead of using file events (automatic on network filesystems).",
 )
 @click.option("--run", "run_id", metavar="RUN_ID", help="Report this run, not the newest one.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["info", "warning", "critical", "never"]),
+    default="critical",
+    show_default=True,
+    help="Exit 1 when an active finding at or above this severity exists; 'never' only reports.",
+)
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=lambda ctx, param, value: _check_thresholds(value),
+    help="Override a diagnosis threshold (repeatable), e.g. vanishing_ratio=1e-4. "
+    "Names, defaults and sources: docs/diagnosis.md.",
+)
 @click.option("--tick", type=click.FloatRange(0.01, 10.0), default=0.5, hidden=True)
 def check(file: str, **opts: Any) -> None:
     """Report on a gradtop log: the run, its steps, skipped lines and findings.
@@ -81,8 +97,8 @@ def check(file: str, **opts: Any) -> None:
 
     \b
     Exit codes:
-      0  healthy: no findings at or above --fail-on
-      1  findings at or above --fail-on
+      0  healthy: no active finding at or above --fail-on (default: critical)
+      1  an active finding at or above --fail-on
       2  unreadable input (missing file, no gradtop run in it, newer format version)
          or a usage error; the reason is printed on stderr in one line
     """
@@ -115,3 +131,14 @@ def check(file: str, **opts: Any) -> None:
         echo_err(f"gradtop check: internal error: {type(exc).__name__}: {exc}")
         code = EXIT_UNREADABLE
     sys.exit(code)
+
+
+def _check_thresholds(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Validate --threshold early, so a typo is a usage error (exit 2), not a surprise."""
+    from gradtop.diagnosis.thresholds import Thresholds
+
+    try:
+        Thresholds.from_overrides(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return values

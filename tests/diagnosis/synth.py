@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from gradtop.diagnosis import Diagnoser, Finding, Severity, Thresholds
 from gradtop.history import History, RunHistory
-from gradtop.records import Header, ParamInfo, Step
+from gradtop.records import Header, ParamInfo, Record, Step, encode_record
 
 Series = Callable[[int], Sequence[float | None] | np.ndarray | float | None]
 
@@ -89,11 +90,17 @@ def feed(
     nonfinite: Series | None = None,
     lr: Callable[[int], float] = lambda s: 0.1,
     scale: Callable[[int], float | None] = lambda s: None,
+    sink: list[Record] | None = None,
 ) -> RunHistory:
-    """Append one Step per step; frozen parameters get missing (None) gradients."""
+    """Append one Step per step; frozen parameters get missing (None) gradients.
+
+    Every record added is also appended to ``sink`` when given (to write a real file).
+    """
     fresh = head.run_id not in history.runs
     if fresh:
         history.add(head)
+        if sink is not None:
+            sink.append(head)
     n = len(head.params)
     frozen = [not p.requires_grad for p in head.params]
     seq = history.runs[head.run_id].last_seq
@@ -116,18 +123,19 @@ def feed(
             first = fresh and s == steps.start  # no update before the first step
             stats["update_ratio"] = [None if first else y for y in u]
         seq += 1
-        history.add(
-            Step(
-                head.run_id,
-                seq,
-                s,
-                float(s),
-                loss=loss(s),
-                lr=[lr(s)],
-                loss_scale=scale(s),
-                stats=stats,
-            )
+        record = Step(
+            head.run_id,
+            seq,
+            s,
+            float(s),
+            loss=loss(s),
+            lr=[lr(s)],
+            loss_scale=scale(s),
+            stats=stats,
         )
+        history.add(record)
+        if sink is not None:
+            sink.append(record)
     return history.runs[head.run_id]
 
 
@@ -150,3 +158,11 @@ def only(findings: list[Finding], kind: str) -> Finding:
     found = [f for f in findings if f.kind == kind]
     assert len(found) == 1, f"expected one {kind} finding, got {[f.kind for f in findings]}"
     return found[0]
+
+
+def write_jsonl(path: Path, records: Sequence[Record]) -> Path:
+    """A real gradtop file, written with the format's own encoder."""
+    with path.open("wb") as f:
+        for record in records:
+            f.write(encode_record(record.to_json()))
+    return path

@@ -56,7 +56,7 @@ def vanishing(v: View) -> list[Signal]:
         else:
             tiny = ~(uw_first >= th.vanishing_update_ratio)  # unknown update counts as tiny
             stuck = (uw_first == 0) & (grms[:, 0] > 0) & ~(v.lr == 0)
-            crit = (big_r < th.vanishing_critical_ratio) | (low & stuck)
+            crit = low & ((big_r < th.vanishing_critical_ratio) | stuck)
             healthy = big_r > th.vanishing_ratio * th.clear_factor
         converged = smooth_loss(v) < th.converged_loss_frac * initial_loss(v)
     warn = ok & low & tiny & ~converged

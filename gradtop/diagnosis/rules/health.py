@@ -84,9 +84,15 @@ def nonfinite(v: View) -> list[Signal]:
             )
         )
     if bad_loss[: at + 1].any():
-        j = int(np.flatnonzero(bad_loss[: at + 1])[-1])
+        first_loss = run.first_nonfinite_loss
         evidence.append(
-            Evidence(f"loss at step {int(v.steps[j])}", float(v.loss[j]), 0.0, "non-finite")
+            Evidence(
+                "logged steps with a NaN/Inf loss"
+                + (f" (first at step {first_loss})" if first_loss is not None else ""),
+                float(np.sum(bad_loss[: at + 1])),
+                0.0,
+                ">",
+            )
         )
     if amp:
         count = int(rolling_count(bad_grad | bad_loss, th.amp_window)[at])
@@ -108,15 +114,14 @@ def nonfinite(v: View) -> list[Signal]:
         )
     else:
         start_step = run.first_step
-        first_bad = (
-            min(
-                s
-                for s in (first.step if first else None, run.first_nonfinite_loss)
-                if s is not None
-            )
-            if (first or run.first_nonfinite_loss is not None)
-            else int(v.steps[at])
-        )
+        # The earliest sign: NaN/Inf gradients, loss or (after an update) weights.
+        seen = np.flatnonzero(bad_grad | bad_w | bad_loss)
+        candidates = [int(v.steps[seen[0]])] if len(seen) else [int(v.steps[at])]
+        if first is not None:
+            candidates.append(first.step)
+        if run.first_nonfinite_loss is not None:
+            candidates.append(run.first_nonfinite_loss)
+        first_bad = min(candidates)
         if v.mem.first_row_huge or (v.row0 == 0 and bool(huge(v)[0])):
             cause = "init"
         elif first_bad == start_step:
