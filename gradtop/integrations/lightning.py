@@ -1,0 +1,126 @@
+"""Lightning: ``Trainer(callbacks=[GradtopCallback("run.jsonl")])``.
+
+Where the statistics are read: Lightning's precision plugins run the training closure
+(forward + backward), then unscale the gradients (``16-mixed``: ``scaler.unscale_``),
+then call ``on_before_optimizer_step``, and only then clip (``gradient_clip_val``) and
+step. So this callback sees every optimizer step's gradients once, accumulated over
+``accumulate_grad_batches`` micro-batches (and, under DDP, synchronised: Lightning runs
+the non-final micro-batches under ``no_sync``), unscaled and *before* clipping.
+
+Distributed strategies: the callback runs on every rank and the Logger decides who works
+(docs/distributed.md). DDP: rank 0 computes and writes, other ranks do nothing. FSDP2 /
+tensor parallel (``ModelParallelStrategy``, DTensor parameters): every rank reduces its
+shards, rank 0 writes. FSDP1 (``strategy="fsdp"``) flattens parameters and is not
+supported: the Logger warns and records shard-local numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+try:
+    import lightning.pytorch as pl
+except ImportError as exc:  # pragma: no cover - exercised only without Lightning
+    raise ImportError(
+        "gradtop.integrations.lightning needs Lightning: pip install 'gradtop[lightning]'"
+    ) from exc
+from torch import Tensor
+
+from gradtop.logger import Logger
+
+
+class GradtopCallback(pl.Callback):
+    """Log per-parameter gradient health at every ``every``-th optimizer step.
+
+    Args:
+        path: the JSONL file (rank 0 writes it; see :class:`gradtop.Logger`).
+        every: log every N-th optimizer step (the first is always logged).
+        **logger_options: passed to :class:`gradtop.Logger` (``update_ratio``, ``hist``,
+            ``hist_every``, ``meta``, ``fsync``, ``queue_size``).
+
+    The loss recorded with a step is the mean of its micro-batch losses as the training
+    step returned them; the learning rates come from the first optimizer's param groups.
+    With several optimizers (manual optimization) only the first one's steps are logged.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], every: int = 1, **logger_options: Any):
+        super().__init__()
+        if int(every) < 1:
+            raise ValueError("every must be >= 1")
+        self.path = os.fspath(path)
+        self.every = int(every)
+        self.logger_options = logger_options
+        self.logger: Logger | None = None
+        self._optimizer: Any = None
+        self._loss: Tensor | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """After the strategy's setup: the model is wrapped/sharded, optimizers exist."""
+        self._close("closed")
+        optimizers = list(trainer.optimizers)
+        self._optimizer = optimizers[0] if optimizers else None
+        options = dict(self.logger_options)
+        meta = {
+            "integration": "lightning",
+            "grads": "pre-clip",
+            "precision": str(trainer.precision),
+            "accumulate_grad_batches": trainer.accumulate_grad_batches,
+            "gradient_clip_val": trainer.gradient_clip_val,
+            "strategy": type(trainer.strategy).__name__,
+            **(options.pop("meta", None) or {}),
+        }
+        self.logger = Logger(
+            self.path,
+            pl_module,
+            optimizer=self._optimizer,
+            every=self.every,
+            scaler=getattr(trainer.precision_plugin, "scaler", None),
+            meta=meta,
+            **options,
+        )
+        self._loss = None
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._close("closed")
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self._close("exception")
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._close("closed")
+
+    # ------------------------------------------------------------------ per step
+
+    def on_before_backward(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: Tensor
+    ) -> None:
+        # Lightning divides each micro-batch loss by accumulate_grad_batches before this
+        # hook, so the sum over a step's micro-batches is their mean. Stays on the device.
+        loss = loss.detach()
+        self._loss = loss if self._loss is None else self._loss + loss
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
+        if self.logger is None:
+            return
+        if self._optimizer is not None and _unwrap(optimizer) is not _unwrap(self._optimizer):
+            return
+        loss, self._loss = self._loss, None
+        # global_step counts completed optimizer steps: this one is number global_step + 1.
+        self.logger.log(loss, step=trainer.global_step + 1)
+
+    def _close(self, reason: str) -> None:
+        if self.logger is not None:
+            self.logger.close(reason=reason)
+            self.logger = None
+
+
+def _unwrap(optimizer: Any) -> Any:
+    """LightningOptimizer wraps the torch optimizer; compare the real ones."""
+    return getattr(optimizer, "_optimizer", optimizer)
