@@ -32,7 +32,7 @@ from gradtop.records import Header, Step
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_UNREADABLE = 2
-READ_BYTES = 16 << 20  # per read() call: bounded work between History updates
+READ_BYTES = 1 << 20  # per read() call: few records alive at once is faster (docs/performance.md)
 # Logged steps of a run between Diagnoser updates while reading: well inside the
 # Diagnoser's window (256), so no row goes unseen, and cheap on million-step files.
 DIAGNOSE_EVERY = 64
