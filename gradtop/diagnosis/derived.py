@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gradtop.diagnosis.series import rolling_median, running
+from gradtop.diagnosis.series import nanmedian_rows, rolling_median, running
 from gradtop.diagnosis.view import Layer, View
 
 
@@ -18,12 +18,13 @@ def layer_grms(v: View) -> np.ndarray:
     """Gradient RMS of each depth layer's weight matrices, [rows, layers]."""
 
     def make() -> np.ndarray:
-        out = np.full((v.n, len(v.roles.layers)), np.nan)
-        sq = np.square(v.grad)
-        for j, layer in enumerate(v.roles.layers):
-            idx = list(layer.weights)
+        roles = v.roles
+        out = np.full((v.n, len(roles.layers)), np.nan)
+        if roles.layers and v.p_start < v.n:
             with np.errstate(invalid="ignore", over="ignore"):
-                out[:, j] = np.sqrt(np.sum(sq[:, idx], axis=1) / layer.numel)
+                sq = np.square(v.grad[v.p_start :, roles.layer_order])
+                summed = np.add.reduceat(sq, roles.layer_bounds, axis=1)
+                out[v.p_start :] = np.sqrt(summed / roles.layer_numel)
         return out
 
     return v.cached("layer_grms", make)
@@ -70,7 +71,7 @@ def depth(v: View) -> Depth | None:
 
     def make() -> Depth | None:
         g_all = layer_grms(v)
-        keep = [j for j in range(g_all.shape[1]) if np.any(np.isfinite(g_all[:, j]))]
+        keep = np.flatnonzero(np.any(np.isfinite(g_all), axis=0)).tolist()
         if len(keep) < 3:
             return None
         g = g_all[:, keep]
@@ -114,29 +115,35 @@ def rows_since_start(v: View) -> np.ndarray:
     return v.row_index()
 
 
-def _update_ratios(v: View) -> tuple[np.ndarray, list[int]]:
+def _update_ratios(v: View) -> tuple[np.ndarray, list[int], int]:
     """update_ratio of the weight matrices the optimizer holds, NaN where the gradient
-    was exactly zero or missing (a dead layer's zero update says nothing about the LR)."""
-    uw = v.stat("update_ratio")
-    cols = [int(i) for i in np.flatnonzero(v.roles.weight) if i not in v.roles.not_in_optimizer]
-    if uw is None or not cols:
-        return np.full((v.n, 0), np.nan), []
-    sub = uw[:, cols].copy()
-    with np.errstate(invalid="ignore"):
-        sub[~(v.grad[:, cols] > 0)] = np.nan
-    return sub, cols
+    was exactly zero or missing (a dead layer's zero update says nothing about the LR),
+    for the rows from the returned start on."""
+
+    def make() -> tuple[np.ndarray, list[int], int]:
+        uw = v.stat("update_ratio")
+        held = v.roles.weight.copy()
+        held[list(v.roles.not_in_optimizer)] = False
+        cols = np.flatnonzero(held).tolist()
+        start = max(v.p_start, v.start(max(v.th.lr_persist, v.th.lr_high_persist) + 1))
+        if uw is None or not cols:
+            return np.full((v.n - start, 0), np.nan), [], start
+        sub = uw[start:, cols]
+        with np.errstate(invalid="ignore"):
+            return np.where(v.grad[start:, cols] > 0, sub, np.nan), cols, start
+
+    return v.cached("update_ratios", make)
 
 
 def median_update_ratio(v: View) -> np.ndarray:
     """Median ||dw||/||w|| over weight matrices that got a nonzero gradient, per row."""
 
     def make() -> np.ndarray:
-        sub, _ = _update_ratios(v)
-        if sub.shape[1] == 0:
-            return np.full(v.n, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(sub, axis=1)
+        sub, _, start = _update_ratios(v)
+        out = np.full(v.n, np.nan)
+        if sub.shape[1]:
+            out[start:] = nanmedian_rows(sub)
+        return out
 
     return v.cached("median_uw", make)
 
@@ -149,14 +156,15 @@ def hidden_max_update_ratio(v: View) -> np.ndarray:
     """
 
     def make() -> np.ndarray:
-        sub, cols = _update_ratios(v)
+        sub, cols, start = _update_ratios(v)
         head = set(v.roles.layers[-1].weights) if len(v.roles.layers) > 1 else set()
         keep = [j for j, i in enumerate(cols) if i not in head]
-        if not keep:
-            return np.full(v.n, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmax(sub[:, keep], axis=1)
+        out = np.full(v.n, np.nan)
+        if keep:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out[start:] = np.nanmax(sub[:, keep], axis=1)
+        return out
 
     return v.cached("hidden_max_uw", make)
 

@@ -35,6 +35,35 @@ class Layer:
 
 
 @dataclass(frozen=True)
+class DeadGather:
+    """Column gathers for the dead-unit rule (see ``rules.health._zero_fractions``)."""
+
+    with_mats: np.ndarray  # groups that own weight matrices
+    mat_order: np.ndarray  # their matrices' columns, group by group
+    mat_bounds: np.ndarray  # each group's first position in mat_order
+    bias: np.ndarray  # each group's bias column, -1 when it has none
+    member_order: np.ndarray  # every member column (bias first), group by group
+    member_bounds: np.ndarray
+
+    @classmethod
+    def of(cls, groups: tuple[tuple[str, int | None, tuple[int, ...]], ...]) -> DeadGather:
+        with_mats = [j for j, g in enumerate(groups) if g[2]]
+        members = [[*([] if g[1] is None else [g[1]]), *g[2]] for g in groups]
+        return cls(
+            with_mats=np.array(with_mats, dtype=np.int64),
+            mat_order=np.array([i for j in with_mats for i in groups[j][2]], dtype=np.int64),
+            mat_bounds=_starts([len(groups[j][2]) for j in with_mats]),
+            bias=np.array([-1 if g[1] is None else g[1] for g in groups], dtype=np.int64),
+            member_order=np.array([i for m in members for i in m], dtype=np.int64),
+            member_bounds=_starts([len(m) for m in members]),
+        )
+
+
+def _starts(sizes: list[int]) -> np.ndarray:
+    return np.cumsum([0, *sizes[:-1]]).astype(np.int64) if sizes else np.zeros(0, np.int64)
+
+
+@dataclass(frozen=True)
 class Roles:
     """Per-run facts derived once from the header."""
 
@@ -53,6 +82,12 @@ class Roles:
     adaptive: bool
     recurrent: bool
     eps: float
+    # Precomputed gathers: weight-matrix columns in layer order and each layer's first
+    # position in it (for np.add.reduceat), so a big model costs no Python loops per call.
+    layer_order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    layer_bounds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    layer_numel: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dead_gather: DeadGather | None = None
 
     @property
     def saturating(self) -> tuple[str, ...]:
@@ -100,6 +135,7 @@ def roles_for(header: Header, thresholds: Thresholds) -> Roles:
         if bias is not None or mats:
             dead_groups.append((module, bias, mats))
     meta_eps = header.meta.get("eps") if isinstance(header.meta, dict) else None
+    sizes = [len(layer.weights) for layer in layers]
     optimizer = header.optimizer or ""
     return Roles(
         names=tuple(p.name for p in params),
@@ -121,6 +157,10 @@ def roles_for(header: Header, thresholds: Thresholds) -> Roles:
         eps=float(meta_eps)
         if isinstance(meta_eps, int | float) and meta_eps > 0
         else (thresholds.adam_eps),
+        layer_order=np.array([i for layer in layers for i in layer.weights], dtype=np.int64),
+        layer_bounds=np.cumsum([0, *sizes[:-1]]).astype(np.int64) if sizes else np.zeros(0, int),
+        layer_numel=np.array([layer.numel for layer in layers], dtype=np.float64),
+        dead_gather=DeadGather.of(tuple(dead_groups)),
     )
 
 
@@ -157,11 +197,17 @@ class View:
     lr: np.ndarray
     total: np.ndarray
     scale: np.ndarray
+    p_start: int = 0  # per-parameter arrays hold data from this row on (NaN before)
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return int(self.steps.shape[0])
+
+    def start(self, margin: int) -> int:
+        """First row an expensive per-row series must cover: the unseen rows plus the
+        ``margin`` rows of history their persistence or counting looks back over."""
+        return max(0, self.new_from - max(0, margin))
 
     def row_index(self) -> np.ndarray:
         """Global row index (position in the run) of each window row."""
@@ -206,31 +252,72 @@ def _aligned(
     return out, known
 
 
+# Per-parameter statistics the rules read (grad_max is drawn by the UI, not diagnosed).
+_DIAGNOSED_STATS = ("grad_norm", "weight_norm", "nonfinite", "zero_frac", "update_ratio")
+
+
+def param_margin(th: Thresholds) -> int:
+    """Rows of per-parameter history the rules look back over from the unseen rows."""
+    return 2 + max(
+        th.vanishing_persist,
+        th.exploding_persist,
+        th.dead_persist + 1,
+        th.lr_persist + 1,
+        th.no_grad_persist,
+        th.amp_window,
+    )
+
+
+def _suffix(table: Table, n: int, rows: int, missing: bool = False) -> np.ndarray:
+    """The newest ``rows`` of ``table`` placed at the end of an ``n``-row array.
+
+    Copying the newest rows only matters for big models: a live viewer re-evaluates
+    every few steps and only needs the new rows plus their persistence margin.
+    """
+    if missing:
+        out = np.zeros((n, table.n_cols), dtype=bool)
+        out[n - rows :] = table.recent_missing(rows)
+        return out
+    if rows == n:
+        return table.recent(n)[1]
+    out = np.full((n, table.n_cols), np.nan)
+    out[n - rows :] = table.recent(rows)[1]
+    return out
+
+
 def build_view(run: RunHistory, roles: Roles, th: Thresholds, mem: Memory) -> View | None:
-    """The window the rules evaluate, or None when the run has no per-parameter rows yet."""
+    """The window the rules evaluate, or None when the run has no per-parameter rows yet.
+
+    Scalars (loss, lr, total norm) cover the whole window; per-parameter statistics only
+    the rows the rules will consume (NaN before), which keeps a re-evaluation cheap.
+    """
     base = run.stats.get("grad_norm") or next(iter(run.stats.values()), None)
     if base is None or base.total_rows == 0:
         return None
     steps, _ = base.recent(th.window)
     n = len(steps)
     total_rows = base.total_rows
-    stats: dict[str, np.ndarray] = {}
-    for name, table in run.stats.items():
-        if table.total_rows == total_rows:
-            stats[name] = table.recent(n)[1]
+    row0 = total_rows - n
+    new_from = max(0, min(n, mem.rows - row0))
+    total, total_known = _aligned(run.scalars.get(TOTAL_GRAD_NORM), steps, total_rows)
+    # Without a logged total norm it is rebuilt from every row's parameter norms.
+    p_rows = n if not np.any(total_known) else n - max(0, new_from - param_margin(th))
+    stats = {
+        name: _suffix(table, n, p_rows)
+        for name, table in run.stats.items()
+        if name in _DIAGNOSED_STATS and table.total_rows == total_rows
+    }
     n_params = len(run.header.params)
-    if "grad_norm" in run.stats and run.stats["grad_norm"].total_rows == total_rows:
+    if "grad_norm" in stats:
         grad = stats["grad_norm"]
-        missing = run.stats["grad_norm"].recent_missing(n)
+        missing = _suffix(run.stats["grad_norm"], n, p_rows, missing=True)
     else:
         grad = np.full((n, n_params), np.nan)
         missing = np.zeros((n, n_params), dtype=bool)
-    total, total_known = _aligned(run.scalars.get(TOTAL_GRAD_NORM), steps, total_rows)
     if not np.any(total_known) and "grad_norm" in stats:
         with np.errstate(invalid="ignore", over="ignore"):
             total = np.sqrt(np.nansum(np.square(grad), axis=1))
         total[np.all(missing, axis=1)] = np.nan
-    row0 = total_rows - n
     loss, loss_known = _aligned(run.scalars.get(LOSS), steps, total_rows)
     return View(
         run=run,
@@ -239,7 +326,7 @@ def build_view(run: RunHistory, roles: Roles, th: Thresholds, mem: Memory) -> Vi
         mem=mem,
         steps=steps,
         row0=row0,
-        new_from=max(0, min(n, mem.rows - row0)),
+        new_from=new_from,
         grad=grad,
         grad_missing=missing,
         stats=stats,
@@ -248,4 +335,5 @@ def build_view(run: RunHistory, roles: Roles, th: Thresholds, mem: Memory) -> Vi
         lr=_aligned(run.scalars.get(LR), steps, total_rows)[0],
         total=total,
         scale=_aligned(run.scalars.get(LOSS_SCALE), steps, total_rows)[0],
+        p_start=n - p_rows,
     )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from gradtop.diagnosis.derived import (
@@ -16,7 +14,7 @@ from gradtop.diagnosis.derived import (
 )
 from gradtop.diagnosis.findings import Evidence
 from gradtop.diagnosis.fixes import fixes_for
-from gradtop.diagnosis.series import ema, persisted, robust_z, rolling_count, rolling_min
+from gradtop.diagnosis.series import ema, nanmedian_rows, persisted, robust_z, rolling_count
 from gradtop.diagnosis.signals import CRITICAL, OFF, WARNING, Signal, levels
 from gradtop.diagnosis.view import View
 
@@ -71,10 +69,8 @@ def vanishing(v: View) -> list[Signal]:
         return [signal]
     # Name the sick layers from the rows that raised it, not from one noisy row.
     span = slice(max(0, at + 1 - th.vanishing_persist), at + 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med_r = np.nanmedian(ratios[span], axis=0)
-        med_g = np.nanmedian(grms[span], axis=0)
+    med_r = nanmedian_rows(ratios[span].T)
+    med_g = nanmedian_rows(grms[span].T)
     n_layers = len(d.layers)
     if roles.adaptive:
         sick_mask = med_g < th.adam_eps_factor * roles.eps
@@ -164,7 +160,9 @@ def _spikes(v: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     def make() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lg = total_norm_log(v)
-        z, med = robust_z(lg, v.th.spike_window, v.th.spike_warmup)
+        # spike flags are counted over spike_window rows: compute them that far back
+        start = v.start(v.th.spike_window + 1)
+        z, med = robust_z(lg, v.th.spike_window, v.th.spike_warmup, start)
         ratio = np.power(10.0, lg - med)
         with np.errstate(invalid="ignore"):
             spike = (ratio >= v.th.spike_ratio) & (z >= v.th.spike_z)
@@ -190,10 +188,12 @@ def exploding(v: View) -> list[Signal]:
     # is not falling (a norm that grows as the loss drops is learning, not exploding).
     lg = total_norm_log(v)
     trend = ema(lg, th.growth_ema)
-    base = rolling_min(trend, th.window)
+    # "within the window": the view IS the window, so a running minimum from its first
+    # row is exactly the minimum over the last th.window rows for every row evaluated
+    base = np.fmin.accumulate(trend)
     growth = trend - base
     ls = smooth_loss(v)
-    loss_low = rolling_min(ls, th.window)
+    loss_low = np.fmin.accumulate(ls)
     with np.errstate(invalid="ignore"):
         rising_loss = ls > 1.1 * loss_low
         grow = (growth >= np.log10(th.growth_factor)) & rising_loss

@@ -158,6 +158,43 @@ def nonfinite(v: View) -> list[Signal]:
 # ---------------------------------------------------------------------------- dead units
 
 
+def _zero_fractions(v: View, margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per dead group and row: the zero-gradient fraction, and whether ALL its
+    gradients are exactly zero (then the fraction is 1). Rows before
+    ``v.start(margin)`` are left NaN (never consumed).
+
+    A dead unit zeroes its bias entry AND its weight row, so the smaller of the two
+    fractions bounds the dead fraction; the weight alone would also count dead inputs,
+    the bias alone can round to exactly 0 when a BatchNorm follows.
+    """
+    groups = v.roles.dead_groups
+    zf = v.stats["zero_frac"]
+    start = v.start(margin)
+    rows = slice(start, v.n)
+    n_rows = v.n - start
+    frac = np.full((v.n, len(groups)), np.nan)
+    allzero = np.zeros((v.n, len(groups)), dtype=bool)
+    if n_rows <= 0:
+        return frac, allzero
+    gather = v.roles.dead_gather
+    assert gather is not None
+    w_frac = np.full((n_rows, len(groups)), np.nan)
+    if len(gather.with_mats):
+        w_frac[:, gather.with_mats] = np.maximum.reduceat(
+            zf[rows][:, gather.mat_order], gather.mat_bounds, axis=1
+        )
+    has_bias = gather.bias >= 0
+    b_frac = np.full((n_rows, len(groups)), np.nan)
+    b_frac[:, has_bias] = zf[rows][:, gather.bias[has_bias]]
+    frac[rows] = np.where(has_bias[None, :], np.fmin(b_frac, w_frac), w_frac)
+    cols = gather.member_order
+    with np.errstate(invalid="ignore"):
+        zero = (v.grad[rows][:, cols] == 0) & ~v.grad_missing[rows][:, cols]
+    allzero[rows] = np.minimum.reduceat(zero.astype(np.int8), gather.member_bounds, axis=1) > 0
+    frac = np.where(allzero, 1.0, frac)
+    return frac, allzero
+
+
 def dead_units(v: View) -> list[Signal]:
     """Units (or whole layers) whose gradient is exactly zero on every recent batch.
 
@@ -171,20 +208,9 @@ def dead_units(v: View) -> list[Signal]:
     groups = roles.dead_groups
     if zf is None or not groups:
         return []
-    frac = np.full((v.n, len(groups)), np.nan)
-    allzero = np.ones((v.n, len(groups)), dtype=bool)
-    for j, (_, bias, mats) in enumerate(groups):
-        idx = [*([] if bias is None else [bias]), *mats]
-        # A dead unit zeroes its bias entry AND its weight row, so the smaller of the two
-        # fractions bounds the dead fraction; the weight alone would also count dead
-        # inputs, the bias alone can round to exactly 0 when a BatchNorm follows.
-        w_frac = np.max(zf[:, list(mats)], axis=1) if mats else np.full(v.n, np.nan)
-        frac[:, j] = w_frac if bias is None else np.fmin(zf[:, bias], w_frac)
-        with np.errstate(invalid="ignore"):
-            allzero[:, j] = np.all((v.grad[:, idx] == 0) & ~v.grad_missing[:, idx], axis=1)
-    frac = np.where(allzero, 1.0, frac)
+    frac, allzero = _zero_fractions(v, th.dead_persist + 1)
     # Fraction zero in EVERY one of the last dead_persist rows (bounded by the per-row min).
-    dead = np.column_stack([rolling_min(frac[:, j], th.dead_persist) for j in range(len(groups))])
+    dead = rolling_min(frac, th.dead_persist, v.start(1))
     full = run_length(np.all(np.isfinite(frac), axis=1)) >= th.dead_persist
     converged = np.all(allzero, axis=1) & (np.abs(v.loss) <= th.zero_loss)
     with np.errstate(invalid="ignore"):
@@ -271,11 +297,7 @@ def no_grad(v: View) -> list[Signal]:
     train = roles.trainable
     others = np.any(~v.grad_missing, axis=1)
     miss = v.grad_missing & train[None, :] & others[:, None]
-    held = (
-        np.column_stack([persisted(miss[:, i], th.no_grad_persist) for i in range(miss.shape[1])])
-        if miss.shape[1]
-        else np.zeros((v.n, 0), bool)
-    )
+    held = persisted(miss, th.no_grad_persist) if miss.shape[1] else np.zeros((v.n, 0), bool)
     level = levels(v.n)
     level[others & ~np.any(miss, axis=1)] = OFF
     level[np.any(held, axis=1)] = WARNING
