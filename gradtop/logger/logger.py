@@ -63,6 +63,10 @@ class _Pending:
     scalars: dict[str, float | None] = field(default_factory=dict)
     device_keys: list[tuple[str, Any]] = field(default_factory=list)
     device_values: list[Tensor] = field(default_factory=list)
+    # With an update tracker the weights are measured during its snapshot (owned
+    # parameters) and at log() time (the rest); None until then.
+    weight_owned: Tensor | None = None
+    weight_other: Tensor | None = None
 
 
 class Logger:
@@ -92,6 +96,12 @@ class Logger:
 
     On ranks other than 0 of an initialised torch.distributed job the logger is a no-op
     (DDP gradients are identical on every rank after backward).
+
+    Attributes:
+        run_id: the run's id in the file.
+        cost_s: seconds the training thread has spent inside gradtop so far (``log()``
+            and the optimizer step hooks); the writer thread's work is not included.
+        dropped: records lost so far (queue full, I/O failure, internal error).
     """
 
     def __init__(
@@ -128,9 +138,12 @@ class Logger:
         self._pending: _Pending | None = None
         self._hooks: list[Any] = []
         self._closed = False
+        # Seconds the training thread spent inside gradtop (log() and the step hooks).
+        self.cost_s = 0.0
         self._pid = os.getpid()
         self._writer: RecordWriter | None = None
         self._tracker: UpdateTracker | None = None
+        self._other_index: tuple[int, ...] = ()
         rank, world = rank_and_world()
         self.active = rank == 0
         if not self.active:
@@ -143,6 +156,7 @@ class Logger:
             tracker = UpdateTracker(info.tensors, owned, self._engine.device, self._engine.dtype)
             if tracker:
                 self._tracker = tracker
+                self._init_weight_scatter(tracker.index, len(info.params))
                 self._hooks = [
                     optimizer.register_step_pre_hook(self._before_step),
                     optimizer.register_step_post_hook(self._after_step),
@@ -187,10 +201,12 @@ class Logger:
             self._flush_pending()
         if not self.active or self._closed or (self._calls - 1) % self.every:
             return
+        start = time.perf_counter()
         try:
             self._log_step(loss, step, scalars)
         except Exception as exc:
             self._internal_error(exc, lost=True)
+        self.cost_s += time.perf_counter() - start
 
     def close(self, reason: str = "closed") -> None:
         """Flush queued records, write the ``end`` record and release the file. Idempotent."""
@@ -242,13 +258,16 @@ class Logger:
         self._logged += 1
         self._seq += 1
         want_hist = self.hist and (self._logged - 1) % self.hist_every == 0
+        tracker = self._tracker
         pending = _Pending(
             seq=self._seq,
             step=self._calls if step is None else int(step),
             time=now,
             step_time=step_time,
-            partials=self._engine.partials(hist=want_hist),
+            partials=self._engine.partials(hist=want_hist, weights=tracker is None),
         )
+        if tracker is not None and self._other_index:
+            pending.weight_other = self._engine.weight_row(self._other_index)
         pending.loss = self._scalar(pending, ("loss",), loss)
         pending.loss_scale = self._scalar(pending, ("loss_scale",), self._loss_scale())
         if self.optimizer is not None:
@@ -294,15 +313,18 @@ class Logger:
     def _before_step(self, *_: Any) -> None:
         if self._pending is None or self._tracker is None or self._tracker.taken:
             return
+        start = time.perf_counter()
         try:
-            self._tracker.snapshot()
+            self._pending.weight_owned = self._tracker.snapshot()
         except Exception as exc:
             self._internal_error(exc)
+        self.cost_s += time.perf_counter() - start
 
     def _after_step(self, *_: Any) -> None:
         tracker = self._tracker
         if self._pending is None or tracker is None or not tracker.taken:
             return
+        start = time.perf_counter()
         pending, self._pending = self._pending, None
         try:
             update = tracker.delta_sumsq()
@@ -313,6 +335,7 @@ class Logger:
             self._emit(pending, update)
         except Exception as exc:
             self._internal_error(exc, lost=True)
+        self.cost_s += time.perf_counter() - start
 
     def _flush_pending(self) -> None:
         pending, self._pending = self._pending, None
@@ -320,6 +343,8 @@ class Logger:
             self._tracker.taken = False
         if pending is not None:
             try:
+                if self._tracker is not None and pending.weight_owned is None:
+                    pending.weight_owned = self._tracker.weight_sumsq()
                 self._emit(pending, None)
             except Exception as exc:
                 self._internal_error(exc, lost=True)
@@ -327,7 +352,9 @@ class Logger:
     def _emit(self, pending: _Pending, update: Tensor | None) -> None:
         """Pack everything into one vector and start its only device-to-host copy."""
         engine = self._engine
-        parts = [pending.partials.matrix.reshape(-1)]
+        if pending.partials.weight is None:
+            pending.partials.weight = self._weight_row(pending)
+        parts = pending.partials.parts()
         if pending.partials.hist is not None:
             parts.append(pending.partials.hist.reshape(-1))
         if pending.device_values:
@@ -344,6 +371,26 @@ class Logger:
         job = functools.partial(self._render, pending, host, ready, has_hist, update is not None)
         if self._writer is not None:
             self._writer.submit(job)
+
+    def _init_weight_scatter(self, owned: tuple[int, ...], n: int) -> None:
+        """Where the tracker's rows go in the header's order (usually: nowhere to move)."""
+        self._other_index = tuple(i for i in range(n) if i not in set(owned))
+        self._weight_in_order = owned == tuple(range(n))
+        device = self._engine.device
+        self._owned_t = torch.tensor(owned, dtype=torch.long, device=device)
+        self._other_t = torch.tensor(self._other_index, dtype=torch.long, device=device)
+
+    def _weight_row(self, pending: _Pending) -> Tensor:
+        owned = pending.weight_owned
+        assert owned is not None
+        if self._weight_in_order:
+            return owned
+        engine = self._engine
+        row = torch.zeros(len(engine.tensors), dtype=engine.dtype, device=engine.device)
+        row.index_copy_(0, self._owned_t, owned)
+        if pending.weight_other is not None:
+            row.index_copy_(0, self._other_t, pending.weight_other)
+        return row
 
     def _internal_error(self, exc: Exception, lost: bool = False) -> None:
         """A bug or an unsupported setup inside gradtop: warn once, never raise."""

@@ -4,7 +4,8 @@ CS231n's advice is to watch *updates*, not raw gradients (docs research/diagnosi
 and for Adam the update is not ``lr * g``. So the parameters are snapshotted right
 before the step and diffed right after it. Memory cost: one persistent copy of the
 parameters the optimizer owns, on their own device, allocated on first use. Work is
-only done on logged steps: the hooks return at once otherwise.
+only done on logged steps: the hooks return at once otherwise. On CPU each tensor is
+copied, measured and diffed one at a time so that it is read from cache, not memory.
 """
 
 from __future__ import annotations
@@ -48,13 +49,30 @@ class UpdateTracker:
         return bool(self.params)
 
     @torch.no_grad()
-    def snapshot(self) -> None:
-        """Copy the parameters (called from the optimizer's step pre-hook)."""
+    def snapshot(self) -> Tensor:
+        """Copy the parameters (from the step pre-hook); return their ||w||² row.
+
+        The weight norms the step record needs are taken here, from the tensors the copy
+        just brought into cache, instead of in a separate sweep at ``log()`` time.
+        """
         if self._snap is None:
             self._snap = [torch.empty_like(p) for p in self.params]
-        for _, idx in self._groups:
-            torch._foreach_copy_([self._snap[j] for j in idx], [self.params[j] for j in idx])
+        rows = []
+        for (device, dtype), idx in self._groups:
+            snap = [self._snap[j] for j in idx]
+            params = [self.params[j] for j in idx]
+            acc = torch.float64 if dtype == torch.float64 else torch.float32
+            if device.type == "cpu":  # one tensor at a time: the norm reads it from cache
+                norms = []
+                for s, p in zip(snap, params, strict=True):
+                    s.copy_(p)
+                    norms.append(torch.linalg.vector_norm(s, 2.0, dtype=acc))
+            else:
+                torch._foreach_copy_(snap, params)
+                norms = list(torch._foreach_norm(snap, 2.0, dtype=acc))
+            rows.append(self._row(norms, device))
         self.taken = True
+        return self._ordered(rows)
 
     @torch.no_grad()
     def delta_sumsq(self) -> Tensor:
@@ -64,11 +82,35 @@ class UpdateTracker:
         rows = []
         for (device, dtype), idx in self._groups:
             snap = [self._snap[j] for j in idx]
-            torch._foreach_sub_(snap, [self.params[j] for j in idx])  # reuse the buffer
+            params = [self.params[j] for j in idx]
             acc = torch.float64 if dtype == torch.float64 else torch.float32
-            row = torch.stack(torch._foreach_norm(snap, 2.0, dtype=acc)).to(self.dtype).square_()
-            rows.append(row if device == self.device else row.to(self.device))
-        flat = torch.cat(rows)
+            if device.type == "cpu":
+                norms = []
+                for s, p in zip(snap, params, strict=True):
+                    s.sub_(p)  # reuse the buffer: it is refilled at the next snapshot
+                    norms.append(torch.linalg.vector_norm(s, 2.0, dtype=acc))
+            else:
+                torch._foreach_sub_(snap, params)
+                norms = list(torch._foreach_norm(snap, 2.0, dtype=acc))
+            rows.append(self._row(norms, device))
+        return self._ordered(rows)
+
+    @torch.no_grad()
+    def weight_sumsq(self) -> Tensor:
+        """||w||² per owned parameter without a snapshot (a step that never came)."""
+        rows = []
+        for (device, dtype), idx in self._groups:
+            acc = torch.float64 if dtype == torch.float64 else torch.float32
+            norms = torch._foreach_norm([self.params[j] for j in idx], 2.0, dtype=acc)
+            rows.append(self._row(list(norms), device))
+        return self._ordered(rows)
+
+    def _row(self, norms: list[Tensor], device: torch.device) -> Tensor:
+        row = torch.stack(norms).to(self.dtype).square_()
+        return row if device == self.device else row.to(self.device)
+
+    def _ordered(self, rows: list[Tensor]) -> Tensor:
+        flat = rows[0] if len(rows) == 1 else torch.cat(rows)
         return flat if self._perm is None else flat.index_select(0, self._perm)
 
     def expand(self, values: Sequence[float]) -> list[float | None]:

@@ -46,13 +46,20 @@ def test_update_ratio_is_null_when_the_step_is_skipped_or_not_owned(tmp_path: Pa
     model = mlp()
     first = _param_list(model)[:2]
     opt = torch.optim.SGD(first, lr=0.1)  # the optimizer owns only the first layer
+    weights = []
     with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt) as log:
         backward(model)
+        weights.append(naive_stats(model)["weight_norm"])
         log.log(1.0)
         opt.step()
         backward(model)
+        weights.append(naive_stats(model)["weight_norm"])
         log.log(1.0)  # no opt.step() after this one (e.g. GradScaler skipped it)
     stepped, skipped = steps(read_records(tmp_path / "run.jsonl"))
+    # Weight norms come from the snapshot (owned) and from log() (the rest), or, for the
+    # step that never came, from a direct measurement; all in header order.
+    assert_close(stepped.stats["weight_norm"], weights[0])  # type: ignore[arg-type]
+    assert_close(skipped.stats["weight_norm"], weights[1])  # type: ignore[arg-type]
     ratios = stepped.stats["update_ratio"]
     assert ratios[0] is not None and ratios[0] > 0 and ratios[1] is not None
     assert ratios[2:] == [None] * (len(ratios) - 2)
