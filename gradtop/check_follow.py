@@ -124,7 +124,8 @@ def describe_changes(
         loss = cur.get("last_loss")
         loss_text = loss if isinstance(loss, str) or loss is None else f"{loss:.3e}"
         lines.append(
-            f"step {cur['last_step']:,}  loss {loss_text}  (+{new_steps:,} steps, "
+            f"step {cur['last_step']:,}  loss {loss_text}  (+{new_steps:,} "
+            f"step{'s' if new_steps > 1 else ''}, "
             f"{cur['steps']:,} in this run)"
         )
     if cur.get("ended") and not prev.get("ended"):

@@ -150,7 +150,7 @@ def format_summary(s: Mapping[str, Any], color: bool = False) -> str:
         lines.extend(format_finding(f, color))
     earlier = [r for r in s.get("runs", []) if r.get("run_id") != s.get("run_id")]
     if earlier:
-        lines.append(f"other runs in this file ({len(earlier)}):")
+        lines.append(f"other runs read from this path ({len(earlier)}):")
         for r in earlier:
             span = f", step {_n(r.get('first_step'))} to {_n(r.get('last_step'))}"
             span = span if r.get("steps") else ""

@@ -86,7 +86,7 @@ def test_several_runs_newest_first_and_run_selection(tmp_path: Path) -> None:
     code, out, _ = check(str(path))
     assert code == 0
     assert "run       b (MLP)" in out and "3 logged (step 1 to 3)" in out
-    assert "other runs in this file (1):\n  a (MLP)  5 steps, step 1 to 5" in out
+    assert "other runs read from this path (1):\n  a (MLP)  5 steps, step 1 to 5" in out
     code, out, _ = check("--run", "a", "--json", str(path))
     assert code == 0 and json.loads(out)["run_id"] == "a" and json.loads(out)["steps"] == 5
     code, out, err = check("--run", "zzz", str(path))
