@@ -35,7 +35,7 @@ def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
     session = CheckSession.for_options(options)
     follower = Follower(options.path, poll=options.poll, tick=options.tick)
     watch = {"mode": follower.wakeup.mode, "reason": follower.wakeup.reason}
-    if watch["mode"] == "polling":
+    if watch["mode"] == "polling" and not options.poll:  # say why, unless asked to poll
         echo_err(f"gradtop check: polling for changes ({safe(watch['reason'], 200)})")
     status: ReaderStatus = follower.reader.status
     shown: dict[str, Any] | None = None  # the last summary reported

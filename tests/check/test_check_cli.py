@@ -274,3 +274,43 @@ def test_follow_a_file_that_never_appears_exits_2(tmp_path: Path) -> None:
     code, rest, err = proc.finish()
     assert code == 2 and rest[0].startswith("waiting for")
     assert err.strip() == f"gradtop check: no such file: {tmp_path / 'never.jsonl'}"
+
+
+def test_follow_text_reports_truncation_rotation_and_new_runs(tmp_path: Path) -> None:
+    """In-process, with the file changed from inside the report callback: deterministic."""
+    from gradtop.check import CheckOptions, run_check
+
+    path = write(tmp_path / "run.jsonl", header_line("r1", N) + steps("r1", 1, 3))
+
+    def truncate() -> None:
+        os.truncate(path, 0)  # copytruncate; the same run goes on
+        write(path, steps("r1", 4, 2))
+
+    def rotate() -> None:
+        os.rename(path, tmp_path / "run.jsonl.1")
+        write(path, header_line("r2", 2) + steps("r2", 1, 1, n=2))
+
+    actions = [truncate, rotate]
+    lines: list[str] = []
+
+    def echo(text: str) -> None:
+        lines.append(text)
+        if actions:
+            actions.pop(0)()
+
+    errors: list[str] = []
+    options = CheckOptions(path=str(path), follow=True, idle_exit=1.0, poll=True, tick=0.05)
+    assert run_check(options, echo, errors.append) == 0 and errors == []
+    text = "\n".join(lines)
+    expected = [
+        "  steps     3 logged (step 1 to 3)",
+        "file truncated: reading from the start",
+        "step 5  loss 3.333e-01  (+2 steps, 5 in this run)",
+        "file replaced: following the new file",
+        "run r2 (MLP): 2 parameter tensors in 2 modules",
+        "step 1  loss 1.000e+00  (+1 step, 1 in this run)",
+        "  file      truncated 1x; replaced 1x",
+        "other runs read from this path (1):\n  r1 (MLP)  5 steps, step 1 to 5",
+    ]
+    positions = [text.find(e) for e in expected]
+    assert -1 not in positions and positions == sorted(positions), text
