@@ -204,3 +204,21 @@ def test_a_step_with_no_statistics_is_tolerated() -> None:
     h.add(head)
     h.add(Step("run", 1, 1, 1.0, loss=2.0))
     assert Diagnoser().update(h.runs["run"], force=True) == []
+
+
+def test_every_threshold_is_documented_with_a_source_tag() -> None:
+    """docs/diagnosis.md must list every Thresholds field with its default and a tag."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "diagnosis.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip().strip("`"): line
+        for line in doc.splitlines()
+        if line.startswith("| `")
+    }
+    defaults = Thresholds()
+    for name in Thresholds.names():
+        assert name in rows, f"{name} is not documented in docs/diagnosis.md"
+        cells = [c.strip() for c in rows[name].split("|")]
+        assert float(cells[2]) == float(getattr(defaults, name)), f"{name}: default differs"
+        assert any(tag in cells[4] for tag in ("[src]", "[demo]", "[proposal]")), name
