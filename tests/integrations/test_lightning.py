@@ -53,8 +53,8 @@ class Tiny(pl.LightningModule):
         self.reference.append(naive_stats(named(self)))
         self.lrs.append(optimizer.param_groups[0]["lr"])
 
-    def configure_gradient_clipping(self, optimizer: Any, *args: Any) -> None:
-        super().configure_gradient_clipping(optimizer, *args)
+    def configure_gradient_clipping(self, optimizer: Any, **kwargs: Any) -> None:
+        super().configure_gradient_clipping(optimizer, **kwargs)
         norms = [p.grad.double().norm() for p in self.parameters() if p.grad is not None]
         self.clipped_norms.append(float(torch.linalg.vector_norm(torch.stack(norms))))
 
