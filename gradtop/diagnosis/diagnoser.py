@@ -62,14 +62,15 @@ class Diagnoser:
         then depth; cleared ones last, newest first, with ``cleared_step`` set.
 
         Re-evaluates at most every ``Thresholds.eval_every`` new logged steps (at once
-        when non-finite values first appear, or when ``force`` is set); otherwise
-        returns the previous answer.
+        when non-finite values first appear, when the run has ended, or when ``force``
+        is set); otherwise returns the previous answer.
         """
         state = self._state(run)
         rows = self._rows(run)
         fresh_nan = run.first_nonfinite is not None and not state.seen_nonfinite
         due = rows - max(state.evaluated_rows, 0) >= self.thresholds.eval_every
-        if rows != state.evaluated_rows and (force or due or fresh_nan or state.evaluated_rows < 0):
+        due |= force or fresh_nan or run.end is not None or state.evaluated_rows < 0
+        if rows != state.evaluated_rows and due:
             self._evaluate(run, state)
             state.evaluated_rows = rows
             state.seen_nonfinite = run.first_nonfinite is not None
