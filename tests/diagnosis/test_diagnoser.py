@@ -222,3 +222,25 @@ def test_every_threshold_is_documented_with_a_source_tag() -> None:
         cells = [c.strip() for c in rows[name].split("|")]
         assert float(cells[2]) == float(getattr(defaults, name)), f"{name}: default differs"
         assert any(tag in cells[4] for tag in ("[src]", "[demo]", "[proposal]")), name
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=st.lists(st.integers(1, 120), min_size=1, max_size=60), spike_at=st.integers(60, 200))
+def test_any_feeding_cadence_gives_the_same_findings(chunks: list[int], spike_at: int) -> None:
+    """However the rows arrive (1 to 120 at a time, within the window), same findings."""
+    head = header(mlp_specs(DEPTH))
+
+    def grad(s: int) -> np.ndarray:
+        return _profile(1e-5 if 30 < s < 120 else 1.0) * (40.0 if s == spike_at else 1.0)
+
+    def update(s: int) -> float:
+        return 1e-9 if s < 120 else 1e-3
+
+    once = diagnose(feed(History(), head, range(1, 241), grad=grad, update=update))
+    h, d, s = History(), Diagnoser(), 1
+    for size in [*chunks, 240]:
+        end = min(241, s + size)
+        if end > s:
+            d.update(feed(h, head, range(s, end), grad=grad, update=update))
+        s = end
+    assert _summary(d.update(h.runs["run"], force=True)) == _summary(once)
