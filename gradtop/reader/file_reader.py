@@ -5,8 +5,9 @@ It behaves like ``tail -F`` (coreutils), hardened the way log shippers are:
 * Only ``\\n``-terminated lines are parsed; a half-written line waits for its newline.
 * Truncation (copytruncate): the size dropped below what was read, confirmed by reading
   at the old end (a stale ``stat`` on a network filesystem must not cause a re-read),
-  or the first bytes of the file changed (truncated and regrown past the old offset
-  between two looks, which a size check alone misses). Either way: read from 0 again.
+  or bytes already read changed: the first KiB, or the 64 bytes just before the offset
+  (truncated and regrown past the old offset between two looks, which a size check
+  alone misses). Either way: read from 0 again.
 * Rotation or replacement (rename + recreate, delete + recreate): the path now names
   another inode. The old descriptor is read to its end first, then the new file is
   followed from 0, so nothing written before the switch is lost.
@@ -40,6 +41,7 @@ from gradtop.records import MAX_LINE_BYTES, Record
 
 CHUNK_BYTES = 1 << 20
 FINGERPRINT_BYTES = 1024  # like Filebeat's file identity: the first KiB of content
+TAIL_BYTES = 64  # and the bytes just before the offset: a rewritten header can match
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _GONE = (FileNotFoundError, NotADirectoryError)
 # A descriptor that will never work again (NFS stale handle): reopen by name next time.
@@ -76,6 +78,7 @@ class FileReader:
         self._ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the file read last
         self._pos = 0  # bytes read from the current file
         self._fingerprint = b""  # the first min(pos, FINGERPRINT_BYTES) bytes of it
+        self._tail = b""  # the last min(pos, TAIL_BYTES) bytes read from it
         self._state = WAITING
         self._records = 0
         self._incomplete = 0
@@ -162,6 +165,10 @@ class FileReader:
                 return spent, True
             if self._pos < FINGERPRINT_BYTES and self._pos == len(self._fingerprint):
                 self._fingerprint += data[: FINGERPRINT_BYTES - self._pos]
+            if len(data) >= TAIL_BYTES:
+                self._tail = data[-TAIL_BYTES:]
+            else:
+                self._tail = (self._tail + data)[-TAIL_BYTES:]
             self._pos += len(data)
             spent += len(data)
             for line in self._splitter.feed(data):
@@ -241,8 +248,13 @@ class FileReader:
             if not pread(fd, 1, self._pos - 1):
                 self._truncated("file truncated: reading from the start")
             return
-        fingerprint = self._fingerprint
-        if fingerprint and pread(fd, len(fingerprint), 0) != fingerprint:
+        # Truncated and regrown past our offset between two looks: the size says nothing,
+        # but bytes we have already read changed (at the start, or just before the offset
+        # when the same header was written again).
+        head, tail = self._fingerprint, self._tail
+        if (head and pread(fd, len(head), 0) != head) or (
+            tail and pread(fd, len(tail), self._pos - len(tail)) != tail
+        ):
             self._truncated("file truncated and rewritten: reading from the start")
 
     def _truncated(self, message: str) -> None:
@@ -255,6 +267,7 @@ class FileReader:
             self._incomplete += 1
         self._pos = 0
         self._fingerprint = b""
+        self._tail = b""
 
     def _fail(self, message: str) -> bool:
         self._state = ERROR

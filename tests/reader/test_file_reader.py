@@ -74,6 +74,20 @@ def test_truncate_and_regrow_between_two_looks_is_caught_by_the_fingerprint(
     assert status.skipped == {} and status.records == 37
 
 
+def test_regrow_with_the_same_header_again_is_caught_before_the_offset(tmp_path: Path) -> None:
+    """A writer that truncates and writes its (identical, > 1 KiB) header again."""
+    path = tmp_path / "run.jsonl"
+    head = header_line("r1", 40)
+    assert len(head) > 4096
+    append(path, head + steps("r1", 1, 3, n=40))
+    reader = FileReader(path)
+    assert len(keys_of(reader)) == 4
+    os.truncate(path, 0)
+    append(path, head + steps("r1", 100, 10, n=40))
+    assert keys_of(reader) == [header_key("r1"), *step_keys("r1", 100, 10)]
+    assert reader.status.truncations == 1 and reader.status.skipped == {}
+
+
 def test_stale_writer_after_copytruncate_leaves_a_nul_hole(tmp_path: Path) -> None:
     """A writer without O_APPEND keeps its offset: the file restarts with a hole of NULs."""
     path = tmp_path / "run.jsonl"
