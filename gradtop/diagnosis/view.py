@@ -274,8 +274,8 @@ def _suffix(table: Table, n: int, rows: int, missing: bool = False) -> np.ndarra
     Copying the newest rows only matters for big models: a live viewer re-evaluates
     every few steps and only needs the new rows plus their persistence margin.
     """
-    if missing:
-        out = np.zeros((n, table.n_cols), dtype=bool)
+    if missing:  # rows not copied count as missing: no rule may read them as data
+        out = np.ones((n, table.n_cols), dtype=bool)
         out[n - rows :] = table.recent_missing(rows)
         return out
     if rows == n:

@@ -33,6 +33,8 @@ def _bad_rows(v: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     w = v.stat("weight_norm")
     bad_w = np.zeros(v.n, dtype=bool) if w is None else np.any(np.isinf(w) | _logged_nan(w), 1)
     bad_loss = v.loss_known & ~np.isfinite(v.loss)
+    bad_grad[: v.p_start] = False  # per-parameter rows not loaded (see build_view)
+    bad_w[: v.p_start] = False
     return bad_grad, bad_w, bad_loss
 
 
