@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from gradtop.diagnosis.derived import update_memory
 from gradtop.diagnosis.findings import Finding
 from gradtop.diagnosis.rules import KINDS, RULES
@@ -97,10 +99,13 @@ class Diagnoser:
         view = build_view(run, state.roles, self.thresholds, state.mem)
         if view is None:
             return
-        for rule in RULES:
-            for signal in rule(view):
-                self._advance(state, signal, view.steps, view.row0, view.new_from)
-        update_memory(view)
+        # Overflow and NaN are data here, not errors: no floating-point warning may
+        # reach a user's terminal (np.errstate is thread-local, safe in a UI worker).
+        with np.errstate(all="ignore"):
+            for rule in RULES:
+                for signal in rule(view):
+                    self._advance(state, signal, view.steps, view.row0, view.new_from)
+            update_memory(view)
         state.findings = self._ordered(state)
 
     def _advance(self, state: _RunState, sig: Signal, steps: Any, row0: int, start: int) -> None:
