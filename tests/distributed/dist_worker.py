@@ -1,0 +1,253 @@
+"""One rank of a real 2-process gloo job; tests/distributed/test_distributed.py starts two.
+
+Usage (environment as torchrun sets it: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT):
+
+    python dist_worker.py SCENARIO OUT_DIR
+
+Rank 0 also trains an unsharded copy of the model in lockstep, on the whole global
+batch, and writes the naive per-parameter statistics of that copy (float64, one tensor
+at a time) to ``OUT_DIR/reference.json``; it also logs the copy with a plain
+single-process Logger to ``OUT_DIR/reference.jsonl`` (for update ratios and histograms).
+Each rank writes ``OUT_DIR/rank{N}.json`` with what it observed (warnings, activity).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+import gradtop
+from gradtop.logger import GradtopWarning
+
+STEPS = 3
+ACCUMULATE = 2
+BATCH = 4
+
+
+def naive(model: nn.Module) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {
+        k: [] for k in ("grad_norm", "grad_max", "weight_norm", "nonfinite", "zero_frac")
+    }
+    for _, p in model.named_parameters():
+        out["weight_norm"].append(p.detach().double().norm().item())
+        g = p.grad
+        if g is None:
+            for key in ("grad_norm", "grad_max", "nonfinite", "zero_frac"):
+                out[key].append(None)
+            continue
+        g = g.double()
+        out["grad_norm"].append(_num(g.norm().item()))
+        out["grad_max"].append(_num(g.abs().max().item()))
+        out["nonfinite"].append(int((~torch.isfinite(g)).sum().item()))
+        out["zero_frac"].append((g == 0).double().mean().item())
+    return out
+
+
+def _num(x: float) -> float | str:
+    return x if math.isfinite(x) else str(x)
+
+
+def batch(rank: int, step: int, micro: int, poison: bool = False) -> tuple[torch.Tensor, ...]:
+    """Deterministic per-(rank, step, micro-batch) data, so rank 0 can rebuild all of it."""
+    gen = torch.Generator().manual_seed(1000 * step + 10 * micro + rank)
+    x = torch.randn(BATCH, 8, generator=gen)
+    y = torch.randint(0, 3, (BATCH,), generator=gen)
+    if poison:
+        x[0, 0] = float("nan")
+    return x, y
+
+
+def mlp() -> nn.Sequential:
+    torch.manual_seed(0)
+    # Linear(5, 1): FSDP2 gives rank 1 an empty shard of its weight and bias.
+    return nn.Sequential(
+        nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 5), nn.ReLU(), nn.Linear(5, 1), nn.Flatten(0)
+    )
+
+
+def loss_fn(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return ((out - y.float()) ** 2).mean()
+
+
+class Reference:
+    """The unsharded model on rank 0, fed the global batch, stepped identically."""
+
+    def __init__(self, model: nn.Module, out: Path, make_opt: Any, world: int) -> None:
+        self.model = copy.deepcopy(model)
+        self.opt = make_opt(self.model)
+        self.world = world
+        self.stats: list[dict[str, list[Any]]] = []
+        self.log = gradtop.Logger(out / "reference.jsonl", self.model, self.opt, hist=True)
+
+    def backward(self, step: int, micro: int, ranks: list[int], poison: int | None) -> None:
+        xs, ys = zip(*(batch(r, step, micro, poison == r) for r in ranks), strict=True)
+        x, y = torch.cat(xs), torch.cat(ys)
+        (loss_fn(self.model(x), y) / ACCUMULATE).backward()
+
+    def step(self) -> None:
+        self.stats.append(naive(self.model))
+        self.log.log()
+        self.opt.step()
+        self.opt.zero_grad()
+
+
+def run_ddp(rank: int, world: int, out: Path) -> dict[str, Any]:
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    model = mlp()
+    ref = Reference(model, out, lambda m: torch.optim.SGD(m.parameters(), lr=0.1), world)
+    ddp = DDP(model)
+    opt = torch.optim.SGD(ddp.parameters(), lr=0.1)
+    log = gradtop.Logger(out / f"from_rank{rank}.jsonl", ddp, opt, hist=True)
+    for step in range(STEPS):
+        for micro in range(ACCUMULATE):
+            x, y = batch(rank, step, micro)
+            if micro < ACCUMULATE - 1:
+                with ddp.no_sync():
+                    (loss_fn(ddp(x), y) / ACCUMULATE).backward()
+                    log.log()  # a mistake: gradients are local here; gradtop skips it
+            else:
+                (loss_fn(ddp(x), y) / ACCUMULATE).backward()
+            if rank == 0:
+                ref.backward(step, micro, list(range(world)), None)
+        log.log()  # the synchronising micro-batch: gradients identical on every rank
+        opt.step()
+        opt.zero_grad()
+        if rank == 0:
+            ref.step()
+    log.close()
+    result = {"active": log.active, "computed": hasattr(log, "_engine")}
+    if rank == 0:
+        ref.log.close()
+        result["reference"] = ref.stats
+    return result
+
+
+def run_fsdp2(rank: int, world: int, out: Path) -> dict[str, Any]:
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import init_device_mesh
+
+    model = mlp()
+
+    def make_opt(m: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(m.parameters(), lr=1e-2)
+
+    ref = Reference(model, out, make_opt, world)
+    mesh = init_device_mesh("cpu", (world,), mesh_dim_names=("dp",))
+    for layer in (model[0], model[2], model[4]):
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    opt = make_opt(model)
+    log = gradtop.Logger(out / "run.jsonl", model, opt, hist=True)
+    for step in range(STEPS):
+        poison = 1 if step == STEPS - 1 else None  # a NaN on rank 1 only, last step
+        for micro in range(ACCUMULATE):
+            x, y = batch(rank, step, micro, poison == rank)
+            (loss_fn(model(x), y) / ACCUMULATE).backward()
+            if rank == 0:
+                ref.backward(step, micro, list(range(world)), poison)
+        log.log(step=step + 1)
+        opt.step()
+        opt.zero_grad()
+        if rank == 0:
+            ref.step()
+    log.close()
+    result: dict[str, Any] = {"active": log.active}
+    if rank == 0:
+        ref.log.close()
+        result["reference"] = ref.stats
+    return result
+
+
+def run_tp(rank: int, world: int, out: Path) -> dict[str, Any]:
+    from torch.distributed.tensor import init_device_mesh
+    from torch.distributed.tensor.parallel import (
+        ColwiseParallel,
+        RowwiseParallel,
+        parallelize_module,
+    )
+
+    model = mlp()
+
+    def make_opt(m: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+
+    ref = Reference(model, out, make_opt, world)
+    mesh = init_device_mesh("cpu", (world,), mesh_dim_names=("tp",))
+    # Layer 2's bias stays Replicate (RowwiseParallel); layer 4 is not parallelised at all:
+    # its parameters are plain tensors, identical on every rank. Neither may count twice.
+    parallelize_module(model, mesh, {"0": ColwiseParallel(), "2": RowwiseParallel()})
+    opt = make_opt(model)
+    log = gradtop.Logger(out / "run.jsonl", model, opt, hist=True)
+    for step in range(STEPS):
+        for micro in range(ACCUMULATE):
+            x, y = batch(0, step, micro)  # tensor parallel: every rank sees the same batch
+            (loss_fn(model(x), y) / ACCUMULATE).backward()
+            if rank == 0:
+                ref.backward(step, micro, [0], None)
+        log.log()
+        opt.step()
+        opt.zero_grad()
+        if rank == 0:
+            ref.step()
+    log.close()
+    placements = {n: str(getattr(p, "placements", "plain")) for n, p in model.named_parameters()}
+    result: dict[str, Any] = {"active": log.active, "placements": placements}
+    if rank == 0:
+        ref.log.close()
+        result["reference"] = ref.stats
+    return result
+
+
+def run_fail(rank: int, world: int, out: Path) -> dict[str, Any]:
+    """Rank 1 dies before the logged step; rank 0 must not hang in gradtop's collective."""
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import init_device_mesh
+
+    model = mlp()
+    mesh = init_device_mesh("cpu", (world,))
+    fully_shard(model, mesh=mesh)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    log = gradtop.Logger(out / "run.jsonl", model, opt)
+    x, y = batch(rank, 0, 0)
+    loss_fn(model(x), y).backward()
+    if rank == 1:
+        raise RuntimeError("rank 1 crashed on purpose before logging")
+    log.log()  # the peer is gone: the reduction fails (or times out), gradtop warns
+    opt.step()
+    log.log()  # after a failed reduction the logger stays off: no second attempt
+    log.close()
+    return {"active": log.active}
+
+
+SCENARIOS = {"ddp": run_ddp, "fsdp2": run_fsdp2, "tp": run_tp, "fail": run_fail}
+
+
+def main() -> None:
+    scenario, out = sys.argv[1], Path(sys.argv[2])
+    timeout = datetime.timedelta(seconds=float(os.environ.get("GRADTOP_TEST_PG_TIMEOUT", "20")))
+    dist.init_process_group("gloo", timeout=timeout)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GradtopWarning)
+        result = SCENARIOS[scenario](rank, world, out)
+    result["warnings"] = [str(w.message) for w in caught if w.category is GradtopWarning]
+    (out / f"rank{rank}.json").write_text(json.dumps(result))
+    if scenario != "fail":
+        dist.barrier()
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
