@@ -303,6 +303,7 @@ def main() -> None:
     parser.add_argument("--tf-batch", type=int, default=16)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--skip", default="", help="comma-separated methods to leave out")
+    parser.add_argument("--models", default="mlp,transformer", help="which workloads to run")
     parser.add_argument(
         "--clock",
         choices=("wall", "cpu"),
@@ -323,7 +324,10 @@ def main() -> None:
         f"{args.rounds} interleaved rounds x {args.steps} steps per method; median round; "
         f"{args.clock} clock\n"
     )
+    chosen = set(args.models.split(","))
     for work in workloads(args.mlp_batch, args.tf_batch):
+        if work.name.split("-")[0] not in chosen:
+            continue
         medians, own = measure(work, methods, args.rounds, args.steps, clock)
         base = medians["none"]
         print(work.name)

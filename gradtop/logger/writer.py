@@ -131,10 +131,14 @@ class RecordWriter:
                 self.dropped_io += 1
                 self.warn("internal", f"could not encode a record ({type(exc).__name__}: {exc})")
                 continue
-            if data is None:
-                self._ensure_open()  # an "open now" job: show the header before any step
-            else:
-                self._write_record(data)
+            try:
+                if data is None:
+                    self._ensure_open()  # an "open now" job: show the header before any step
+                else:
+                    self._write_record(data)
+            except Exception as exc:  # never let the writer thread die
+                self.dropped_io += 1
+                self.warn("internal", f"could not write a record ({type(exc).__name__}: {exc})")
         self._close_fd()
 
     def _render(self, item: object) -> bytes | None:
