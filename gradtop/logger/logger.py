@@ -61,7 +61,7 @@ class _Pending:
     loss_scale: float | None = None
     lr: list[float | None] = field(default_factory=list)
     scalars: dict[str, float | None] = field(default_factory=dict)
-    device_keys: list[tuple[str, Any]] = field(default_factory=list)
+    device_keys: list[tuple[Any, ...]] = field(default_factory=list)
     device_values: list[Tensor] = field(default_factory=list)
     # With an update tracker the weights are measured during its snapshot (owned
     # parameters) and at log() time (the rest); None until then.
@@ -282,7 +282,7 @@ class Logger:
         else:
             self._emit(pending, None)
 
-    def _scalar(self, pending: _Pending, key: tuple[str, Any], value: Any) -> float | None:
+    def _scalar(self, pending: _Pending, key: tuple[Any, ...], value: Any) -> float | None:
         """A number now, or None with the tensor queued for the single device transfer."""
         if value is None:
             return None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -46,6 +47,10 @@ HIST_EDGES: tuple[float, ...] = tuple(float(e) for e in range(-12, 5))
 _FUSED_CHUNK = 1 << 24
 
 _INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+# What a layout depends on, per parameter: None (no gradient) or the gradient's
+# (device, dtype, is_sparse, is_empty).
+_GradKey = tuple[torch.device, torch.dtype, bool, bool] | None
 
 
 def pack_dtype(device: torch.device) -> torch.dtype:
@@ -102,7 +107,7 @@ class StatsEngine:
         # None: decide per device (fused counts off CPU). Tests force True to exercise
         # the accelerator path on CPU.
         self.sync_free = sync_free
-        self._layouts: dict[tuple[object, ...], _Layout] = {}
+        self._layouts: dict[tuple[_GradKey, ...], _Layout] = {}
         self._zeros: dict[int, Tensor] = {}
         self._weight_groups = _group_indices(
             [(i, (t.device, t.dtype)) for i, t in enumerate(self.tensors)]
@@ -252,7 +257,7 @@ class StatsEngine:
     # ------------------------------------------------------------------ layout
 
     def _layout(self, grads: list[Tensor | None]) -> _Layout:
-        key = tuple(
+        key: tuple[_GradKey, ...] = tuple(
             None if g is None else (g.device, g.dtype, g.is_sparse, g.numel() == 0) for g in grads
         )
         layout = self._layouts.get(key)
@@ -263,13 +268,13 @@ class StatsEngine:
             self._layouts[key] = layout
         return layout
 
-    def _build_layout(self, key: tuple[object, ...]) -> _Layout:
-        dense_items: list[tuple[int, tuple[object, ...]]] = []
+    def _build_layout(self, key: tuple[_GradKey, ...]) -> _Layout:
+        dense_items: list[tuple[int, tuple[Any, ...]]] = []
         sparse: list[int] = []
         for i, k in enumerate(key):
             if k is None:
                 continue
-            device, dtype, is_sparse, empty = k  # type: ignore[misc]
+            device, dtype, is_sparse, empty = k
             if empty:
                 continue  # present, but every statistic is 0 (zero_frac is None)
             if is_sparse:
@@ -284,7 +289,7 @@ class StatsEngine:
             [0.0 if k is None else 1.0 for k in key], dtype=self.dtype, device=self.device
         )
         return _Layout(
-            dense=tuple((gk[0], idx) for gk, idx in groups),  # type: ignore[index]
+            dense=tuple((gk[0], idx) for gk, idx in groups),
             sparse=tuple(sparse),
             perm=None if perm is None else perm.to(self.device),
             present=present,
@@ -292,9 +297,9 @@ class StatsEngine:
 
 
 def _group_indices(
-    items: Sequence[tuple[int, tuple[object, ...]]],
-) -> list[tuple[tuple[object, ...], tuple[int, ...]]]:
-    groups: dict[tuple[object, ...], list[int]] = {}
+    items: Sequence[tuple[int, tuple[Any, ...]]],
+) -> list[tuple[tuple[Any, ...], tuple[int, ...]]]:
+    groups: dict[tuple[Any, ...], list[int]] = {}
     for i, k in items:
         groups.setdefault(k, []).append(i)
     return [(k, tuple(v)) for k, v in groups.items()]
