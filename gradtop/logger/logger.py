@@ -24,19 +24,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gradtop.logger.finalise import HIST_EDGES, PackSpec, StepMeta, render_step
 from gradtop.logger.model_info import describe, host_and_pid, rank_and_world
-from gradtop.logger.stats import (
-    GRAD_PRESENT,
-    HIST_EDGES,
-    N_ROWS,
-    Partials,
-    StatsEngine,
-    finalise,
-    hist_rows,
-)
+from gradtop.logger.stats import Partials, StatsEngine
 from gradtop.logger.update import UpdateTracker
 from gradtop.logger.writer import EndJob, RecordWriter, WarnOnce
-from gradtop.records import PARAM_STATS, UPDATE_RATIO, Header, Step, encode_record
+from gradtop.records import PARAM_STATS, UPDATE_RATIO, Header, encode_record
 
 _OPEN: set[Logger] = set()
 
@@ -52,16 +45,8 @@ def _close_all() -> None:
 class _Pending:
     """A logged step whose numbers are still on the device."""
 
-    seq: int
-    step: int
-    time: float
-    step_time: float | None
+    meta: StepMeta
     partials: Partials
-    loss: float | None = None
-    loss_scale: float | None = None
-    lr: list[float | None] = field(default_factory=list)
-    scalars: dict[str, float | None] = field(default_factory=dict)
-    device_keys: list[tuple[Any, ...]] = field(default_factory=list)
     device_values: list[Tensor] = field(default_factory=list)
     # With an update tracker the weights are measured during its snapshot (owned
     # parameters) and at log() time (the rest); None until then.
@@ -144,25 +129,20 @@ class Logger:
         self._writer: RecordWriter | None = None
         self._tracker: UpdateTracker | None = None
         self._other_index: tuple[int, ...] = ()
+        self.run_id = uuid.uuid4().hex
         rank, world = rank_and_world()
         self.active = rank == 0
         if not self.active:
             return
         info = describe(model, optimizer)
         self._engine = StatsEngine(info.tensors)
-        self._numels = self._engine.numels
         if optimizer is not None and update_ratio:
             owned = [bool(p.in_optimizer) for p in info.params]
             tracker = UpdateTracker(info.tensors, owned, self._engine.device, self._engine.dtype)
             if tracker:
                 self._tracker = tracker
                 self._init_weight_scatter(tracker.index, len(info.params))
-                self._hooks = [
-                    optimizer.register_step_pre_hook(self._before_step),
-                    optimizer.register_step_post_hook(self._after_step),
-                ]
         host, pid = host_and_pid()
-        self.run_id = uuid.uuid4().hex
         self.header = Header(
             run_id=self.run_id,
             time=time.time(),
@@ -182,9 +162,16 @@ class Logger:
             hist_edges=HIST_EDGES if self.hist else None,
             meta=_json_safe(meta or {}),
         )
+        updated = None if self._tracker is None else self._tracker.index
+        self._spec = PackSpec(self.run_id, self._engine.numels, updated)
         header = encode_record(self.header.to_json())
         self._writer = RecordWriter(self.path, header, self._warn, fsync=fsync, maxsize=queue_size)
         self._writer.submit(lambda: None)  # opens the file now, so path problems show early
+        if optimizer is not None and self._tracker is not None:
+            self._hooks = [
+                optimizer.register_step_pre_hook(self._before_step),
+                optimizer.register_step_post_hook(self._after_step),
+            ]
         _OPEN.add(self)
 
     # ------------------------------------------------------------------ public API
@@ -259,24 +246,24 @@ class Logger:
         self._seq += 1
         want_hist = self.hist and (self._logged - 1) % self.hist_every == 0
         tracker = self._tracker
-        pending = _Pending(
+        meta = StepMeta(
             seq=self._seq,
             step=self._calls if step is None else int(step),
             time=now,
             step_time=step_time,
-            partials=self._engine.partials(hist=want_hist, weights=tracker is None),
         )
+        pending = _Pending(meta, self._engine.partials(hist=want_hist, weights=tracker is None))
         if tracker is not None and self._other_index:
             pending.weight_other = self._engine.weight_row(self._other_index)
-        pending.loss = self._scalar(pending, ("loss",), loss)
-        pending.loss_scale = self._scalar(pending, ("loss_scale",), self._loss_scale())
+        meta.loss = self._scalar(pending, ("loss",), loss)
+        meta.loss_scale = self._scalar(pending, ("loss_scale",), self._loss_scale())
         if self.optimizer is not None:
-            pending.lr = [
+            meta.lr = [
                 self._scalar(pending, ("lr", i), g.get("lr"))
                 for i, g in enumerate(self.optimizer.param_groups)
             ]
         for name, value in scalars.items():
-            pending.scalars[name] = self._scalar(pending, ("scalar", name), value)
+            meta.scalars[name] = self._scalar(pending, ("scalar", name), value)
         if self._tracker is not None:
             self._pending = pending  # the optimizer's post-step hook adds the update
         else:
@@ -291,7 +278,7 @@ class Logger:
             t = t.reshape(()) if t.numel() == 1 else t.float().mean()
             if t.device.type == "cpu":
                 return float(t)  # a CPU tensor: no device, no sync
-            pending.device_keys.append(key)
+            pending.meta.device_keys.append(key)
             pending.device_values.append(t)
             return None
         if isinstance(value, bool | int | float):
@@ -368,7 +355,8 @@ class Logger:
         has_hist = pending.partials.hist is not None
         pending.partials = None  # type: ignore[assignment]  # free device memory early
         pending.device_values = []
-        job = functools.partial(self._render, pending, host, ready, has_hist, update is not None)
+        has_update = update is not None
+        job = functools.partial(self._render, pending.meta, host, ready, has_hist, has_update)
         if self._writer is not None:
             self._writer.submit(job)
 
@@ -400,52 +388,10 @@ class Logger:
 
     # ------------------------------------------------------------------ writer thread
 
-    def _render(
-        self, pending: _Pending, host: Tensor, ready: Any, has_hist: bool, has_update: bool
-    ) -> bytes:
+    def _render(self, meta: StepMeta, host: Tensor, ready: Any, hist: bool, update: bool) -> bytes:
         if ready is not None:
             ready.synchronize()  # waits on the writer thread, never on the training thread
-        values: list[float] = host.tolist()
-        n = len(self._numels)
-        matrix = [values[r * n : (r + 1) * n] for r in range(N_ROWS)]
-        offset = N_ROWS * n
-        hist = None
-        if has_hist:
-            bins = len(HIST_EDGES) - 1
-            hist = hist_rows(values[offset : offset + n * bins], matrix[GRAD_PRESENT], bins)
-            offset += n * bins
-        for key in pending.device_keys:
-            value = values[offset]
-            offset += 1
-            if key[0] == "loss":
-                pending.loss = value
-            elif key[0] == "loss_scale":
-                pending.loss_scale = value
-            elif key[0] == "lr":
-                pending.lr[key[1]] = value
-            else:
-                pending.scalars[key[1]] = value
-        update = None
-        if has_update and self._tracker is not None:
-            update = self._tracker.expand(values[offset:])
-        final = finalise(matrix, self._numels, update)
-        if self._tracker is None:
-            final.stats.pop(UPDATE_RATIO)
-        record = Step(
-            run_id=self.run_id,
-            seq=pending.seq,
-            step=pending.step,
-            time=pending.time,
-            loss=pending.loss,
-            lr=pending.lr,
-            total_grad_norm=final.total_grad_norm,
-            loss_scale=pending.loss_scale,
-            step_time=pending.step_time,
-            scalars=pending.scalars,
-            stats=final.stats,  # type: ignore[arg-type]
-            hist=hist,
-        )
-        return encode_record(record.to_json())
+        return render_step(host.tolist(), meta, self._spec, hist, update)
 
 
 def _to_host(packed: Tensor) -> tuple[Tensor, Any]:

@@ -7,8 +7,8 @@ back to the host here. The work is split in two halves on purpose:
 * :meth:`StatsEngine.partials` computes *local partial statistics* on the device: sums of
   squares, element counts and a max, i.e. quantities that combine across ranks with a
   plain ``all_reduce`` (SUM for rows 0-4, MAX for row 5) before anything is finalised.
-* :func:`finalise` runs on the host (the writer thread) and turns partials into what the
-  record stores: square roots, fractions, ``None`` for missing gradients.
+* :func:`gradtop.logger.finalise.finalise` runs on the host (the writer thread) and turns
+  partials into what the record stores: square roots, fractions, ``None`` where missing.
 
 Sync points: on CPU tensors there is no device, so "reading" a value costs nothing and
 the non-finite count is computed only for the parameters whose norm is non-finite (a
@@ -27,26 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-# Rows of Partials.matrix. Rows 0-4 are additive across ranks, row 5 is a maximum.
-GRAD_SUMSQ = 0
-GRAD_NONZERO = 1
-GRAD_NONFINITE = 2
-GRAD_PRESENT = 3
-WEIGHT_SUMSQ = 4
-GRAD_ABSMAX = 5
-N_ROWS = 6
-SUM_ROWS = slice(0, 5)
-MAX_ROWS = slice(5, 6)
-
-# log10 bin edges of the optional gradient-magnitude histogram: 1e-12 .. 1e4, one bin per
-# decade. Entries below the first edge (including exact zeros) land in the first bin,
-# entries at or above the last edge (including Inf) in the last; NaN is not counted.
-HIST_EDGES: tuple[float, ...] = tuple(float(e) for e in range(-12, 5))
-
-# Largest temporary (in elements) the fused non-finite count may allocate at once.
-_FUSED_CHUNK = 1 << 24
-
-_INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+from gradtop.logger.finalise import HIST_EDGES, N_ROWS
+from gradtop.logger.reductions import INT_VIEW, nonfinite_fused, sparse_block
 
 # What a layout depends on, per parameter: None (no gradient) or the gradient's
 # (device, dtype, is_sparse, is_empty).
@@ -155,7 +137,7 @@ class StatsEngine:
             blocks.append(block if block.device == self.device else block.to(self.device))
         if layout.sparse:
             sparse = [grads[i] for i in layout.sparse]
-            blocks.append(_sparse_block(sparse, self.dtype, self.device))  # type: ignore[arg-type]
+            blocks.append(sparse_block(sparse, self.dtype, self.device))  # type: ignore[arg-type]
         blocks.append(torch.zeros((4, 1), dtype=self.dtype, device=self.device))  # absent
         assert layout.perm is not None
         return list(torch.cat(blocks, dim=1).index_select(1, layout.perm).unbind(0))
@@ -164,7 +146,7 @@ class StatsEngine:
         """sumsq, nonzero, nonfinite, absmax of one (device, dtype) group, as [n] rows."""
         dtype = grads[0].dtype
         acc = torch.float64 if dtype == torch.float64 else torch.float32  # fp16/bf16 -> fp32
-        int_view = _INT_VIEW[grads[0].element_size()]
+        int_view = INT_VIEW[grads[0].element_size()]
         # Zero count on the integer view: one cheap integer pass (the float count_nonzero
         # kernel is ~10x slower on CPU). -0.0 has its sign bit set, so it counts as
         # nonzero; parameter gradients practically never hold -0.0 (docs/performance.md).
@@ -175,7 +157,7 @@ class StatsEngine:
             sumsq = torch.stack(torch._foreach_norm(grads, 2.0, dtype=acc))
             absmax = torch.stack(torch._foreach_norm(grads, math.inf))
             nonzero = torch.stack([torch.count_nonzero(g.view(int_view)) for g in grads])
-            nonfinite = torch.stack(_nonfinite_fused(grads))
+            nonfinite = torch.stack(nonfinite_fused(grads))
             return sumsq.to(self.dtype).square_(), nonzero, nonfinite, absmax
         # CPU: memory bandwidth is the cost, so each tensor gets its three reductions back
         # to back while it is in cache (measured ~1.5x faster than three sweeps over all
@@ -320,129 +302,3 @@ def _gather_index(order: Sequence[Sequence[int]], n: int) -> Tensor:
     for col, i in enumerate(flat):
         perm[i] = col
     return torch.tensor(perm, dtype=torch.long)
-
-
-def _nonfinite_fused(grads: list[Tensor]) -> list[Tensor]:
-    """NaN/Inf count per tensor with fused foreach kernels and no host read.
-
-    g*0 is ±0 where g is finite and NaN where it is not; 1/(±0) = ±Inf; sign maps ±Inf to
-    ±1 and NaN to 0 (sign is defined by comparisons, which are false for NaN); squaring
-    and subtracting 1 leaves -1 exactly at the non-finite entries, and the 1-norm counts
-    them. Temporaries are bounded by chunking to _FUSED_CHUNK elements at a time.
-    """
-    pieces: list[Tensor] = []
-    owners: list[int] = []
-    for j, g in enumerate(grads):
-        if g.numel() > _FUSED_CHUNK and g.is_contiguous():
-            for part in g.view(-1).split(_FUSED_CHUNK):
-                pieces.append(part)
-                owners.append(j)
-        else:
-            pieces.append(g)
-            owners.append(j)
-    counts: list[Tensor] = []
-    batch: list[Tensor] = []
-    size = 0
-    for piece in [*pieces, None]:
-        if batch and (piece is None or size + piece.numel() > _FUSED_CHUNK):
-            t = torch._foreach_mul(batch, 0.0)
-            torch._foreach_reciprocal_(t)
-            torch._foreach_sign_(t)
-            torch._foreach_mul_(t, t)
-            torch._foreach_sub_(t, 1.0)
-            counts.extend(torch._foreach_norm(t, 1.0, dtype=torch.float32))
-            batch, size = [], 0
-        if piece is not None:
-            batch.append(piece)
-            size += piece.numel()
-    if len(pieces) == len(grads):
-        return counts
-    per: list[list[Tensor]] = [[] for _ in grads]
-    for owner, c in zip(owners, counts, strict=True):
-        per[owner].append(c)
-    return [c[0] if len(c) == 1 else torch.stack(c).sum() for c in per]
-
-
-def _sparse_block(grads: list[Tensor], dtype: torch.dtype, device: torch.device) -> Tensor:
-    """Sparse gradients (e.g. nn.Embedding(sparse=True)): statistics of the coalesced values.
-
-    Coalescing sums duplicate indices, so the values are the true gradient entries; the
-    entries outside the index are exact zeros. One small group of kernels per tensor.
-    """
-    cols = []
-    for g in grads:
-        v = g.coalesce().values()
-        sumsq = torch.linalg.vector_norm(v, 2.0, dtype=torch.float32).to(dtype).square()
-        if v.numel():
-            absmax = v.abs().amax().to(dtype)
-        else:
-            absmax = torch.zeros((), dtype=dtype, device=v.device)
-        nonzero = torch.count_nonzero(v.view(_INT_VIEW[v.element_size()])).to(dtype)
-        nonfinite = (~torch.isfinite(v)).sum().to(dtype)
-        cols.append(torch.stack([sumsq, nonzero, nonfinite, absmax]))
-    return torch.stack(cols, dim=1).to(device)
-
-
-# ---------------------------------------------------------------------------- host side
-
-
-@dataclass(slots=True)
-class Final:
-    """What a step record stores, finalised on the host from (reduced) partials."""
-
-    stats: dict[str, list[float | int | None]]
-    total_grad_norm: float | None
-
-
-def finalise(
-    matrix: Sequence[Sequence[float]],
-    numels: Sequence[int],
-    update_sumsq: Sequence[float | None] | None,
-) -> Final:
-    """Square roots and fractions; ``None`` where a gradient (or update) was missing."""
-    sumsq, nonzero, nonfinite, present, wsumsq, absmax = (matrix[r] for r in range(N_ROWS))
-    grad_norm: list[float | int | None] = []
-    grad_max: list[float | int | None] = []
-    weight_norm: list[float | int | None] = []
-    n_bad: list[float | int | None] = []
-    zero_frac: list[float | int | None] = []
-    update_ratio: list[float | int | None] = []
-    total = 0.0
-    any_grad = False
-    sqrt = math.sqrt
-    for i, numel in enumerate(numels):
-        w = sqrt(wsumsq[i])
-        weight_norm.append(w)
-        u = None if update_sumsq is None else update_sumsq[i]
-        # ||w|| == 0 (a zero-initialised bias) leaves the ratio undefined, not infinite.
-        update_ratio.append(None if u is None or w == 0 else sqrt(u) / w)
-        if present[i] <= 0:
-            grad_norm.append(None)
-            grad_max.append(None)
-            n_bad.append(None)
-            zero_frac.append(None)
-            continue
-        any_grad = True
-        s = sumsq[i]
-        total += s
-        grad_norm.append(sqrt(s))
-        grad_max.append(absmax[i])
-        n_bad.append(int(nonfinite[i]))
-        zero_frac.append((numel - nonzero[i]) / numel if numel else None)
-    stats = {
-        "grad_norm": grad_norm,
-        "grad_max": grad_max,
-        "weight_norm": weight_norm,
-        "nonfinite": n_bad,
-        "zero_frac": zero_frac,
-        "update_ratio": update_ratio,
-    }
-    return Final(stats=stats, total_grad_norm=sqrt(total) if any_grad else None)
-
-
-def hist_rows(flat: Sequence[float], present: Sequence[float], bins: int) -> list[list[int] | None]:
-    """Reshape the packed histogram counts; ``None`` for parameters without a gradient."""
-    out: list[list[int] | None] = []
-    for i, p in enumerate(present):
-        out.append([int(c) for c in flat[i * bins : (i + 1) * bins]] if p > 0 else None)
-    return out

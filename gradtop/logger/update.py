@@ -112,10 +112,3 @@ class UpdateTracker:
     def _ordered(self, rows: list[Tensor]) -> Tensor:
         flat = rows[0] if len(rows) == 1 else torch.cat(rows)
         return flat if self._perm is None else flat.index_select(0, self._perm)
-
-    def expand(self, values: Sequence[float]) -> list[float | None]:
-        """Spread the owned parameters' values over the header's list (None elsewhere)."""
-        out: list[float | None] = [None] * self.n_params
-        for i, v in zip(self.index, values, strict=True):
-            out[i] = v
-        return out

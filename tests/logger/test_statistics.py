@@ -17,7 +17,8 @@ from logger_support import assert_close, backward, headers, mlp, naive_stats, re
 from torch import nn
 
 import gradtop
-from gradtop.logger.stats import StatsEngine, finalise
+from gradtop.logger.finalise import finalise
+from gradtop.logger.stats import StatsEngine
 
 STATS = ("grad_norm", "grad_max", "weight_norm", "nonfinite", "zero_frac")
 

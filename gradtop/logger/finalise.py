@@ -1,0 +1,167 @@
+"""Host side of a logged step: from the packed vector to the bytes of a step record.
+
+Runs on the writer thread, after the one device-to-host copy; pure Python, no torch.
+Finalising (square roots, fractions) is kept separate from computing the partials so
+that a distributed logger can reduce the partials across ranks first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gradtop.records import UPDATE_RATIO, Step, encode_record
+
+# Rows of the packed per-parameter partials, in order. Rows 0-4 add up across ranks
+# (all_reduce SUM), row 5 is a maximum (all_reduce MAX).
+GRAD_SUMSQ = 0
+GRAD_NONZERO = 1
+GRAD_NONFINITE = 2
+GRAD_PRESENT = 3
+WEIGHT_SUMSQ = 4
+GRAD_ABSMAX = 5
+N_ROWS = 6
+SUM_ROWS = slice(0, 5)
+MAX_ROWS = slice(5, 6)
+
+# log10 bin edges of the optional gradient-magnitude histogram: 1e-12 .. 1e4, one bin per
+# decade. Entries below the first edge (including exact zeros) land in the first bin,
+# entries at or above the last edge (including Inf) in the last; NaN is not counted.
+HIST_EDGES: tuple[float, ...] = tuple(float(e) for e in range(-12, 5))
+
+
+@dataclass(slots=True)
+class Final:
+    """What a step record stores, finalised on the host from (reduced) partials."""
+
+    stats: dict[str, list[float | int | None]]
+    total_grad_norm: float | None
+
+
+def finalise(
+    matrix: Sequence[Sequence[float]],
+    numels: Sequence[int],
+    update_sumsq: Sequence[float | None] | None,
+) -> Final:
+    """Square roots and fractions; ``None`` where a gradient (or update) was missing."""
+    sumsq, nonzero, nonfinite, present, wsumsq, absmax = (matrix[r] for r in range(N_ROWS))
+    grad_norm: list[float | int | None] = []
+    grad_max: list[float | int | None] = []
+    weight_norm: list[float | int | None] = []
+    n_bad: list[float | int | None] = []
+    zero_frac: list[float | int | None] = []
+    update_ratio: list[float | int | None] = []
+    total = 0.0
+    any_grad = False
+    sqrt = math.sqrt
+    for i, numel in enumerate(numels):
+        w = sqrt(wsumsq[i])
+        weight_norm.append(w)
+        u = None if update_sumsq is None else update_sumsq[i]
+        # ||w|| == 0 (a zero-initialised bias) leaves the ratio undefined, not infinite.
+        update_ratio.append(None if u is None or w == 0 else sqrt(u) / w)
+        if present[i] <= 0:
+            grad_norm.append(None)
+            grad_max.append(None)
+            n_bad.append(None)
+            zero_frac.append(None)
+            continue
+        any_grad = True
+        s = sumsq[i]
+        total += s
+        grad_norm.append(sqrt(s))
+        grad_max.append(absmax[i])
+        n_bad.append(int(nonfinite[i]))
+        zero_frac.append((numel - nonzero[i]) / numel if numel else None)
+    stats = {
+        "grad_norm": grad_norm,
+        "grad_max": grad_max,
+        "weight_norm": weight_norm,
+        "nonfinite": n_bad,
+        "zero_frac": zero_frac,
+        "update_ratio": update_ratio,
+    }
+    return Final(stats=stats, total_grad_norm=sqrt(total) if any_grad else None)
+
+
+def hist_rows(flat: Sequence[float], present: Sequence[float], bins: int) -> list[list[int] | None]:
+    """Reshape the packed histogram counts; ``None`` for parameters without a gradient."""
+    out: list[list[int] | None] = []
+    for i, p in enumerate(present):
+        out.append([int(c) for c in flat[i * bins : (i + 1) * bins]] if p > 0 else None)
+    return out
+
+
+@dataclass(slots=True)
+class StepMeta:
+    """The parts of a logged step known on the host; device values fill in ``None``s."""
+
+    seq: int
+    step: int
+    time: float
+    step_time: float | None
+    loss: float | None = None
+    loss_scale: float | None = None
+    lr: list[float | None] = field(default_factory=list)
+    scalars: dict[str, float | None] = field(default_factory=dict)
+    # What each device scalar after the statistics means: ("loss",), ("lr", i), ...
+    device_keys: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PackSpec:
+    """What a run's packed vectors hold: matrix, optional histogram, scalars, update."""
+
+    run_id: str
+    numels: tuple[int, ...]
+    owned: tuple[int, ...] | None  # parameters with an update ratio; None: not measured
+
+
+def render_step(
+    values: list[float], meta: StepMeta, spec: PackSpec, has_hist: bool, has_update: bool
+) -> bytes:
+    """Decode one packed vector (already on the host) into a step record's bytes."""
+    n = len(spec.numels)
+    matrix = [values[r * n : (r + 1) * n] for r in range(N_ROWS)]
+    offset = N_ROWS * n
+    hist = None
+    if has_hist:
+        bins = len(HIST_EDGES) - 1
+        hist = hist_rows(values[offset : offset + n * bins], matrix[GRAD_PRESENT], bins)
+        offset += n * bins
+    for key in meta.device_keys:
+        value = values[offset]
+        offset += 1
+        if key[0] == "loss":
+            meta.loss = value
+        elif key[0] == "loss_scale":
+            meta.loss_scale = value
+        elif key[0] == "lr":
+            meta.lr[key[1]] = value
+        else:
+            meta.scalars[key[1]] = value
+    update: list[float | None] | None = None
+    if has_update and spec.owned is not None:
+        update = [None] * n
+        for i, v in zip(spec.owned, values[offset:], strict=True):
+            update[i] = v
+    final = finalise(matrix, spec.numels, update)
+    if spec.owned is None:
+        final.stats.pop(UPDATE_RATIO)
+    record = Step(
+        run_id=spec.run_id,
+        seq=meta.seq,
+        step=meta.step,
+        time=meta.time,
+        loss=meta.loss,
+        lr=meta.lr,
+        total_grad_norm=final.total_grad_norm,
+        loss_scale=meta.loss_scale,
+        step_time=meta.step_time,
+        scalars=meta.scalars,
+        stats=final.stats,  # type: ignore[arg-type]
+        hist=hist,
+    )
+    return encode_record(record.to_json())

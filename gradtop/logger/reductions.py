@@ -1,0 +1,77 @@
+"""Per-tensor reductions the fused path needs that torch has no single kernel for.
+
+Kept apart from :mod:`gradtop.logger.stats` (which decides *when* to use them) because
+each is a small trick that deserves its own explanation and test.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# Integer dtype of the same width, for bit-level zero counts.
+INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+# Largest temporary (in elements) the fused non-finite count may allocate at once.
+FUSED_CHUNK = 1 << 24
+
+
+def nonfinite_fused(grads: list[Tensor]) -> list[Tensor]:
+    """NaN/Inf count per tensor with fused foreach kernels and no host read.
+
+    g*0 is ±0 where g is finite and NaN where it is not; 1/(±0) = ±Inf; sign maps ±Inf to
+    ±1 and NaN to 0 (sign is defined by comparisons, which are false for NaN); squaring
+    and subtracting 1 leaves -1 exactly at the non-finite entries, and the 1-norm counts
+    them. Temporaries are bounded by chunking to FUSED_CHUNK elements at a time.
+    """
+    pieces: list[Tensor] = []
+    owners: list[int] = []
+    for j, g in enumerate(grads):
+        if g.numel() > FUSED_CHUNK and g.is_contiguous():
+            for part in g.view(-1).split(FUSED_CHUNK):
+                pieces.append(part)
+                owners.append(j)
+        else:
+            pieces.append(g)
+            owners.append(j)
+    counts: list[Tensor] = []
+    batch: list[Tensor] = []
+    size = 0
+    for piece in [*pieces, None]:
+        if batch and (piece is None or size + piece.numel() > FUSED_CHUNK):
+            t = torch._foreach_mul(batch, 0.0)
+            torch._foreach_reciprocal_(t)
+            torch._foreach_sign_(t)
+            torch._foreach_mul_(t, t)
+            torch._foreach_sub_(t, 1.0)
+            counts.extend(torch._foreach_norm(t, 1.0, dtype=torch.float32))
+            batch, size = [], 0
+        if piece is not None:
+            batch.append(piece)
+            size += piece.numel()
+    if len(pieces) == len(grads):
+        return counts
+    per: list[list[Tensor]] = [[] for _ in grads]
+    for owner, c in zip(owners, counts, strict=True):
+        per[owner].append(c)
+    return [c[0] if len(c) == 1 else torch.stack(c).sum() for c in per]
+
+
+def sparse_block(grads: list[Tensor], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Sparse gradients (e.g. nn.Embedding(sparse=True)): statistics of the coalesced values.
+
+    Coalescing sums duplicate indices, so the values are the true gradient entries; the
+    entries outside the index are exact zeros. One small group of kernels per tensor.
+    """
+    cols = []
+    for g in grads:
+        v = g.coalesce().values()
+        sumsq = torch.linalg.vector_norm(v, 2.0, dtype=torch.float32).to(dtype).square()
+        if v.numel():
+            absmax = v.abs().amax().to(dtype)
+        else:
+            absmax = torch.zeros((), dtype=dtype, device=v.device)
+        nonzero = torch.count_nonzero(v.view(INT_VIEW[v.element_size()])).to(dtype)
+        nonfinite = (~torch.isfinite(v)).sum().to(dtype)
+        cols.append(torch.stack([sumsq, nonzero, nonfinite, absmax]))
+    return torch.stack(cols, dim=1).to(device)
