@@ -16,19 +16,19 @@ INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 FUSED_CHUNK = 1 << 24
 
 
-def nonfinite_fused(grads: list[Tensor]) -> list[Tensor]:
+def nonfinite_fused(grads: list[Tensor], chunk: int = FUSED_CHUNK) -> list[Tensor]:
     """NaN/Inf count per tensor with fused foreach kernels and no host read.
 
     g*0 is ±0 where g is finite and NaN where it is not; 1/(±0) = ±Inf; sign maps ±Inf to
     ±1 and NaN to 0 (sign is defined by comparisons, which are false for NaN); squaring
     and subtracting 1 leaves -1 exactly at the non-finite entries, and the 1-norm counts
-    them. Temporaries are bounded by chunking to FUSED_CHUNK elements at a time.
+    them. Temporaries are bounded by working on at most ``chunk`` elements at a time.
     """
     pieces: list[Tensor] = []
     owners: list[int] = []
     for j, g in enumerate(grads):
-        if g.numel() > FUSED_CHUNK and g.is_contiguous():
-            for part in g.view(-1).split(FUSED_CHUNK):
+        if g.numel() > chunk and g.is_contiguous():
+            for part in g.view(-1).split(chunk):
                 pieces.append(part)
                 owners.append(j)
         else:
@@ -38,7 +38,7 @@ def nonfinite_fused(grads: list[Tensor]) -> list[Tensor]:
     batch: list[Tensor] = []
     size = 0
     for piece in [*pieces, None]:
-        if batch and (piece is None or size + piece.numel() > FUSED_CHUNK):
+        if batch and (piece is None or size + piece.numel() > chunk):
             t = torch._foreach_mul(batch, 0.0)
             torch._foreach_reciprocal_(t)
             torch._foreach_sign_(t)

@@ -18,6 +18,7 @@ from torch import nn
 
 import gradtop
 from gradtop.logger.finalise import finalise
+from gradtop.logger.reductions import nonfinite_fused
 from gradtop.logger.stats import StatsEngine
 
 STATS = ("grad_norm", "grad_max", "weight_norm", "nonfinite", "zero_frac")
@@ -246,3 +247,19 @@ def test_histogram_bins_log_magnitudes_every_nth_logged_step(tmp_path: Path) -> 
     expected[edges.index(0.0)] += 1  # 5 is in [1e0, 1e1)
     expected[-1] += 1  # Inf: at or above the last edge
     assert weight_hist == expected  # NaN is not counted
+
+
+def test_fused_nonfinite_count_splits_and_batches_within_its_memory_bound() -> None:
+    gen = torch.Generator().manual_seed(3)
+    big = torch.randn(50, 50, generator=gen)  # 2500 elements: split into 3 pieces of <=1000
+    big.view(-1)[[0, 999, 1000, 2499]] = torch.tensor([float("nan"), float("inf"), -1e38, 0.0])
+    small = torch.randn(10, generator=gen)
+    small[3] = float("-inf")
+    strided = torch.randn(40, 40, generator=gen).t()  # not contiguous: counted whole
+    strided[1, 2] = float("nan")
+    half = torch.randn(700, generator=gen).to(torch.bfloat16)
+    half[[5, 6]] = float("inf")
+    grads = [big, small, strided, half]
+    counts = nonfinite_fused(grads, chunk=1000)
+    assert [int(c) for c in counts] == [int((~torch.isfinite(g)).sum()) for g in grads]
+    assert [int(c) for c in counts] == [2, 1, 1, 2]
