@@ -263,3 +263,28 @@ def test_fused_nonfinite_count_splits_and_batches_within_its_memory_bound() -> N
     counts = nonfinite_fused(grads, chunk=1000)
     assert [int(c) for c in counts] == [int((~torch.isfinite(g)).sum()) for g in grads]
     assert [int(c) for c in counts] == [2, 1, 1, 2]
+
+
+def test_tied_weights_are_listed_once_and_parameterless_models_work(tmp_path: Path) -> None:
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(10, 4)
+            self.head = nn.Linear(4, 10, bias=False)
+            self.head.weight = self.embed.weight  # tied input/output embedding
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            return self.head(self.embed(tokens))
+
+    model = Tied()
+    model(torch.tensor([1, 2, 3])).sum().backward()
+    stats = _log_once(tmp_path / "tied.jsonl", model)
+    (header,) = headers(read_records(tmp_path / "tied.jsonl"))
+    assert [p.name for p in header.params] == ["embed.weight"]
+    _compare(stats, model)
+
+    with gradtop.Logger(tmp_path / "empty.jsonl", nn.ReLU()) as log:
+        log.log(1.0)
+    (step,) = steps(read_records(tmp_path / "empty.jsonl"))
+    assert step.loss == 1.0 and step.total_grad_norm is None
+    assert step.stats["grad_norm"] == []
