@@ -71,7 +71,8 @@ class Logger:
         scaler: a ``torch.amp.GradScaler``; its loss scale is recorded.
         update_ratio: measure ``||Δw|| / ||w||`` over each logged optimizer step. Costs
             one persistent copy of the optimizer's parameters on their device (memory
-            equal to the trainable parameters) and three passes over them per logged step.
+            equal to the trainable parameters) plus a copy before and a diff after each
+            logged optimizer step.
         hist: also record a log10|g| histogram per parameter (bins: ``HIST_EDGES``). Off by
             default: it costs several kernels per parameter tensor.
         hist_every: with ``hist``, record the histogram on every N-th logged step.
