@@ -65,7 +65,7 @@ def sparse_block(grads: list[Tensor], dtype: torch.dtype, device: torch.device) 
     """
     cols = []
     for g in grads:
-        v = g.coalesce().values()
+        v = g.coalesce().values()  # sync point on CUDA (output size is data-dependent)
         sumsq = torch.linalg.vector_norm(v, 2.0, dtype=torch.float32).to(dtype).square()
         if v.numel():
             absmax = v.abs().amax().to(dtype)

@@ -91,6 +91,9 @@ class StatsEngine:
         self.sync_free = sync_free
         self._layouts: dict[tuple[_GradKey, ...], _Layout] = {}
         self._zeros: dict[int, Tensor] = {}
+        self._subsets: dict[
+            tuple[int, ...], tuple[list[tuple[tuple[Any, ...], tuple[int, ...]]], Tensor | None]
+        ] = {}
         self._weight_groups = _group_indices(
             [(i, (t.device, t.dtype)) for i, t in enumerate(self.tensors)]
         )
@@ -197,18 +200,12 @@ class StatsEngine:
             counts[j] = g.numel() - int(torch.isfinite(g).sum())
         return counts
 
-    def weight_row(self, index: Sequence[int] | None = None) -> Tensor:
+    def weight_row(self, index: tuple[int, ...] | None = None) -> Tensor:
         """Weight sums of squares of all parameters (or of ``index``), fused per group."""
         if index is None:
             groups, perm = self._weight_groups, self._weight_perm
         else:
-            groups = _group_indices(
-                [(i, (self.tensors[i].device, self.tensors[i].dtype)) for i in index]
-            )
-            position = {i: j for j, i in enumerate(index)}
-            groups = [(k, tuple(position[i] for i in idx)) for k, idx in groups]
-            perm = _perm_for([idx for _, idx in groups], len(index))
-            groups = [(k, tuple(index[j] for j in idx)) for k, idx in groups]
+            groups, perm = self._subset_groups(index)
         rows = []
         for (device, dtype), idx in groups:
             acc = torch.float64 if dtype == torch.float64 else torch.float32
@@ -219,7 +216,22 @@ class StatsEngine:
             return torch.zeros(0, dtype=self.dtype, device=self.device)
         if perm is None:
             return rows[0]
-        return torch.cat(rows).index_select(0, perm.to(self.device))
+        return torch.cat(rows).index_select(0, perm)
+
+    def _subset_groups(
+        self, index: tuple[int, ...]
+    ) -> tuple[list[tuple[tuple[Any, ...], tuple[int, ...]]], Tensor | None]:
+        """Groups and gather index for a subset, built once: the index upload to the
+        device (a host-to-device copy) then happens once, not on every logged step."""
+        cached = self._subsets.get(index)
+        if cached is None:
+            position = {i: j for j, i in enumerate(index)}
+            keyed = [(i, (self.tensors[i].device, self.tensors[i].dtype)) for i in index]
+            groups = [(k, tuple(position[i] for i in idx)) for k, idx in _group_indices(keyed)]
+            perm = _perm_for([idx for _, idx in groups], len(index))
+            groups = [(k, tuple(index[j] for j in idx)) for k, idx in groups]
+            cached = self._subsets[index] = (groups, None if perm is None else perm.to(self.device))
+        return cached
 
     def _hist(self, grads: list[Tensor | None]) -> Tensor:
         """Per-parameter log10|g| histogram; costs a few kernels per parameter."""
@@ -228,7 +240,7 @@ class StatsEngine:
         for i, g in enumerate(grads):
             if g is None or g.numel() == 0:
                 continue
-            values = g.coalesce().values() if g.is_sparse else g
+            values = g.coalesce().values() if g.is_sparse else g  # coalesce: a sync on CUDA
             mags = torch.log10(values.detach().abs().float()).clamp_(lo, hi)
             counts = torch.histc(mags, bins=bins, min=lo, max=hi).to(self.dtype)
             if g.is_sparse:  # entries outside the sparse index are exact zeros
@@ -267,6 +279,8 @@ class StatsEngine:
         order = [idx for _, idx in groups] + ([tuple(sparse)] if sparse else [])
         simple = not sparse and len(groups) == 1 and groups[0][1] == tuple(range(len(key)))
         perm = None if simple else _gather_index(order, len(key))
+        # Built once per layout: these small host-to-device uploads (a sync on CUDA) happen
+        # on the first logged step and when the set of gradients changes, not every step.
         present = torch.tensor(
             [0.0 if k is None else 1.0 for k in key], dtype=self.dtype, device=self.device
         )
