@@ -7,6 +7,13 @@ encoding and writing happen on a background thread (gradtop.logger.writer).
 
 Promises to the training loop: it never raises (after construction), never blocks on
 I/O, and on calls that ``every`` skips it does nothing but count.
+
+Under torch.distributed (gradtop.logger.parallel, docs/distributed.md): with replicated
+parameters (DDP) only rank 0 works and writes; with sharded (DTensor) parameters every
+rank computes its shards' partial statistics and the ranks reduce them with two
+collectives per logged step, issued on the training thread at the same point on every
+rank (the optimizer's post-step hook, or the next ``log()`` if no step came). ``close()``
+never runs a collective.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gradtop.logger import parallel
 from gradtop.logger.finalise import HIST_EDGES, PackSpec, StepMeta, render_step
 from gradtop.logger.model_info import describe, host_and_pid, rank_and_world
+from gradtop.logger.sharded import ReductionFailed, ShardReducer
 from gradtop.logger.stats import Partials, StatsEngine
 from gradtop.logger.update import UpdateTracker
 from gradtop.logger.writer import EndJob, RecordWriter, WarnOnce
@@ -46,8 +55,9 @@ class _Pending:
     """A logged step whose numbers are still on the device."""
 
     meta: StepMeta
-    partials: Partials
+    partials: Partials | None  # None: this rank failed locally (sharded: still reduces)
     device_values: list[Tensor] = field(default_factory=list)
+    hist: bool = False
     # With an update tracker the weights are measured during its snapshot (owned
     # parameters) and at log() time (the rest); None until then.
     weight_owned: Tensor | None = None
@@ -80,8 +90,11 @@ class Logger:
         fsync: ``os.fsync`` after every record (only protects against power loss).
         queue_size: records that may wait for the writer before new ones are dropped.
 
-    On ranks other than 0 of an initialised torch.distributed job the logger is a no-op
-    (DDP gradients are identical on every rank after backward).
+    Under torch.distributed rank 0 writes. With replicated parameters (DDP: gradients
+    are identical on every rank after backward) the logger on other ranks is a no-op;
+    pass the DDP module itself to have ``log()`` calls inside ``no_sync()`` refused. With
+    sharded parameters (FSDP2, tensor parallel: DTensors) every rank must call ``log()``
+    and ``close()`` at the same points: each logged step runs two small all-reduces.
 
     Attributes:
         run_id: the run's id in the file.
@@ -130,19 +143,35 @@ class Logger:
         self._writer: RecordWriter | None = None
         self._tracker: UpdateTracker | None = None
         self._other_index: tuple[int, ...] = ()
+        self._in_step = False  # between the optimizer's pre- and post-step hooks
+        self._reduce_failed = False
         self.run_id = uuid.uuid4().hex
         rank, world = rank_and_world()
-        self.active = rank == 0
+        # DDP's no_sync() leaves gradients rank-local; log() asks the wrapper (if given).
+        self._ddp = model if hasattr(model, "require_backward_grad_sync") else None
+        self._sharded = world > 1 and parallel.is_sharded(model)
+        self.active = rank == 0 or self._sharded
         if not self.active:
-            return
+            return  # DDP rank != 0: nothing to compute, nothing to write
         info = describe(model, optimizer)
-        self._engine = StatsEngine(info.tensors)
+        layout = parallel.detect(model, info.tensors, rank, world)
+        self._engine = StatsEngine(info.tensors, sharded=self._sharded)
         if optimizer is not None and update_ratio:
             owned = [bool(p.in_optimizer) for p in info.params]
-            tracker = UpdateTracker(info.tensors, owned, self._engine.device, self._engine.dtype)
+            tracker = UpdateTracker(
+                info.tensors,
+                owned,
+                self._engine.device,
+                self._engine.dtype,
+                sharded=self._sharded,
+            )
             if tracker:
                 self._tracker = tracker
                 self._init_weight_scatter(tracker.index, len(info.params))
+        if self._sharded:
+            keep = parallel.count_once_mask(info.tensors, rank)
+            owned = None if self._tracker is None else self._tracker.index
+            self._reducer = ShardReducer(keep, owned, self._engine, self._internal_error)
         host, pid = host_and_pid()
         self.header = Header(
             run_id=self.run_id,
@@ -152,6 +181,7 @@ class Logger:
             pid=pid,
             rank=rank,
             world_size=world,
+            parallel=layout.parallel,
             model=info.model,
             total_params=info.total_params,
             trainable_params=info.trainable_params,
@@ -165,9 +195,12 @@ class Logger:
         )
         updated = None if self._tracker is None else self._tracker.index
         self._spec = PackSpec(self.run_id, self._engine.numels, updated)
-        header = encode_record(self.header.to_json())
-        self._writer = RecordWriter(self.path, header, self._warn, fsync=fsync, maxsize=queue_size)
-        self._writer.submit(lambda: None)  # opens the file now, so path problems show early
+        if rank == 0:  # sharded ranks != 0 compute and reduce, but never write
+            header = encode_record(self.header.to_json())
+            self._writer = RecordWriter(
+                self.path, header, self._warn, fsync=fsync, maxsize=queue_size
+            )
+            self._writer.submit(lambda: None)  # opens the file now: path problems show early
         if optimizer is not None and self._tracker is not None:
             self._hooks = [
                 optimizer.register_step_pre_hook(self._before_step),
@@ -184,16 +217,28 @@ class Logger:
         an accelerator are read with the statistics, in the same single transfer.
         ``step`` overrides the logger's own count of calls.
         """
+        if self._ddp is not None and not getattr(self._ddp, "require_backward_grad_sync", True):
+            if self.active:
+                self._warn(
+                    "no_sync",
+                    "log() called inside DDP no_sync(): gradients there are local to each "
+                    "rank; call it after the synchronising backward (this call is skipped)",
+                )
+            return
         self._calls += 1
         if self._pending is not None:  # no optimizer step since the last logged call
             self._flush_pending()
-        if not self.active or self._closed or (self._calls - 1) % self.every:
+        if not self.active or self._closed or self._reduce_failed:
+            return
+        if (self._calls - 1) % self.every:
             return
         start = time.perf_counter()
         try:
             self._log_step(loss, step, scalars)
         except Exception as exc:
             self._internal_error(exc, lost=True)
+            if self._sharded:  # the other ranks will reduce: join them, with NaNs
+                self._join_failed_step()
         self.cost_s += time.perf_counter() - start
 
     def close(self, reason: str = "closed") -> None:
@@ -206,7 +251,11 @@ class Logger:
             return
         try:
             if self._pending is not None:
-                self._flush_pending()
+                if self._sharded:  # a collective at close could hang: drop, and count it
+                    self._pending = None
+                    self._count_lost()
+                else:
+                    self._flush_pending()
             for handle in self._hooks:
                 handle.remove()
             self._hooks = []
@@ -253,9 +302,17 @@ class Logger:
             time=now,
             step_time=step_time,
         )
-        pending = _Pending(meta, self._engine.partials(hist=want_hist, weights=tracker is None))
+        partials = self._engine.partials(hist=want_hist, weights=tracker is None)
+        pending = _Pending(meta, partials, hist=want_hist)
         if tracker is not None and self._other_index:
             pending.weight_other = self._engine.weight_row(self._other_index)
+        if tracker is not None and self._in_step and not tracker.taken:
+            # Called from inside optimizer.step() (Lightning runs the closure, and its
+            # on_before_optimizer_step, after the step's pre-hook): snapshot now.
+            pending.weight_owned = tracker.snapshot()
+        if self._writer is None:  # a sharded rank != 0: its scalars are never written
+            self._queue(pending)
+            return
         meta.loss = self._scalar(pending, ("loss",), loss)
         meta.loss_scale = self._scalar(pending, ("loss_scale",), self._loss_scale())
         if self.optimizer is not None:
@@ -265,10 +322,20 @@ class Logger:
             ]
         for name, value in scalars.items():
             meta.scalars[name] = self._scalar(pending, ("scalar", name), value)
+        self._queue(pending)
+
+    def _queue(self, pending: _Pending) -> None:
         if self._tracker is not None:
             self._pending = pending  # the optimizer's post-step hook adds the update
         else:
             self._emit(pending, None)
+
+    def _join_failed_step(self) -> None:
+        """This rank failed before its statistics existed; it still takes part in the
+        step's reduction (with NaNs) at the point the other ranks will, so none hangs."""
+        want_hist = self.hist and (self._logged - 1) % self.hist_every == 0
+        meta = StepMeta(seq=self._seq, step=self._calls, time=time.time(), step_time=None)
+        self._queue(_Pending(meta, None, hist=want_hist))
 
     def _scalar(self, pending: _Pending, key: tuple[Any, ...], value: Any) -> float | None:
         """A number now, or None with the tensor queued for the single device transfer."""
@@ -299,6 +366,7 @@ class Logger:
         return None if scale is None else scaler.get_scale()
 
     def _before_step(self, *_: Any) -> None:
+        self._in_step = True
         if self._pending is None or self._tracker is None or self._tracker.taken:
             return
         start = time.perf_counter()
@@ -309,6 +377,7 @@ class Logger:
         self.cost_s += time.perf_counter() - start
 
     def _after_step(self, *_: Any) -> None:
+        self._in_step = False
         tracker = self._tracker
         if self._pending is None or tracker is None or not tracker.taken:
             return
@@ -331,7 +400,11 @@ class Logger:
             self._tracker.taken = False
         if pending is not None:
             try:
-                if self._tracker is not None and pending.weight_owned is None:
+                if (
+                    self._tracker is not None
+                    and pending.weight_owned is None
+                    and pending.partials is not None
+                ):
                     pending.weight_owned = self._tracker.weight_sumsq()
                 self._emit(pending, None)
             except Exception as exc:
@@ -340,8 +413,14 @@ class Logger:
     def _emit(self, pending: _Pending, update: Tensor | None) -> None:
         """Pack everything into one vector and start its only device-to-host copy."""
         engine = self._engine
-        if pending.partials.weight is None:
+        if pending.partials is not None and pending.partials.weight is None:
             pending.partials.weight = self._weight_row(pending)
+        if self._sharded:
+            reduced = self._reduce(pending, update)
+            if reduced is None or self._writer is None:
+                return  # failed (warned, counted), or a rank that does not write
+            pending.partials, update = reduced
+        assert pending.partials is not None
         parts = pending.partials.parts()
         if pending.partials.hist is not None:
             parts.append(pending.partials.hist.reshape(-1))
@@ -381,10 +460,31 @@ class Logger:
             row.index_copy_(0, self._other_t, pending.weight_other)
         return row
 
+    def _reduce(
+        self, pending: _Pending, update: Tensor | None
+    ) -> tuple[Partials, Tensor | None] | None:
+        """Every rank runs exactly this: its pieces in, everyone's sums out (or None)."""
+        n_update = 0 if update is None or self._tracker is None else len(self._tracker.index)
+        try:
+            return self._reducer.reduce(pending.partials, pending.hist, update, n_update)
+        except ReductionFailed as exc:
+            self._reduce_failed = True
+            self._count_lost()
+            self._warn(
+                "distributed",
+                f"distributed reduction failed ({exc}); gradtop stops logging on this rank "
+                "(a peer died or the process group timed out)",
+            )
+            return None
+
+    def _count_lost(self) -> None:
+        if self._writer is not None:
+            self._writer.dropped_full += 1
+
     def _internal_error(self, exc: Exception, lost: bool = False) -> None:
         """A bug or an unsupported setup inside gradtop: warn once, never raise."""
-        if lost and self._writer is not None:
-            self._writer.dropped_full += 1
+        if lost:
+            self._count_lost()
         self._warn("internal", f"logging failed and was skipped ({type(exc).__name__}: {exc})")
 
     # ------------------------------------------------------------------ writer thread

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gradtop.logger.parallel import module_type_name
 from gradtop.records import ParamInfo
 
 # Module types whose presence changes the advice a fix gives. Names, not classes, so a
@@ -131,7 +132,7 @@ def describe(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> Model
                 ParamInfo(
                     name=full,
                     module=mod_name,
-                    module_type=type(module).__name__,
+                    module_type=module_type_name(module),
                     param=pname,
                     shape=tuple(int(s) for s in p.shape),
                     numel=int(p.numel()),
@@ -143,7 +144,7 @@ def describe(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> Model
     return ModelInfo(
         params=tuple(infos),
         tensors=tuple(tensors),
-        model=type(model).__name__,
+        model=module_type_name(model),
         total_params=sum(i.numel for i in infos),
         trainable_params=sum(i.numel for i in infos if i.requires_grad),
         activations=tuple(activations),

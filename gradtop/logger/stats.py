@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from gradtop.logger.finalise import HIST_EDGES, N_ROWS
+from gradtop.logger.parallel import local, local_grad
 from gradtop.logger.reductions import INT_VIEW, nonfinite_fused, sparse_block
 
 # What a layout depends on, per parameter: None (no gradient) or the gradient's
@@ -81,8 +82,13 @@ class _Layout:
 class StatsEngine:
     """Computes :class:`Partials` for a fixed list of parameters, step after step."""
 
-    def __init__(self, tensors: Sequence[Tensor], sync_free: bool | None = None) -> None:
+    def __init__(
+        self, tensors: Sequence[Tensor], sync_free: bool | None = None, *, sharded: bool = False
+    ) -> None:
         self.tensors = tuple(tensors)
+        # Sharded (DTensor) parameters: every statistic is computed on this rank's local
+        # shard, read afresh each step (gradtop.logger.parallel); numels stay global.
+        self.sharded = sharded
         self.numels = tuple(int(t.numel()) for t in self.tensors)
         self.device = self.tensors[0].device if self.tensors else torch.device("cpu")
         self.dtype = pack_dtype(self.device)
@@ -114,7 +120,10 @@ class StatsEngine:
         if not n:
             empty = torch.zeros(0, dtype=self.dtype, device=self.device)
             return Partials(empty, empty if weights else None)
-        grads = [t.grad for t in self.tensors]
+        if self.sharded:
+            grads = [local_grad(t) for t in self.tensors]
+        else:
+            grads = [t.grad for t in self.tensors]
         layout = self._layout(grads)
         if layout.perm is None:  # the common case: one dense group, already in order
             device = layout.dense[0][0]
@@ -200,6 +209,7 @@ class StatsEngine:
             counts[j] = g.numel() - int(torch.isfinite(g).sum())
         return counts
 
+    @torch.no_grad()
     def weight_row(self, index: tuple[int, ...] | None = None) -> Tensor:
         """Weight sums of squares of all parameters (or of ``index``), fused per group."""
         if index is None:
@@ -209,7 +219,10 @@ class StatsEngine:
         rows = []
         for (device, dtype), idx in groups:
             acc = torch.float64 if dtype == torch.float64 else torch.float32
-            norms = torch._foreach_norm([self.tensors[i] for i in idx], 2.0, dtype=acc)
+            tensors = [self.tensors[i] for i in idx]
+            if self.sharded:
+                tensors = [local(t) for t in tensors]
+            norms = torch._foreach_norm(tensors, 2.0, dtype=acc)
             row = torch.stack(norms).to(self.dtype).square_()
             rows.append(row if device == self.device else row.to(self.device))
         if not rows:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from gradtop.logger.parallel import local
+
 
 class UpdateTracker:
     """Snapshot before, diff after; everything stays on the device (no sync)."""
@@ -25,8 +27,13 @@ class UpdateTracker:
         owned: Sequence[bool],
         device: torch.device,
         dtype: torch.dtype,
+        *,
+        sharded: bool = False,
     ) -> None:
         self.index = tuple(i for i, flag in enumerate(owned) if flag)
+        # Sharded (DTensor) parameters: snapshot and diff this rank's local shards only,
+        # so the copy's memory is sharded too (gradtop.logger.parallel).
+        self.sharded = sharded
         self.n_params = len(tensors)
         self.params = [tensors[i] for i in self.index]
         self.device = device
@@ -56,11 +63,11 @@ class UpdateTracker:
         just brought into cache, instead of in a separate sweep at ``log()`` time.
         """
         if self._snap is None:
-            self._snap = [torch.empty_like(p) for p in self.params]
+            self._snap = [torch.empty_like(p) for p in self._locals()]
         rows = []
         for (device, dtype), idx in self._groups:
             snap = [self._snap[j] for j in idx]
-            params = [self.params[j] for j in idx]
+            params = self._locals(idx)
             acc = torch.float64 if dtype == torch.float64 else torch.float32
             if device.type == "cpu":  # one tensor at a time: the norm reads it from cache
                 norms = []
@@ -82,7 +89,7 @@ class UpdateTracker:
         rows = []
         for (device, dtype), idx in self._groups:
             snap = [self._snap[j] for j in idx]
-            params = [self.params[j] for j in idx]
+            params = self._locals(idx)
             acc = torch.float64 if dtype == torch.float64 else torch.float32
             if device.type == "cpu":
                 norms = []
@@ -101,9 +108,13 @@ class UpdateTracker:
         rows = []
         for (device, dtype), idx in self._groups:
             acc = torch.float64 if dtype == torch.float64 else torch.float32
-            norms = torch._foreach_norm([self.params[j] for j in idx], 2.0, dtype=acc)
+            norms = torch._foreach_norm(self._locals(idx), 2.0, dtype=acc)
             rows.append(self._row(list(norms), device))
         return self._ordered(rows)
+
+    def _locals(self, idx: Sequence[int] | None = None) -> list[Tensor]:
+        params = self.params if idx is None else [self.params[j] for j in idx]
+        return [local(p) for p in params] if self.sharded else params
 
     def _row(self, norms: list[Tensor], device: torch.device) -> Tensor:
         row = torch.stack(norms).to(self.dtype).square_()
