@@ -210,6 +210,73 @@ def run_tp(rank: int, world: int, out: Path) -> dict[str, Any]:
     return result
 
 
+def run_fsdp2_tp(rank: int, world: int, out: Path) -> dict[str, Any]:
+    """A 2-D (dp, tp) mesh: tensor parallel inside, FSDP2 over it (dp=1 with 2 ranks)."""
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import init_device_mesh
+    from torch.distributed.tensor.parallel import (
+        ColwiseParallel,
+        RowwiseParallel,
+        parallelize_module,
+    )
+
+    model = mlp()
+
+    def make_opt(m: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(m.parameters(), lr=1e-2)
+
+    ref = Reference(model, out, make_opt, world)
+    mesh = init_device_mesh("cpu", (1, world), mesh_dim_names=("dp", "tp"))
+    parallelize_module(model, mesh["tp"], {"0": ColwiseParallel(), "2": RowwiseParallel()})
+    for layer in (model[0], model[2]):
+        fully_shard(layer, mesh=mesh["dp"])
+    fully_shard(model, mesh=mesh["dp"])
+    opt = make_opt(model)
+    log = gradtop.Logger(out / "run.jsonl", model, opt, hist=True)
+    for step in range(STEPS):
+        for micro in range(ACCUMULATE):
+            x, y = batch(0, step, micro)
+            (loss_fn(model(x), y) / ACCUMULATE).backward()
+            if rank == 0:
+                ref.backward(step, micro, [0], None)
+        log.log()
+        opt.step()
+        opt.zero_grad()
+        if rank == 0:
+            ref.step()
+    log.close()
+    placements = {n: str(getattr(p, "placements", "plain")) for n, p in model.named_parameters()}
+    result: dict[str, Any] = {"active": log.active, "placements": placements}
+    if rank == 0:
+        ref.log.close()
+        result["reference"] = ref.stats
+    return result
+
+
+def run_stall(rank: int, world: int, out: Path) -> dict[str, Any]:
+    """Rank 1 stays alive but never logs: rank 0's reduction must time out, not hang."""
+    import time
+
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import init_device_mesh
+
+    model = mlp()
+    fully_shard(model, mesh=init_device_mesh("cpu", (world,)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    log = gradtop.Logger(out / "run.jsonl", model, opt)
+    x, y = batch(rank, 0, 0)
+    loss_fn(model(x), y).backward()
+    if rank == 1:  # skips log(): waits (bounded) until rank 0 has given up, then leaves
+        deadline = time.monotonic() + 60
+        while not (out / "rank0.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return {"active": log.active}
+    log.log()  # the reduction waits for rank 1 until the process group's timeout
+    opt.step()
+    log.close()
+    return {"active": log.active}
+
+
 def run_fail(rank: int, world: int, out: Path) -> dict[str, Any]:
     """Rank 1 dies before the logged step; rank 0 must not hang in gradtop's collective."""
     from torch.distributed.fsdp import fully_shard
@@ -231,7 +298,14 @@ def run_fail(rank: int, world: int, out: Path) -> dict[str, Any]:
     return {"active": log.active}
 
 
-SCENARIOS = {"ddp": run_ddp, "fsdp2": run_fsdp2, "tp": run_tp, "fail": run_fail}
+SCENARIOS = {
+    "ddp": run_ddp,
+    "fsdp2": run_fsdp2,
+    "tp": run_tp,
+    "fsdp2_tp": run_fsdp2_tp,
+    "fail": run_fail,
+    "stall": run_stall,
+}
 
 
 def main() -> None:
@@ -244,9 +318,10 @@ def main() -> None:
         result = SCENARIOS[scenario](rank, world, out)
     result["warnings"] = [str(w.message) for w in caught if w.category is GradtopWarning]
     (out / f"rank{rank}.json").write_text(json.dumps(result))
-    if scenario != "fail":
+    if scenario not in ("fail", "stall"):
         dist.barrier()
-    dist.destroy_process_group()
+        dist.destroy_process_group()
+    # After a failed collective the group is unusable; the process just exits.
 
 
 if __name__ == "__main__":

@@ -150,6 +150,17 @@ def test_tensor_parallel_replicated_parameters_count_once(tmp_path: Path) -> Non
     assert headers[0].parallel["strategy"] == "tp" and headers[0].parallel["tp"] == 2
 
 
+def test_fsdp2_over_tensor_parallel_2d_mesh(tmp_path: Path) -> None:
+    _expect_ok(launch("fsdp2_tp", tmp_path))
+    placements = rank_result(tmp_path, 0)["placements"]
+    assert "Replicate" in placements["2.bias"] and "Shard" in placements["0.weight"]
+    headers = _assert_matches_reference(tmp_path, tmp_path / "run.jsonl", 3)
+    parallel = headers[0].parallel
+    assert parallel["strategy"] == "fsdp2+tp"
+    assert (parallel["dp"], parallel["tp"]) == (1, 2)
+    assert parallel["mesh_shape"] == [1, 2] and parallel["mesh_dims"] == ["dp", "tp"]
+
+
 def test_a_dead_rank_is_reported_not_a_hang(tmp_path: Path) -> None:
     results = launch("fail", tmp_path, pg_timeout=10.0)
     assert results[1].returncode != 0
@@ -160,3 +171,12 @@ def test_a_dead_rank_is_reported_not_a_hang(tmp_path: Path) -> None:
     headers, steps, ends = split(read_records(tmp_path / "run.jsonl"))
     assert len(headers) == 1 and steps == [] and len(ends) == 1
     assert ends[0].dropped >= 1  # the lost step is counted, not silently missing
+
+
+def test_a_stalled_rank_times_out_instead_of_hanging(tmp_path: Path) -> None:
+    results = launch("stall", tmp_path, pg_timeout=3.0)
+    _expect_ok(results)
+    warnings = rank_result(tmp_path, 0)["warnings"]
+    assert any("distributed reduction failed" in w for w in warnings), warnings
+    _, steps, ends = split(read_records(tmp_path / "run.jsonl"))
+    assert steps == [] and ends[0].dropped == 1
