@@ -104,7 +104,7 @@ def detect(model: nn.Module, params: Sequence[Tensor], rank: int, world: int) ->
         shape = [int(s) for s in mesh.mesh.shape]
         names = list(mesh.mesh_dim_names or [f"dim{i}" for i in range(len(shape))])
         fsdp = any(is_fsdp2(m) for m in model.modules())
-        tp_sizes = [s for n, s in zip(names, shape, strict=True) if "tp" in n.lower()]
+        tp_sizes = [s for n, s in zip(names, shape, strict=True) if _is_tp_name(n)]
         # No "tp" dimension: FSDP2 shards data parallel, anything else is model parallel.
         tp = _product(tp_sizes) if tp_sizes else 1 if fsdp else _product(shape)
         dp = max(1, world // tp)
@@ -157,6 +157,12 @@ def module_type_name(module: nn.Module) -> str:
 
 def is_fsdp2(module: nn.Module) -> bool:
     return any(b.__name__ == "FSDPModule" for b in type(module).__mro__)
+
+
+def _is_tp_name(name: str) -> bool:
+    """ "tp", "tp_mesh", Lightning's "tensor_parallel", ..."""
+    lowered = name.lower()
+    return "tp" in lowered or "tensor" in lowered
 
 
 def _product(values: Sequence[int]) -> int:
