@@ -149,7 +149,7 @@ class Logger:
         rank, world = rank_and_world()
         # DDP's no_sync() leaves gradients rank-local; log() asks the wrapper (if given).
         self._ddp = model if hasattr(model, "require_backward_grad_sync") else None
-        self._sharded = world > 1 and parallel.is_sharded(model)
+        self._sharded = parallel.is_sharded(model)
         self.active = rank == 0 or self._sharded
         if not self.active:
             return  # DDP rank != 0: nothing to compute, nothing to write
