@@ -170,8 +170,8 @@ class Logger:
                 self._init_weight_scatter(tracker.index, len(info.params))
         if self._sharded:
             keep = parallel.count_once_mask(info.tensors, rank)
-            owned = None if self._tracker is None else self._tracker.index
-            self._reducer = ShardReducer(keep, owned, self._engine, self._internal_error)
+            owned_index = None if self._tracker is None else self._tracker.index
+            self._reducer = ShardReducer(keep, owned_index, self._engine, self._internal_error)
         host, pid = host_and_pid()
         self.header = Header(
             run_id=self.run_id,

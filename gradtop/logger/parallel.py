@@ -50,8 +50,10 @@ def local(t: Tensor) -> Tensor:
     """The part of ``t`` this rank holds: the tensor itself unless it is a DTensor."""
     if not is_dtensor(t):
         return t
+    d: Any = t
     with torch.no_grad():  # no autograd view: the shard itself, updated in place
-        return t.to_local()  # type: ignore[no-any-return]
+        shard: Tensor = d.to_local()
+    return shard
 
 
 def local_grad(t: Tensor) -> Tensor | None:
@@ -60,13 +62,14 @@ def local_grad(t: Tensor) -> Tensor | None:
     The usual FSDP2/TP plans produce no Partial gradients. Where one appears it costs one
     collective (``redistribute``), issued in parameter order, so the same on every rank.
     """
-    g = t.grad
+    g: Any = t.grad
     if g is None or not is_dtensor(g):
-        return g
+        return g  # type: ignore[no-any-return]
     if any(isinstance(p, Partial) for p in g.placements):
         placements = [Replicate() if isinstance(p, Partial) else p for p in g.placements]
         g = g.redistribute(g.device_mesh, placements)  # sync point (collective)
-    return g.to_local()  # type: ignore[no-any-return]
+    shard: Tensor = g.to_local()
+    return shard
 
 
 @dataclass(frozen=True)
