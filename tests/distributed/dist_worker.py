@@ -2,7 +2,10 @@
 
 Usage (environment as torchrun sets it: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT):
 
-    python dist_worker.py SCENARIO OUT_DIR
+    python dist_worker.py SCENARIO[,SCENARIO...] OUT_DIR
+
+Several healthy scenarios share one process group (and one interpreter start-up); each
+writes into ``OUT_DIR/SCENARIO/``. ``fail`` and ``stall`` break the group: run them alone.
 
 Rank 0 also trains an unsharded copy of the model in lockstep, on the whole global
 batch, and writes the naive per-parameter statistics of that copy (float64, one tensor
@@ -309,19 +312,22 @@ SCENARIOS = {
 
 
 def main() -> None:
-    scenario, out = sys.argv[1], Path(sys.argv[2])
+    scenarios, out = sys.argv[1].split(","), Path(sys.argv[2])
     timeout = datetime.timedelta(seconds=float(os.environ.get("GRADTOP_TEST_PG_TIMEOUT", "20")))
     dist.init_process_group("gloo", timeout=timeout)
     rank, world = dist.get_rank(), dist.get_world_size()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", GradtopWarning)
-        result = SCENARIOS[scenario](rank, world, out)
-    result["warnings"] = [str(w.message) for w in caught if w.category is GradtopWarning]
-    (out / f"rank{rank}.json").write_text(json.dumps(result))
-    if scenario not in ("fail", "stall"):
+    for scenario in scenarios:
+        where = out / scenario
+        where.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", GradtopWarning)
+            result = SCENARIOS[scenario](rank, world, where)
+        result["warnings"] = [str(w.message) for w in caught if w.category is GradtopWarning]
+        (where / f"rank{rank}.json").write_text(json.dumps(result))
+        if scenario in ("fail", "stall"):
+            return  # the group is unusable after a failed collective: just exit
         dist.barrier()
-        dist.destroy_process_group()
-    # After a failed collective the group is unusable; the process just exits.
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -78,6 +78,18 @@ def launch(scenario: str, out: Path, pg_timeout: float = 20.0) -> list[subproces
     return done
 
 
+HEALTHY = ("ddp", "fsdp2", "tp", "fsdp2_tp")
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The four healthy scenarios in one 2-process job (one start-up instead of four)."""
+    out = tmp_path_factory.mktemp("healthy")
+    results = launch(",".join(HEALTHY), out)
+    _expect_ok(results)
+    return out
+
+
 def rank_result(out: Path, rank: int) -> dict[str, Any]:
     return json.loads((out / f"rank{rank}.json").read_text())
 
@@ -112,8 +124,8 @@ def _assert_matches_reference(out: Path, path: Path, n_steps: int) -> list[Any]:
     return headers
 
 
-def test_ddp_rank0_writes_identical_gradients_and_skips_no_sync(tmp_path: Path) -> None:
-    _expect_ok(launch("ddp", tmp_path))
+def test_ddp_rank0_writes_identical_gradients_and_skips_no_sync(healthy: Path) -> None:
+    tmp_path = healthy / "ddp"
     assert sorted(p.name for p in tmp_path.glob("from_rank*.jsonl")) == ["from_rank0.jsonl"]
     headers = _assert_matches_reference(tmp_path, tmp_path / "from_rank0.jsonl", 3)
     header = headers[0]
@@ -126,8 +138,8 @@ def test_ddp_rank0_writes_identical_gradients_and_skips_no_sync(tmp_path: Path) 
     assert any("no_sync" in w for w in r0["warnings"])  # the misplaced call was refused
 
 
-def test_fsdp2_reduces_shards_to_the_unsharded_statistics(tmp_path: Path) -> None:
-    _expect_ok(launch("fsdp2", tmp_path))
+def test_fsdp2_reduces_shards_to_the_unsharded_statistics(healthy: Path) -> None:
+    tmp_path = healthy / "fsdp2"
     headers = _assert_matches_reference(tmp_path, tmp_path / "run.jsonl", 3)
     header = headers[0]
     assert header.parallel["strategy"] == "fsdp2"
@@ -142,16 +154,16 @@ def test_fsdp2_reduces_shards_to_the_unsharded_statistics(tmp_path: Path) -> Non
     assert rank_result(tmp_path, 1)["warnings"] == []
 
 
-def test_tensor_parallel_replicated_parameters_count_once(tmp_path: Path) -> None:
-    _expect_ok(launch("tp", tmp_path))
+def test_tensor_parallel_replicated_parameters_count_once(healthy: Path) -> None:
+    tmp_path = healthy / "tp"
     placements = rank_result(tmp_path, 0)["placements"]
     assert "Replicate" in placements["2.bias"] and placements["4.weight"] == "plain"
     headers = _assert_matches_reference(tmp_path, tmp_path / "run.jsonl", 3)
     assert headers[0].parallel["strategy"] == "tp" and headers[0].parallel["tp"] == 2
 
 
-def test_fsdp2_over_tensor_parallel_2d_mesh(tmp_path: Path) -> None:
-    _expect_ok(launch("fsdp2_tp", tmp_path))
+def test_fsdp2_over_tensor_parallel_2d_mesh(healthy: Path) -> None:
+    tmp_path = healthy / "fsdp2_tp"
     placements = rank_result(tmp_path, 0)["placements"]
     assert "Replicate" in placements["2.bias"] and "Shard" in placements["0.weight"]
     headers = _assert_matches_reference(tmp_path, tmp_path / "run.jsonl", 3)
@@ -163,6 +175,7 @@ def test_fsdp2_over_tensor_parallel_2d_mesh(tmp_path: Path) -> None:
 
 def test_a_dead_rank_is_reported_not_a_hang(tmp_path: Path) -> None:
     results = launch("fail", tmp_path, pg_timeout=10.0)
+    tmp_path = tmp_path / "fail"
     assert results[1].returncode != 0
     assert "rank 1 crashed on purpose" in results[1].stderr
     assert results[0].returncode == 0, results[0].stderr[-4000:]
@@ -176,6 +189,7 @@ def test_a_dead_rank_is_reported_not_a_hang(tmp_path: Path) -> None:
 def test_a_stalled_rank_times_out_instead_of_hanging(tmp_path: Path) -> None:
     results = launch("stall", tmp_path, pg_timeout=3.0)
     _expect_ok(results)
+    tmp_path = tmp_path / "stall"
     warnings = rank_result(tmp_path, 0)["warnings"]
     assert any("distributed reduction failed" in w for w in warnings), warnings
     _, steps, ends = split(read_records(tmp_path / "run.jsonl"))
