@@ -24,7 +24,7 @@ import orjson
 
 FORMAT_NAME = "gradtop"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # 1.1: header field detail_every (optional; 1 when absent)
 FORMAT_VERSION = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
 
 HEADER = "header"
@@ -237,6 +237,9 @@ class Header:
     norms: tuple[str, ...] = ()
     optimizer: str | None = None
     every: int = 1
+    # Every N-th logged step carries the slow statistics (weight_norm, zero_frac,
+    # update_ratio); the others write them as null. 1: every step (format 1.0).
+    detail_every: int = 1
     stats: tuple[str, ...] = PARAM_STATS
     hist_edges: tuple[float, ...] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -261,6 +264,7 @@ class Header:
             "norms": list(self.norms),
             "optimizer": self.optimizer,
             "every": self.every,
+            "detail_every": self.detail_every,
             "stats": list(self.stats),
             "hist_edges": None if self.hist_edges is None else list(self.hist_edges),
             "params": [p.to_json() for p in self.params],
@@ -385,6 +389,13 @@ def check_version(version: Any) -> None:
         )
 
 
+def _positive_int(value: Any, default: int = 1) -> int:
+    """An optional count field (added in a minor version): ``default`` when absent or bad."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return default
+
+
 def header_from_json(obj: dict[str, Any]) -> Header:
     """Validate and build a Header; raises RecordError with a countable reason."""
     check_version(obj.get("version"))
@@ -411,6 +422,7 @@ def header_from_json(obj: dict[str, Any]) -> Header:
         norms=_str_tuple(obj.get("norms")),
         optimizer=obj.get("optimizer") if isinstance(obj.get("optimizer"), str) else None,
         every=obj.get("every") if isinstance(obj.get("every"), int) else 1,
+        detail_every=_positive_int(obj.get("detail_every")),
         stats=_str_tuple(obj.get("stats")) or PARAM_STATS,
         hist_edges=tuple(float(e) for e in edges) if isinstance(edges, list) else None,
         meta=obj.get("meta") if isinstance(obj.get("meta"), dict) else {},

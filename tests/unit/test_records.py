@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -128,6 +129,21 @@ def test_newer_minor_version_and_unknown_fields_are_accepted() -> None:
     obj["something_new"] = {"x": 1}
     header = records.decode_record(orjson.dumps(obj))
     assert isinstance(header, Header) and header.version == "1.7"
+
+
+def test_detail_every_round_trips_and_defaults_to_one_in_older_headers() -> None:
+    header = dataclasses.replace(_header(2), detail_every=10)
+    back = records.decode_record(records.encode_record(header.to_json()).rstrip(b"\n"))
+    assert isinstance(back, Header) and back.detail_every == 10
+    old = _header(2).to_json()
+    old["version"] = "1.0"
+    del old["detail_every"]  # a format 1.0 header: every statistic on every step
+    legacy = records.decode_record(orjson.dumps(old))
+    assert isinstance(legacy, Header) and legacy.detail_every == 1
+    for bad in (0, -3, "10", True, None):
+        old["detail_every"] = bad
+        read = records.decode_record(orjson.dumps(old))
+        assert isinstance(read, Header) and read.detail_every == 1
 
 
 finite_or_not = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none())
