@@ -142,3 +142,64 @@ def _check_thresholds(values: tuple[str, ...]) -> tuple[str, ...]:
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     return values
+
+
+@main.command()
+@click.argument("name", required=False, metavar="[DEMO]")
+@click.option("--list", "list_only", is_flag=True, help="List the demos and their fixes.")
+@click.option(
+    "--no-ui",
+    is_flag=True,
+    help="Train without the dashboard: print progress, the findings and the lesson.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    help="Optimizer steps (default: the demo's own; longer in the live lesson).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSONL file to write (runs are appended). Default: a new temporary folder.",
+)
+@click.option(
+    "--fix",
+    "fixes",
+    multiple=True,
+    metavar="FIX",
+    help="Start with this fix applied (repeatable), e.g. --fix relu --fix he_init.",
+)
+@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Data and init seed.")
+@click.option(
+    "--delay",
+    type=click.FloatRange(0.0, 5.0),
+    default=None,
+    help="Seconds of pause after each step in the live lesson, so it can be watched "
+    "(default 0.02).",
+)
+def demo(name: str | None, **opts: Any) -> None:
+    """Teach gradient flow: train a small broken net, watch gradtop diagnose it, fix it.
+
+    With no DEMO, the guided lesson on vanishing gradients: a 20-layer sigmoid net
+    whose first layers get no gradient. Press a number key to apply a fix (ReLU, He
+    init, BatchNorm, learning rate, residual connections); training restarts and the
+    runs are compared side by side. t explains why, in English or (--lang zh) Chinese.
+
+    \b
+    gradtop demo                      the guided lesson (vanishing gradients)
+    gradtop demo --list               every demo and its fixes
+    gradtop demo exploding_rnn        another lesson
+    gradtop demo vanishing --no-ui --steps 300 --out run.jsonl --fix relu
+
+    Synthetic data, CPU, nothing downloaded; needs torch (pip install "gradtop[torch]").
+    """
+    import sys
+
+    from gradtop.demos.demo_command import DemoOptions, run_demo_command
+
+    # Every option maps to a DemoOptions field of the same name (add both together).
+    options = DemoOptions(name=name, **opts)
+    sys.exit(run_demo_command(options, click.echo, lambda text: click.echo(text, err=True)))

@@ -190,6 +190,8 @@ def run_scenario(
     step_delay: float = 0.0,
     stop: threading.Event | None = None,
     nonfinite_patience: int = 5,
+    meta: dict[str, Any] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
     **overrides: Any,
 ) -> Result:
     """Train scenario ``name`` and log it with the real Logger to ``out_path``.
@@ -197,7 +199,9 @@ def run_scenario(
     ``overrides`` replace recipe fields (the fixes: ``activation``, ``init``,
     ``batchnorm``, ``residual``, ``lr``, ``clip``, ...). Training stops early after
     ``nonfinite_patience`` steps with a non-finite loss (nothing more to see), or when
-    ``stop`` is set; ``step_delay`` slows it down for watching live.
+    ``stop`` is set; ``step_delay`` slows it down for watching live. ``meta`` goes into
+    the run's header (``gradtop demo`` labels its runs with it); ``on_step(step, loss)``
+    is called after every optimizer step (headless progress).
     """
     from gradtop import Logger
 
@@ -217,7 +221,7 @@ def run_scenario(
     loss_value = math.nan
     started = time.perf_counter()
     done = 0
-    with Logger(out_path, model, optimizer=opt, every=every) as log:
+    with Logger(out_path, model, optimizer=opt, every=every, meta=meta) as log:
         for step, (x, y) in zip(range(n_steps), batches, strict=False):
             if stop is not None and stop.is_set():
                 break
@@ -230,6 +234,8 @@ def run_scenario(
             opt.step()
             done = step + 1
             loss_value = float(loss.detach())
+            if on_step is not None:
+                on_step(step, loss_value)
             if not math.isfinite(loss_value):
                 first_bad = step if first_bad is None else first_bad
                 if step - first_bad + 1 >= nonfinite_patience:
