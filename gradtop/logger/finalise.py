@@ -44,8 +44,13 @@ def finalise(
     matrix: Sequence[Sequence[float]],
     numels: Sequence[int],
     update_sumsq: Sequence[float | None] | None,
+    detail: bool = True,
 ) -> Final:
-    """Square roots and fractions; ``None`` where a gradient (or update) was missing."""
+    """Square roots and fractions; ``None`` where a gradient (or update) was missing.
+
+    Without ``detail`` the weight, zero-count and update rows were not measured (a step
+    between detail steps): weight_norm, zero_frac and update_ratio are all ``None``.
+    """
     sumsq, nonzero, nonfinite, present, wsumsq, absmax = (matrix[r] for r in range(N_ROWS))
     grad_norm: list[float | int | None] = []
     grad_max: list[float | int | None] = []
@@ -57,11 +62,15 @@ def finalise(
     any_grad = False
     sqrt = math.sqrt
     for i, numel in enumerate(numels):
-        w = sqrt(wsumsq[i])
-        weight_norm.append(w)
-        u = None if update_sumsq is None else update_sumsq[i]
-        # ||w|| == 0 (a zero-initialised bias) leaves the ratio undefined, not infinite.
-        update_ratio.append(None if u is None or w == 0 else sqrt(u) / w)
+        if detail:
+            w = sqrt(wsumsq[i])
+            weight_norm.append(w)
+            u = None if update_sumsq is None else update_sumsq[i]
+            # ||w|| == 0 (a zero-initialised bias) leaves the ratio undefined, not infinite.
+            update_ratio.append(None if u is None or w == 0 else sqrt(u) / w)
+        else:
+            weight_norm.append(None)
+            update_ratio.append(None)
         if present[i] <= 0:
             grad_norm.append(None)
             grad_max.append(None)
@@ -74,7 +83,7 @@ def finalise(
         grad_norm.append(sqrt(s))
         grad_max.append(absmax[i])
         n_bad.append(int(nonfinite[i]))
-        zero_frac.append((numel - nonzero[i]) / numel if numel else None)
+        zero_frac.append((numel - nonzero[i]) / numel if numel and detail else None)
     stats = {
         "grad_norm": grad_norm,
         "grad_max": grad_max,
@@ -120,7 +129,13 @@ class PackSpec:
 
 
 def render_step(
-    values: list[float], meta: StepMeta, spec: PackSpec, has_hist: bool, has_update: bool
+    values: list[float],
+    meta: StepMeta,
+    spec: PackSpec,
+    has_hist: bool,
+    has_update: bool,
+    *,
+    detail: bool = True,
 ) -> bytes:
     """Decode one packed vector (already on the host) into a step record's bytes."""
     n = len(spec.numels)
@@ -147,7 +162,7 @@ def render_step(
         update = [None] * n
         for i, v in zip(spec.owned, values[offset:], strict=True):
             update[i] = v
-    final = finalise(matrix, spec.numels, update)
+    final = finalise(matrix, spec.numels, update, detail)
     if spec.owned is None:
         final.stats.pop(UPDATE_RATIO)
     record = Step(

@@ -8,6 +8,13 @@ encoding and writing happen on a background thread (gradtop.logger.writer).
 Promises to the training loop: it never raises (after construction), never blocks on
 I/O, and on calls that ``every`` skips it does nothing but count.
 
+Cadence: every logged step measures what the live view and the fast rules need at once
+(per-parameter gradient L2 norm and max |g|, NaN/Inf counts, loss, lr, loss scale);
+the slower-moving statistics (weight norm, zero fraction, update ratio) only every
+``detail_every``-th logged step, the first one, and the one after a non-finite step.
+They cost more passes over the parameters than everything else together (on CPU,
+docs/performance.md), and the diagnosis reads them as trends over tens of steps.
+
 Under torch.distributed (gradtop.logger.parallel, docs/distributed.md): with replicated
 parameters (DDP) only rank 0 works and writes; with sharded (DTensor) parameters every
 rank computes its shards' partial statistics and the ranks reduce them with two
@@ -21,6 +28,7 @@ from __future__ import annotations
 import atexit
 import functools
 import json
+import math
 import os
 import time
 import uuid
@@ -33,7 +41,7 @@ from torch import Tensor, nn
 
 from gradtop.logger import parallel
 from gradtop.logger.finalise import HIST_EDGES, PackSpec, StepMeta, render_step
-from gradtop.logger.model_info import describe, host_and_pid, rank_and_world
+from gradtop.logger.model_info import describe, host_and_pid, optimizer_meta, rank_and_world
 from gradtop.logger.sharded import ReductionFailed, ShardReducer
 from gradtop.logger.stats import Partials, StatsEngine
 from gradtop.logger.update import UpdateTracker
@@ -58,6 +66,8 @@ class _Pending:
     partials: Partials | None  # None: this rank failed locally (sharded: still reduces)
     device_values: list[Tensor] = field(default_factory=list)
     hist: bool = False
+    detail: bool = True  # weights, zero counts and update measured on this step
+    feedback: bool = False  # the writer reports NaN/Inf (only the device knew)
     # With an update tracker the weights are measured during its snapshot (owned
     # parameters) and at log() time (the rest); None until then.
     weight_owned: Tensor | None = None
@@ -86,6 +96,11 @@ class Logger:
         hist: also record a log10|g| histogram per parameter (bins: ``HIST_EDGES``). Off by
             default: it costs several kernels per parameter tensor.
         hist_every: with ``hist``, record the histogram on every N-th logged step.
+        detail_every: measure the slow statistics (weight_norm, zero_frac and
+            update_ratio, with its parameter snapshot) on every N-th logged step, on the
+            first, and on the one after a step with NaN/Inf gradients; other steps write
+            them as null. 1: everything on every step. The default keeps logging every
+            step within a few percent of a CPU training step (docs/performance.md).
         meta: free-form JSON metadata stored in the header.
         fsync: ``os.fsync`` after every record (only protects against power loss).
         queue_size: records that may wait for the writer before new ones are dropped.
@@ -114,18 +129,22 @@ class Logger:
         update_ratio: bool = True,
         hist: bool = False,
         hist_every: int = 10,
+        detail_every: int = 10,
         meta: dict[str, Any] | None = None,
         fsync: bool = False,
         queue_size: int = 256,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
-        if int(every) < 1 or int(hist_every) < 1:
-            raise ValueError("every and hist_every must be >= 1")
+        if int(every) < 1 or int(hist_every) < 1 or int(detail_every) < 1:
+            raise ValueError("every, hist_every and detail_every must be >= 1")
         self.path = os.fspath(path)
         self.every = int(every)
         self.hist = bool(hist)
         self.hist_every = int(hist_every)
+        self.detail_every = int(detail_every)
+        self._force_detail = False  # the next logged step is a detail step (after NaN/Inf)
+        self._step_detail = True  # the current logged step's decision
         self.scaler = scaler
         self.optimizer = optimizer
         self._warn = WarnOnce()
@@ -189,9 +208,10 @@ class Logger:
             norms=info.norms,
             optimizer=None if optimizer is None else type(optimizer).__name__,
             every=self.every,
+            detail_every=self.detail_every,
             stats=tuple(s for s in PARAM_STATS if s != UPDATE_RATIO or self._tracker),
             hist_edges=HIST_EDGES if self.hist else None,
-            meta=_json_safe(meta or {}),
+            meta=_json_safe({**optimizer_meta(optimizer), **(meta or {})}),
         )
         updated = None if self._tracker is None else self._tracker.index
         self._spec = PackSpec(self.run_id, self._engine.numels, updated)
@@ -294,6 +314,11 @@ class Logger:
         self._last_perf, self._last_calls = perf, self._calls
         self._logged += 1
         self._seq += 1
+        # Decided from what every rank agrees on (the count, and NaN/Inf seen in reduced
+        # statistics when sharded), so the ranks' reductions keep the same shape.
+        detail = self._force_detail or (self._logged - 1) % self.detail_every == 0
+        self._force_detail = False
+        self._step_detail = detail
         want_hist = self.hist and (self._logged - 1) % self.hist_every == 0
         tracker = self._tracker
         meta = StepMeta(
@@ -302,11 +327,15 @@ class Logger:
             time=now,
             step_time=step_time,
         )
-        partials = self._engine.partials(hist=want_hist, weights=tracker is None)
-        pending = _Pending(meta, partials, hist=want_hist)
-        if tracker is not None and self._other_index:
+        partials = self._engine.partials(hist=want_hist, weights=tracker is None, detail=detail)
+        pending = _Pending(meta, partials, hist=want_hist, detail=detail)
+        if not self._sharded:  # sharded: decided from the reduced statistics (_emit)
+            seen = self._engine.nonfinite_seen
+            pending.feedback = seen is None
+            self._force_detail = bool(seen)
+        if tracker is not None and detail and self._other_index:
             pending.weight_other = self._engine.weight_row(self._other_index)
-        if tracker is not None and self._in_step and not tracker.taken:
+        if tracker is not None and detail and self._in_step and not tracker.taken:
             # Called from inside optimizer.step() (Lightning runs the closure, and its
             # on_before_optimizer_step, after the step's pre-hook): snapshot now.
             pending.weight_owned = tracker.snapshot()
@@ -325,7 +354,7 @@ class Logger:
         self._queue(pending)
 
     def _queue(self, pending: _Pending) -> None:
-        if self._tracker is not None:
+        if self._tracker is not None and pending.detail:
             self._pending = pending  # the optimizer's post-step hook adds the update
         else:
             self._emit(pending, None)
@@ -335,7 +364,7 @@ class Logger:
         step's reduction (with NaNs) at the point the other ranks will, so none hangs."""
         want_hist = self.hist and (self._logged - 1) % self.hist_every == 0
         meta = StepMeta(seq=self._seq, step=self._calls, time=time.time(), step_time=None)
-        self._queue(_Pending(meta, None, hist=want_hist))
+        self._queue(_Pending(meta, None, hist=want_hist, detail=self._step_detail))
 
     def _scalar(self, pending: _Pending, key: tuple[Any, ...], value: Any) -> float | None:
         """A number now, or None with the tensor queued for the single device transfer."""
@@ -417,6 +446,8 @@ class Logger:
             pending.partials.weight = self._weight_row(pending)
         if self._sharded:
             reduced = self._reduce(pending, update)
+            if reduced is not None:
+                self._note_reduced_nonfinite(reduced[0])
             if reduced is None or self._writer is None:
                 return  # failed (warned, counted), or a rank that does not write
             pending.partials, update = reduced
@@ -436,9 +467,27 @@ class Logger:
         pending.partials = None  # type: ignore[assignment]  # free device memory early
         pending.device_values = []
         has_update = update is not None
-        job = functools.partial(self._render, pending.meta, host, ready, has_hist, has_update)
+        job = functools.partial(
+            self._render,
+            pending.meta,
+            host,
+            ready,
+            has_hist,
+            has_update,
+            detail=pending.detail,
+            feedback=pending.feedback,
+        )
         if self._writer is not None:
             self._writer.submit(job)
+
+    def _note_reduced_nonfinite(self, reduced: Partials) -> None:
+        """Sharded: NaN/Inf in the reduced sums of squares (the same on every rank) makes
+        the next logged step a detail step on every rank. Only on CPU (gloo): reading a
+        device value would stall the training thread, so accelerators skip this."""
+        n = len(self._engine.numels)
+        sumsq = reduced.grad[:n]
+        if sumsq.device.type == "cpu" and not bool(torch.isfinite(sumsq).all()):
+            self._force_detail = True
 
     def _init_weight_scatter(self, owned: tuple[int, ...], n: int) -> None:
         """Where the tracker's rows go in the header's order (usually: nowhere to move)."""
@@ -489,10 +538,24 @@ class Logger:
 
     # ------------------------------------------------------------------ writer thread
 
-    def _render(self, meta: StepMeta, host: Tensor, ready: Any, hist: bool, update: bool) -> bytes:
+    def _render(
+        self,
+        meta: StepMeta,
+        host: Tensor,
+        ready: Any,
+        hist: bool,
+        update: bool,
+        *,
+        detail: bool,
+        feedback: bool,
+    ) -> bytes:
         if ready is not None:
             ready.synchronize()  # waits on the writer thread, never on the training thread
-        return render_step(host.tolist(), meta, self._spec, hist, update)
+        values = host.tolist()
+        if feedback and not all(map(math.isfinite, values[: len(self._spec.numels)])):
+            # Only the device knew: the next logged step after this one is a detail step.
+            self._force_detail = True
+        return render_step(values, meta, self._spec, hist, update, detail=detail)
 
 
 def _to_host(packed: Tensor) -> tuple[Tensor, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -173,3 +174,22 @@ def rank_and_world() -> tuple[int, int]:
 
 def host_and_pid() -> tuple[str, int]:
     return socket.gethostname(), os.getpid()
+
+
+def optimizer_meta(optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+    """Hyper-parameters of the first param group the diagnosis can use (``eps``: Adam's
+    floor below which gradients stop moving the weights, gradtop.diagnosis.view)."""
+    if optimizer is None or not getattr(optimizer, "param_groups", None):
+        return {}
+    group = optimizer.param_groups[0]
+    out: dict[str, Any] = {}
+    for key in ("eps", "betas", "momentum", "weight_decay"):
+        value = group.get(key)
+        try:
+            if isinstance(value, tuple | list):
+                out[key] = [float(v) for v in value]
+            elif isinstance(value, int | float | torch.Tensor) and not isinstance(value, bool):
+                out[key] = float(value)
+        except (TypeError, ValueError, RuntimeError):
+            continue  # not a plain number (a schedule object, a multi-element tensor)
+    return out

@@ -91,7 +91,9 @@ class Reference:
         self.opt = make_opt(self.model)
         self.world = world
         self.stats: list[dict[str, list[Any]]] = []
-        self.log = gradtop.Logger(out / "reference.jsonl", self.model, self.opt, hist=True)
+        self.log = gradtop.Logger(
+            out / "reference.jsonl", self.model, self.opt, hist=True, detail_every=1
+        )
 
     def backward(self, step: int, micro: int, ranks: list[int], poison: int | None) -> None:
         xs, ys = zip(*(batch(r, step, micro, poison == r) for r in ranks), strict=True)
@@ -112,7 +114,7 @@ def run_ddp(rank: int, world: int, out: Path) -> dict[str, Any]:
     ref = Reference(model, out, lambda m: torch.optim.SGD(m.parameters(), lr=0.1), world)
     ddp = DDP(model)
     opt = torch.optim.SGD(ddp.parameters(), lr=0.1)
-    log = gradtop.Logger(out / f"from_rank{rank}.jsonl", ddp, opt, hist=True)
+    log = gradtop.Logger(out / f"from_rank{rank}.jsonl", ddp, opt, hist=True, detail_every=1)
     for step in range(STEPS):
         for micro in range(ACCUMULATE):
             x, y = batch(rank, step, micro)
@@ -152,7 +154,7 @@ def run_fsdp2(rank: int, world: int, out: Path) -> dict[str, Any]:
         fully_shard(layer, mesh=mesh)
     fully_shard(model, mesh=mesh)
     opt = make_opt(model)
-    log = gradtop.Logger(out / "run.jsonl", model, opt, hist=True)
+    log = gradtop.Logger(out / "run.jsonl", model, opt, hist=True, detail_every=1)
     for step in range(STEPS):
         poison = 1 if step == STEPS - 1 else None  # a NaN on rank 1 only, last step
         for micro in range(ACCUMULATE):
@@ -192,7 +194,7 @@ def run_tp(rank: int, world: int, out: Path) -> dict[str, Any]:
     # its parameters are plain tensors, identical on every rank. Neither may count twice.
     parallelize_module(model, mesh, {"0": ColwiseParallel(), "2": RowwiseParallel()})
     opt = make_opt(model)
-    log = gradtop.Logger(out / "run.jsonl", model, opt, hist=True)
+    log = gradtop.Logger(out / "run.jsonl", model, opt, hist=True, detail_every=1)
     for step in range(STEPS):
         for micro in range(ACCUMULATE):
             x, y = batch(0, step, micro)  # tensor parallel: every rank sees the same batch
@@ -235,7 +237,7 @@ def run_fsdp2_tp(rank: int, world: int, out: Path) -> dict[str, Any]:
         fully_shard(layer, mesh=mesh["dp"])
     fully_shard(model, mesh=mesh["dp"])
     opt = make_opt(model)
-    log = gradtop.Logger(out / "run.jsonl", model, opt, hist=True)
+    log = gradtop.Logger(out / "run.jsonl", model, opt, hist=True, detail_every=1)
     for step in range(STEPS):
         for micro in range(ACCUMULATE):
             x, y = batch(0, step, micro)
@@ -266,7 +268,7 @@ def run_stall(rank: int, world: int, out: Path) -> dict[str, Any]:
     model = mlp()
     fully_shard(model, mesh=init_device_mesh("cpu", (world,)))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    log = gradtop.Logger(out / "run.jsonl", model, opt)
+    log = gradtop.Logger(out / "run.jsonl", model, opt, detail_every=1)
     x, y = batch(rank, 0, 0)
     loss_fn(model(x), y).backward()
     if rank == 1:  # skips log(): waits (bounded) until rank 0 has given up, then leaves
@@ -289,7 +291,7 @@ def run_fail(rank: int, world: int, out: Path) -> dict[str, Any]:
     mesh = init_device_mesh("cpu", (world,))
     fully_shard(model, mesh=mesh)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    log = gradtop.Logger(out / "run.jsonl", model, opt)
+    log = gradtop.Logger(out / "run.jsonl", model, opt, detail_every=1)
     x, y = batch(rank, 0, 0)
     loss_fn(model(x), y).backward()
     if rank == 1:

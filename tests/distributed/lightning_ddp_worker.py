@@ -89,7 +89,7 @@ def main() -> None:
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=out,
-        callbacks=[GradtopCallback(out / "run.jsonl")],
+        callbacks=[GradtopCallback(out / "run.jsonl", detail_every=1)],
     )
     trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=4))
     (out / f"reference{trainer.global_rank}.json").write_text(json.dumps(model.reference))

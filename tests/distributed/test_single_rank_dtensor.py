@@ -65,7 +65,7 @@ def test_fully_sharded_on_one_rank_matches_the_plain_model(
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         path = tmp_path / f"{name}.jsonl"
         expected = []
-        with gradtop.Logger(path, model, opt, hist=True) as log:
+        with gradtop.Logger(path, model, opt, hist=True, detail_every=1) as log:
             for step in range(3):
                 gen = torch.Generator().manual_seed(step)
                 x, y = torch.randn(5, 6, generator=gen), torch.randn(5, 2, generator=gen)

@@ -28,7 +28,9 @@ def test_log_on_sync_micro_batches_before_clipping(tmp_path: Path) -> None:
 
     reference: list[dict[str, list[Any]]] = []
     clipped: list[float] = []
-    log = gradtop.Logger(tmp_path / "run.jsonl", accelerator.unwrap_model(model), opt.optimizer)
+    log = gradtop.Logger(
+        tmp_path / "run.jsonl", accelerator.unwrap_model(model), opt.optimizer, detail_every=1
+    )
     for xb, yb in loader:
         with accelerator.accumulate(model):
             accelerator.backward(nn.functional.mse_loss(model(xb), yb))

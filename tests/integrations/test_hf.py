@@ -113,7 +113,7 @@ def _trainer_logs(trainer: Trainer) -> list[dict[str, Any]]:
 def test_attach_logs_pre_clip_matching_the_trainer(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, max_grad_norm=0.01)
     path = tmp_path / "run.jsonl"
-    GradtopCallback(path).attach(trainer)
+    GradtopCallback(path, detail_every=1).attach(trainer)
     trainer.train()
     headers, steps, ends = split(read_records(path))
     assert len(headers) == 1 and len(ends) == 1 and ends[0].steps == 4
@@ -170,7 +170,7 @@ def test_attach_localises_a_nan_that_clipping_would_spread(tmp_path: Path) -> No
 def test_every_n(tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
     trainer = _trainer(tmp_path, max_steps=5, gradient_accumulation_steps=1)
-    GradtopCallback(path, every=2).attach(trainer)
+    GradtopCallback(path, every=2, detail_every=1).attach(trainer)
     trainer.train()
     _, steps, ends = split(read_records(path))
     assert [s.step for s in steps] == [1, 3, 5]

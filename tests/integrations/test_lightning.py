@@ -82,7 +82,7 @@ def _fit(tmp_path: Path, model: Tiny, every: int = 1, **trainer_args: Any) -> Pa
         enable_model_summary=False,
         num_sanity_val_steps=0,
         default_root_dir=tmp_path,
-        callbacks=[GradtopCallback(path, every=every)],
+        callbacks=[GradtopCallback(path, every=every, detail_every=1)],
         **trainer_args,
     )
     trainer.fit(model, _loader())

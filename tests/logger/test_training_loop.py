@@ -27,7 +27,7 @@ def test_update_ratio_matches_a_manual_snapshot(tmp_path: Path, opt_name: str) -
         else torch.optim.Adam(model.parameters(), lr=1e-2)
     )
     expected: list[list[float]] = []
-    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt) as log:
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt, detail_every=1) as log:
         for i in range(4):
             opt.zero_grad()
             backward(model, seed=i)
@@ -47,7 +47,7 @@ def test_update_ratio_is_null_when_the_step_is_skipped_or_not_owned(tmp_path: Pa
     first = _param_list(model)[:2]
     opt = torch.optim.SGD(first, lr=0.1)  # the optimizer owns only the first layer
     weights = []
-    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt) as log:
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt, detail_every=1) as log:
         backward(model)
         weights.append(naive_stats(model)["weight_norm"])
         log.log(1.0)
@@ -82,7 +82,9 @@ def test_every_n_logs_every_nth_call_with_its_own_update(tmp_path: Path) -> None
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     losses = []
-    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt, every=3) as log:
+    with gradtop.Logger(
+        tmp_path / "run.jsonl", model, optimizer=opt, every=3, detail_every=1
+    ) as log:
         for i in range(10):
             opt.zero_grad()
             loss = backward(model, seed=i)
@@ -102,7 +104,7 @@ def test_gradient_accumulation_reads_gradients_only_when_logging(tmp_path: Path)
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     expected = []
-    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt) as log:
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt, detail_every=1) as log:
         for step in range(2):
             opt.zero_grad()
             for micro in range(4):
@@ -182,7 +184,8 @@ def test_scalars_lr_step_time_and_user_step(tmp_path: Path) -> None:
     assert first.step_time is None and second.step_time is not None and second.step_time > 0
     assert second.step == 2 and math.isnan(second.scalars["acc"])  # type: ignore[arg-type]
     assert second.scalars["bad"] is None
-    assert records[0].meta == {"p": "x"}  # type: ignore[union-attr]
+    # The optimizer's hyper-parameters join the user's metadata (SGD has no eps or betas).
+    assert records[0].meta == {"p": "x", "momentum": 0.0, "weight_decay": 0.0}  # type: ignore[union-attr]
 
 
 def test_context_manager_marks_an_exception_and_close_is_idempotent(tmp_path: Path) -> None:
@@ -203,7 +206,7 @@ def test_internal_failure_warns_once_and_training_continues(tmp_path: Path) -> N
     """Model surgery after construction breaks the update snapshot: skipped, not raised."""
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    log = gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt)
+    log = gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt, detail_every=1)
     backward(model)
     log.log(1.0)
     opt.step()
