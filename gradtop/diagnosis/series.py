@@ -130,6 +130,28 @@ def running(prior: float, x: np.ndarray, op: np.ufunc) -> np.ndarray:
     return op.accumulate(seeded)[1:]
 
 
+def hold_last(x: np.ndarray, fill: np.ndarray, limit: int) -> np.ndarray:
+    """Rows where ``fill`` is True take the newest earlier row where it was False, at
+    most ``limit`` rows back (NaN when there is none): a sample-and-hold along axis 0.
+
+    For statistics the logger measures only on detail steps (``Logger(detail_every=N)``,
+    null in between): a rule that asks "has this held for k rows" then sees the last
+    measurement on every row instead of a gap that would reset its persistence.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    if n == 0:
+        return x.copy()
+    fill = np.broadcast_to(
+        np.asarray(fill, dtype=bool).reshape((n,) + (1,) * (x.ndim - 1)), x.shape
+    )
+    idx = np.arange(n).reshape((n,) + (1,) * (x.ndim - 1))
+    src = np.maximum.accumulate(np.where(fill, -1, idx), axis=0)
+    ok = (src >= 0) & (idx - src <= max(0, limit))
+    held = np.take_along_axis(x, np.clip(src, 0, None), axis=0)
+    return np.where(ok, held, np.nan)
+
+
 def ema(x: np.ndarray, alpha: float, seed: float = np.nan) -> np.ndarray:
     """Exponential moving average skipping NaN rows (they repeat the previous value)."""
     out = np.empty(len(x))

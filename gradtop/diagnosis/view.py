@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gradtop.diagnosis.series import hold_last
 from gradtop.diagnosis.thresholds import Thresholds
 from gradtop.history import LOSS, LOSS_SCALE, LR, TOTAL_GRAD_NORM, RunHistory, Table
 from gradtop.records import Header
@@ -198,6 +199,9 @@ class View:
     total: np.ndarray
     scale: np.ndarray
     p_start: int = 0  # per-parameter arrays hold data from this row on (NaN before)
+    # Missing-value masks of statistics that may be null on a row (weight_norm: between
+    # detail steps), so that NaN there is not read as a NaN weight.
+    missing: dict[str, np.ndarray] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -254,6 +258,8 @@ def _aligned(
 
 # Per-parameter statistics the rules read (grad_max is drawn by the UI, not diagnosed).
 _DIAGNOSED_STATS = ("grad_norm", "weight_norm", "nonfinite", "zero_frac", "update_ratio")
+# Measured only on detail steps (header ``detail_every`` > 1): held in between.
+_HELD_STATS = ("zero_frac", "update_ratio")
 
 
 def param_margin(th: Thresholds) -> int:
@@ -300,13 +306,21 @@ def build_view(run: RunHistory, roles: Roles, th: Thresholds, mem: Memory) -> Vi
     row0 = total_rows - n
     new_from = max(0, min(n, mem.rows - row0))
     total, total_known = _aligned(run.scalars.get(TOTAL_GRAD_NORM), steps, total_rows)
+    # Statistics logged only every detail_every-th row are held for up to that many
+    # rows, so the rows loaded must reach back to the detail row before the margin.
+    hold = run.header.detail_every if run.header.detail_every > 1 else 0
     # Without a logged total norm it is rebuilt from every row's parameter norms.
-    p_rows = n if not np.any(total_known) else n - max(0, new_from - param_margin(th))
+    p_rows = n if not np.any(total_known) else n - max(0, new_from - param_margin(th) - hold)
     stats = {
         name: _suffix(table, n, p_rows)
         for name, table in run.stats.items()
         if name in _DIAGNOSED_STATS and table.total_rows == total_rows
     }
+    missing_masks = {}
+    if "weight_norm" in stats:
+        missing_masks["weight_norm"] = _suffix(run.stats["weight_norm"], n, p_rows, missing=True)
+    if hold:
+        _hold_detail_stats(stats, missing_masks.get("weight_norm"), hold)
     n_params = len(run.header.params)
     if "grad_norm" in stats:
         grad = stats["grad_norm"]
@@ -336,4 +350,22 @@ def build_view(run: RunHistory, roles: Roles, th: Thresholds, mem: Memory) -> Vi
         total=total,
         scale=_aligned(run.scalars.get(LOSS_SCALE), steps, total_rows)[0],
         p_start=n - p_rows,
+        missing=missing_masks,
     )
+
+
+def _hold_detail_stats(
+    stats: dict[str, np.ndarray], w_missing: np.ndarray | None, hold: int
+) -> None:
+    """Sample-and-hold the detail-step statistics across the rows in between.
+
+    A detail row is one whose weight norms were measured (weight_norm is null only
+    between detail steps); without weight norms, a row where the statistic is all NaN.
+    """
+    measured = None if w_missing is None else ~np.all(w_missing, axis=1)
+    for name in _HELD_STATS:
+        values = stats.get(name)
+        if values is None:
+            continue
+        fill = ~measured if measured is not None else np.all(np.isnan(values), axis=1)
+        stats[name] = hold_last(values, fill, hold)

@@ -31,16 +31,19 @@ def _bad_rows(v: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     else:
         bad_grad = np.any(~np.isfinite(v.grad) & ~v.grad_missing, axis=1)
     w = v.stat("weight_norm")
-    bad_w = np.zeros(v.n, dtype=bool) if w is None else np.any(np.isinf(w) | _logged_nan(w), 1)
+    if w is None:
+        bad_w = np.zeros(v.n, dtype=bool)
+    else:
+        bad_w = np.any(np.isinf(w) | _logged_nan(w, v.missing.get("weight_norm")), 1)
     bad_loss = v.loss_known & ~np.isfinite(v.loss)
     bad_grad[: v.p_start] = False  # per-parameter rows not loaded (see build_view)
     bad_w[: v.p_start] = False
     return bad_grad, bad_w, bad_loss
 
 
-def _logged_nan(w: np.ndarray) -> np.ndarray:
-    # weight_norm is never null in the format, so NaN there is a real NaN weight.
-    return np.isnan(w)
+def _logged_nan(w: np.ndarray, missing: np.ndarray | None) -> np.ndarray:
+    # weight_norm is null only between detail steps; any other NaN is a real NaN weight.
+    return np.isnan(w) if missing is None else np.isnan(w) & ~missing
 
 
 def nonfinite(v: View) -> list[Signal]:
