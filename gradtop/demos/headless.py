@@ -13,10 +13,13 @@ import shutil
 import uuid
 from collections.abc import Callable
 
+import torch
+
 from gradtop.check import CheckSession, read_all, why_unreadable
 from gradtop.check_text import format_summary
 from gradtop.demos import texts
 from gradtop.demos.lesson import Advice, Demo, LessonState, advise, worst_by_kind
+from gradtop.demos.runner import TRAIN_THREADS
 from gradtop.demos.scenarios import SCENARIOS, run_scenario
 
 Echo = Callable[[str], None]
@@ -56,6 +59,7 @@ def run_headless(
             echo("  " + texts.ui(lang, "progress", step=step + 1, steps=total, loss=shown))
 
     session_id = uuid.uuid4().hex[:12]
+    torch.set_num_threads(TRAIN_THREADS)  # as in the live lesson: the claims hold there
     run_scenario(
         demo.scenario,
         total,

@@ -331,14 +331,13 @@ def advise(
     suggest = suggestions(demo, applied)
     if not suggest and kinds:
         suggest = tuple(f.id for f in demo.fixes if f.id not in applied)
-    alternatives = tuple(
-        f for f in suggestions(demo, frozenset()) if f not in suggest and f not in applied
-    )
+    from_start = tuple(f for f in suggestions(demo, frozenset()) if f not in applied)
     if kinds:
-        return Advice("sick", kinds, suggest, claim, verdict, alternatives)
+        others = tuple(f for f in from_start if f not in suggest)
+        return Advice("sick", kinds, suggest, claim, verdict, others)
     if not judged:
         return Advice("watching", (), (), claim, verdict, ())
-    return Advice("healthy", (), (), claim, verdict, alternatives if applied else ())
+    return Advice("healthy", (), (), claim, verdict, from_start if applied else ())
 
 
 def relevant(claim: Claim, before: Mapping[str, int]) -> Claim | None:

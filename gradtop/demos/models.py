@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -82,7 +83,7 @@ class TanhRNN(nn.Module):
         self.rnn = nn.RNN(d_in, recipe.width, nonlinearity="tanh", batch_first=True)
         self.head = nn.Linear(recipe.width, d_out)
         with torch.no_grad():
-            nn.init.orthogonal_(self.rnn.weight_hh_l0, gain=recipe.recurrent_gain)
+            nn.init.orthogonal_(cast(Tensor, self.rnn.weight_hh_l0), gain=recipe.recurrent_gain)
 
     def forward(self, x: Tensor) -> Tensor:
         out, _ = self.rnn(x)
@@ -119,11 +120,9 @@ class TinyTransformer(nn.Module):
 
 def apply_init(model: nn.Module, recipe: Recipe) -> None:
     """Re-initialise Linear layers as the recipe says (the RNN keeps its own init)."""
-    gain_name = (
-        "relu"
-        if recipe.activation in ("relu", "leaky_relu", "elu", "gelu")
-        else (recipe.activation)
-    )
+    gain_name: Literal["relu", "sigmoid", "tanh"] = "relu"  # ReLU-like: leaky, ELU, GELU
+    if recipe.activation in ("sigmoid", "tanh"):
+        gain_name = "sigmoid" if recipe.activation == "sigmoid" else "tanh"
     with torch.no_grad():
         for m in model.modules():
             if not isinstance(m, nn.Linear):

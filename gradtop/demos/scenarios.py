@@ -192,6 +192,7 @@ def run_scenario(
     nonfinite_patience: int = 5,
     meta: dict[str, Any] | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    detail_every: int = 1,
     **overrides: Any,
 ) -> Result:
     """Train scenario ``name`` and log it with the real Logger to ``out_path``.
@@ -201,7 +202,9 @@ def run_scenario(
     ``nonfinite_patience`` steps with a non-finite loss (nothing more to see), or when
     ``stop`` is set; ``step_delay`` slows it down for watching live. ``meta`` goes into
     the run's header (``gradtop demo`` labels its runs with it); ``on_step(step, loss)``
-    is called after every optimizer step (headless progress).
+    is called after every optimizer step (headless progress). ``detail_every`` is the
+    Logger's: 1 (every statistic on every step) by default, because these nets are tiny
+    and the lesson shows update ratios live; the thresholds were calibrated that way.
     """
     from gradtop import Logger
 
@@ -221,7 +224,9 @@ def run_scenario(
     loss_value = math.nan
     started = time.perf_counter()
     done = 0
-    with Logger(out_path, model, optimizer=opt, every=every, meta=meta) as log:
+    with Logger(
+        out_path, model, optimizer=opt, every=every, meta=meta, detail_every=detail_every
+    ) as log:
         for step, (x, y) in zip(range(n_steps), batches, strict=False):
             if stop is not None and stop.is_set():
                 break

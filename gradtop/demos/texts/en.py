@@ -265,7 +265,7 @@ KINDS: dict[str, str] = {
 
 UI: dict[str, str] = {
     "lesson": "gradtop demo",
-    "broken": "the original net",
+    "broken": "original net",
     "watching": "Training… watch the loss and the |grad| column ({steps} steps so far).",
     "sick": "gradtop finds: {kinds}.",
     "healthy": "No warnings: this run is healthy. Compare it with the runs above.",
@@ -273,7 +273,8 @@ UI: dict[str, str] = {
     "try": "Try {keys}.",
     "try_headless": "Try next:",
     "or": " or ",
-    "more_fixes": "Other fixes to try: {keys}.",
+    "more_fixes": "Other fixes to try on the original net (press 0 first): {keys}.",
+    "restarting": "Restarting the training with the new settings…",
     "expect_clears": "Expected: {kinds} goes away.",
     "expect_softens": "Expected: {kinds} gets milder (no longer critical).",
     "claim_ok": "✓ as expected: {kinds} gone.",
@@ -287,7 +288,7 @@ UI: dict[str, str] = {
     "runs": "runs",
     "col_run": "run",
     "col_changes": "changes",
-    "col_profile": "|grad| by depth: input → output",
+    "col_profile": "|grad|: input → output",
     "col_loss": "loss",
     "col_ratio": "R",
     "col_findings": "findings",

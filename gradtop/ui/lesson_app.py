@@ -1,0 +1,309 @@
+"""``gradtop demo``: the dashboard of ``gradtop watch`` plus a lesson on top of it.
+
+A real small net trains in a background thread with the real Logger into a real file,
+and this app IS the dashboard reading that file (it subclasses ``GradtopApp``); the
+lesson only adds a panel. A number key switches one fix on or off (ReLU, He init,
+BatchNorm, ...): training restarts as a new run appended to the file, the dashboard
+follows it, and the strip compares every run of the session side by side.
+
+Torch never loads from here: the training thread comes from ``make_runner``, built by
+the CLI (``gradtop.demos.runner``).
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from textual.binding import Binding, BindingType
+from textual.content import Content
+
+from gradtop.diagnosis.findings import Finding
+from gradtop.history import RunHistory
+from gradtop.ui.app import GradtopApp
+from gradtop.ui.lesson_panel import (
+    DemoPicker,
+    LessonPanel,
+    TeachingPanel,
+    TeachingScreen,
+    teaching_content,
+)
+from gradtop.ui.lesson_view import (
+    FixKey,
+    RunSummary,
+    StripWords,
+    guidance_lines,
+    session_runs,
+    strip_lines,
+    summarise,
+)
+
+if TYPE_CHECKING:
+    from gradtop.demos.lesson import Demo, LessonState
+
+LESSON_REFRESH = 0.5  # seconds between lesson redraws (the dashboard has its own pace)
+WIDE_TEXT_MIN = 150  # columns from which the "why" text sits beside the dashboard
+
+
+class Runner(Protocol):
+    """What the lesson needs from ``gradtop.demos.runner.DemoRunner``."""
+
+    error: str
+
+    def start(self, overrides: dict[str, Any], meta: dict[str, Any]) -> None: ...
+
+    def stop(self, timeout: float = 10.0) -> bool: ...
+
+
+class LessonApp(GradtopApp):
+    """The dashboard on ``path`` with the lesson of ``state.demo`` on top."""
+
+    CSS = """
+    #teaching { display: none; }
+    #teaching.-beside { display: block; dock: right; width: 60; }
+    Screen.-short #top { display: none; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(k, f"fix_key('{k}')", show=False) for k in "123456789"),
+        Binding("0", "reset_lesson", "Original net", show=False),
+        Binding("t", "toggle_text", "Why?"),
+        Binding("c", "choose_demo", "Demos"),
+        Binding("z", "toggle_lang", "中文/English", show=False),
+    ]
+
+    def __init__(
+        self,
+        path: str | Path,
+        state: LessonState,
+        make_runner: Callable[[Demo], Runner],
+        *,
+        lang: str = "en",
+        session: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(path, **kwargs)
+        from gradtop.demos import lesson, texts  # pure; the ui package loads demos lazily
+
+        self._lesson = lesson
+        self._texts = texts
+        self.state = state
+        self.lang = lang
+        self.session = session or uuid.uuid4().hex[:12]
+        self.make_runner = make_runner
+        self.runner: Runner | None = None
+        self.text_beside: bool | None = None  # None: decided by the width
+        self.lesson_frames = 0  # lesson redraws (tests wait on the state, not on time)
+        self.advice: Any = None  # the latest gradtop.demos.lesson.Advice
+        self.summaries: list[RunSummary] = []
+        self._cache: dict[str, tuple[tuple[int, int, bool], RunSummary]] = {}
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield LessonPanel(id="lesson")
+        yield TeachingPanel(id="teaching")
+        yield from super().compose()
+
+    def on_mount(self) -> None:
+        self.runner = self.make_runner(self.state.demo)
+        self._start_training()
+        self.set_interval(LESSON_REFRESH, self.refresh_lesson)
+        self.call_after_refresh(self.refresh_lesson)
+
+    def on_unmount(self) -> None:
+        if self.runner is not None:
+            self.runner.stop(timeout=5.0)
+
+    # ------------------------------------------------------------------ training
+
+    def _start_training(self) -> None:
+        assert self.runner is not None
+        self.run_id = None  # follow the newest run: the one about to start
+        self.runner.start(self.state.overrides(), self.state.meta(self.session))
+        self.refresh_lesson()
+
+    def action_fix_key(self, key: str) -> None:
+        fix = self.state.demo.by_key(key)
+        if fix is None:
+            self.bell()
+            return
+        self.state = self.state.toggle(fix.id)
+        self._start_training()
+
+    def action_reset_lesson(self) -> None:
+        if self.state.applied:
+            self.state = self.state.reset()
+            self._start_training()
+
+    def action_choose_demo(self) -> None:
+        demos = [
+            (name, self._texts.scenario(self.lang, name)["line"]) for name in self._lesson.DEMOS
+        ]
+        title = self._texts.ui(self.lang, "picker_title")
+        self.push_screen(DemoPicker(title, demos, self.state.demo.name), self._picked_demo)
+
+    def _picked_demo(self, name: str | None) -> None:
+        if name is None or name == self.state.demo.name:
+            return
+        if self.runner is not None:
+            self.runner.stop(timeout=5.0)
+        demo = self._lesson.DEMOS[name]
+        self.state = self._lesson.LessonState(demo)
+        self.runner = self.make_runner(demo)
+        self._start_training()
+
+    def action_toggle_lang(self) -> None:
+        self.lang = "zh" if self.lang == "en" else "en"
+        self.refresh_lesson()
+
+    def action_toggle_text(self) -> None:
+        if self.size.width < WIDE_TEXT_MIN:
+            self.push_screen(TeachingScreen(*self._teaching()))
+            return
+        beside = self.query_one(TeachingPanel).has_class("-beside")
+        self.text_beside = not beside
+        self.refresh_lesson()
+
+    # ------------------------------------------------------------------ drawing
+
+    def _say(self, key: str, **values: object) -> str:
+        return self._texts.ui(self.lang, key, **values)  # type: ignore[no-any-return]
+
+    def _summaries(self) -> tuple[list[RunSummary], list[Finding], RunHistory | None]:
+        """The session's runs (oldest first) and the newest one's findings, under the lock."""
+        model = self.model
+        with model.lock:
+            runs = session_runs(
+                list(model.history.runs.values()), self.session, self.state.demo.name
+            )
+            out: list[RunSummary] = []
+            for number, run in enumerate(runs, start=1):
+                findings = model.findings.get(run.run_id, [])
+                key = (run.steps, id(findings), run.end is not None)
+                cached = self._cache.get(run.run_id)
+                if cached is None or cached[0] != key or cached[1].number != number:
+                    cached = (key, summarise(run, findings, number))
+                    self._cache[run.run_id] = cached
+                out.append(cached[1])
+            current = runs[-1] if runs else None
+            findings = list(model.findings.get(current.run_id, [])) if current else []
+        return out, findings, current
+
+    def _before(self, summaries: Sequence[RunSummary]) -> dict[str, int] | None:
+        """Findings of the latest judged run the last pressed fix was applied to."""
+        claim = self.state.last_claim()
+        if claim is None:
+            return None
+        judge = self.state.demo.judge_steps
+        for s in reversed(summaries[:-1]):
+            if frozenset(s.fixes) == claim.before and (s.finished or s.steps >= judge):
+                return dict(s.worst)
+        return None
+
+    def refresh_lesson(self) -> None:
+        if not self.screen_stack or not self.screen_stack[0].is_mounted:
+            return
+        self.lesson_frames += 1
+        lang, demo, state = self.lang, self.state.demo, self.state
+        summaries, findings, current = self._summaries()
+        self.summaries = summaries
+        restarting = current is None or frozenset(summaries[-1].fixes) != state.applied_set
+        self.advice = None
+        if current is not None and not restarting:
+            self.advice = self._lesson.advise(
+                state,
+                findings,
+                current.steps,
+                current.end is not None,
+                self._before(summaries),
+            )
+        fixes = [
+            FixKey(
+                f.id,
+                f.key,
+                self._texts.fix(lang, f.id)["label"],
+                f.change,
+                f.id in state.applied,
+            )
+            for f in demo.fixes
+        ]
+        panel = self.query_one(LessonPanel)
+        width = max(40, panel.size.width - 4 if panel.size.width else self.size.width - 4)
+        compact = self.screen.has_class("-short")
+        guide = guidance_lines(
+            self.advice,
+            fixes,
+            self._say,
+            functools.partial(self._texts.kind_list, lang),
+            steps=current.steps if current is not None else 0,
+            restarting=restarting,
+            error=getattr(self.runner, "error", ""),
+            reference=not demo.fixes,
+            compact=compact,
+        )
+        text = self._texts.scenario(lang, demo.name)
+        if not compact:
+            guide.insert(0, [(text["line"], "muted")])
+        strip = strip_lines(
+            summaries[-3:] if compact else summaries,
+            current.run_id if current is not None else None,
+            width,
+            fix_labels={f.id: f.label for f in fixes},
+            kind_names={k: self._texts.kind(lang, k) for s in summaries for k, _ in s.active},
+            words=self._strip_words(),
+            judge_steps=demo.judge_steps,
+        )
+        panel.show(f"{self._say('lesson')} {demo.name} · {text['title']}", guide, strip)
+        self._draw_teaching()
+
+    def _strip_words(self) -> StripWords:
+        say = self._say
+        return StripWords(
+            run=say("col_run"),
+            changes=say("col_changes"),
+            profile=say("col_profile"),
+            loss=say("col_loss"),
+            ratio=say("col_ratio"),
+            findings=say("col_findings"),
+            broken=say("broken"),
+            none_found=say("none_found"),
+        )
+
+    def _teaching(self) -> tuple[str, Content]:
+        lang, demo = self.lang, self.state.demo
+        text = self._texts.scenario(lang, demo.name)
+        sections: list[tuple[str, str]] = [
+            (self._say(part), text[part]) for part in self._texts.SECTIONS
+        ]
+        for f in demo.fixes:
+            label = self._texts.fix(lang, f.id)["label"]
+            sections.append(
+                (f"{f.key}  {label}  ({f.change})", self._texts.fix(lang, f.id)["what"])
+            )
+        sections.append((self._say("basics"), self._texts.basics(lang)))
+        sections.append(("", self._say("ratio_note")))
+        return f"{text['title']} · {self._say('text_title')}", teaching_content(sections)
+
+    def _draw_teaching(self) -> None:
+        panel = self.query_one(TeachingPanel)
+        beside = self.text_beside
+        if beside is None:
+            beside = self.size.width >= WIDE_TEXT_MIN
+        beside = beside and self.size.width >= WIDE_TEXT_MIN
+        panel.set_class(beside, "-beside")
+        if beside:
+            panel.show(*self._teaching())
+
+
+def run_lesson(
+    path: str | Path,
+    state: LessonState,
+    make_runner: Callable[[Demo], Runner],
+    *,
+    lang: str = "en",
+) -> None:
+    """Run the lesson until the user quits (the training thread stops with it)."""
+    LessonApp(path, state, make_runner, lang=lang).run()

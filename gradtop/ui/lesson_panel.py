@@ -1,0 +1,168 @@
+"""Widgets of the ``gradtop demo`` lesson: guidance and run strip, the "why" text, a picker.
+
+They only draw what ``lesson_view`` built; the app decides when.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from gradtop.ui.tones import fragments_to_content, lines_to_content
+
+
+class ChangeOnlyStatic(Static):
+    """Repaints only when its content changed: the lesson refreshes twice a second."""
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", id=id, classes=classes, markup=False)
+        self._shown: Content | None = None
+
+    def show(self, content: Content) -> bool:
+        if content == self._shown:
+            return False
+        self._shown = content
+        self.update(content)
+        return True
+
+
+class LessonPanel(Vertical):
+    """What the lesson says now (status, next key, key row) above the runs compared."""
+
+    DEFAULT_CSS = """
+    LessonPanel {
+        height: auto;
+        border: round $accent;
+        border-title-color: $text-accent;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+    LessonPanel > #lesson-guide { width: 1fr; height: auto; }
+    LessonPanel > #lesson-strip { width: 1fr; height: auto; text-wrap: nowrap; margin-top: 1; }
+    LessonPanel > #lesson-strip.-empty { display: none; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield ChangeOnlyStatic(id="lesson-guide")
+        yield ChangeOnlyStatic(id="lesson-strip")
+
+    def show(
+        self,
+        title: str,
+        guide: Sequence[Sequence[tuple[str, str]]],
+        strip: Sequence[Sequence[tuple[str, str]]],
+    ) -> None:
+        if self.border_title != title:
+            self.border_title = title
+        self.query_one("#lesson-guide", ChangeOnlyStatic).show(lines_to_content(guide))
+        strip_widget = self.query_one("#lesson-strip", ChangeOnlyStatic)
+        strip_widget.set_class(not strip, "-empty")
+        strip_widget.show(lines_to_content(strip))
+
+
+def teaching_content(sections: Sequence[tuple[str, str]]) -> Content:
+    """Headed paragraphs: (heading, body) pairs; the body is plain text, never markup."""
+    parts: list[Content] = []
+    for heading, body in sections:
+        if heading:
+            parts.append(fragments_to_content([(heading, "title")]))
+        parts.append(fragments_to_content([(body, "")]))
+        parts.append(Content(""))
+    return Content("\n").join(parts)
+
+
+class TeachingPanel(VerticalScroll):
+    """The "why" text beside the dashboard (wide terminals); ``t`` hides and shows it."""
+
+    DEFAULT_CSS = """
+    TeachingPanel {
+        border: round $primary;
+        border-title-color: $text-primary;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+    }
+    TeachingPanel > Static { width: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield ChangeOnlyStatic(id="teaching-text")
+
+    def show(self, title: str, content: Content) -> None:
+        if self.border_title != title:
+            self.border_title = title
+        self.query_one("#teaching-text", ChangeOnlyStatic).show(content)
+
+
+class TeachingScreen(ModalScreen[None]):
+    """The same text over the dashboard, for terminals too narrow to show it beside."""
+
+    DEFAULT_CSS = """
+    TeachingScreen { align: center middle; }
+    TeachingScreen > TeachingPanel {
+        width: 100; max-width: 100%; height: auto; max-height: 100%; background: $surface;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,t,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, content: Content) -> None:
+        super().__init__()
+        self._title = title
+        self._content = content
+
+    def compose(self) -> ComposeResult:
+        yield TeachingPanel(id="teaching-modal")
+
+    def on_mount(self) -> None:
+        self.query_one(TeachingPanel).show(self._title, self._content)
+        self.query_one(TeachingPanel).focus()
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
+
+
+class DemoPicker(ModalScreen[str | None]):
+    """Every demo with its one-line description; Enter picks, Esc cancels."""
+
+    DEFAULT_CSS = """
+    DemoPicker { align: center middle; }
+    DemoPicker > OptionList {
+        width: 110; max-width: 100%; height: auto; max-height: 100%;
+        border: round $primary; background: $surface;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,c", "cancel", "Cancel")]
+
+    def __init__(self, title: str, demos: Sequence[tuple[str, str]], current: str) -> None:
+        super().__init__()
+        self._title = title
+        self._demos = list(demos)
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        options = [
+            Option(fragments_to_content([(f"{name:<15}", "bold"), (line, "muted")]), id=name)
+            for name, line in self._demos
+        ]
+        yield OptionList(*options, id="demo-options")
+
+    def on_mount(self) -> None:
+        box = self.query_one(OptionList)
+        box.border_title = self._title
+        names = [name for name, _ in self._demos]
+        if self._current in names:
+            box.highlighted = names.index(self._current)
+        box.focus()
+
+    def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
+        self.dismiss(message.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,392 @@
+"""What the lesson of ``gradtop demo`` shows, as lines of (text, tone): pure, no widgets.
+
+The comparison strip puts the runs of a session side by side: which fixes each had, its
+gradient by depth on one shared log scale (so "before" and "after" can be compared at a
+glance), its loss, its depth ratio R and what gradtop found. Every number comes from the
+file through History and the Diagnoser, like everything else on the dashboard. Labels
+that come from the file (fix ids in the header's ``meta``) go through ``safe_text``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.cells import cell_len
+
+from gradtop.diagnosis.findings import Finding, Severity
+from gradtop.diagnosis.thresholds import Thresholds
+from gradtop.diagnosis.view import roles_for
+from gradtop.history import LOSS, RunHistory
+from gradtop.text import safe_text
+from gradtop.ui.format import ellipsize, fmt_loss, fmt_num
+from gradtop.ui.sparkline import LogRange, log_sparkline
+
+if TYPE_CHECKING:
+    from gradtop.demos.lesson import Advice
+
+Fragment = tuple[str, str]
+Line = list[Fragment]
+
+DEMO_META = "gradtop_demo"  # the header meta key gradtop.demos.lesson writes (tested)
+RECENT = 20  # rows a run's numbers are taken over (medians: one noisy batch is not the run)
+PROFILE_MAX = 24  # glyphs of the depth profile
+FIXED_CELLS = 32  # marker and number, loss, R, spaces: the strip's columns of fixed width
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run of the session, reduced to what the strip compares."""
+
+    run_id: str
+    number: int  # 1-based position in the session
+    fixes: tuple[str, ...]
+    steps: int
+    loss: float | None  # median of the recent losses; NaN once the loss went non-finite
+    ratio: float | None  # depth ratio R = g_rms(first layer) / g_rms(last hidden layer)
+    profile: tuple[float, ...]  # g_rms per weight layer, input to output (NaN: non-finite)
+    worst: Mapping[str, int] = field(default_factory=dict)  # kind -> worst severity
+    active: tuple[tuple[str, int], ...] = ()  # active (kind, severity), warning or worse
+    finished: bool = False
+
+
+def demo_meta(run: RunHistory) -> dict[str, object] | None:
+    meta = run.header.meta.get(DEMO_META) if isinstance(run.header.meta, dict) else None
+    return meta if isinstance(meta, dict) else None
+
+
+def session_runs(runs: Sequence[RunHistory], session: str, demo: str) -> list[RunHistory]:
+    """The runs this lesson wrote for ``demo``, oldest first (other runs in the file are not)."""
+    out = []
+    for run in runs:
+        meta = demo_meta(run)
+        if meta is not None and meta.get("session") == session and meta.get("demo") == demo:
+            out.append(run)
+    return out
+
+
+def fixes_of(run: RunHistory) -> tuple[str, ...]:
+    meta = demo_meta(run) or {}
+    fixes = meta.get("fixes")
+    if not isinstance(fixes, list):
+        return ()
+    return tuple(safe_text(f, 40) for f in fixes if isinstance(f, str))
+
+
+def layer_profile(run: RunHistory) -> tuple[tuple[float, ...], float | None]:
+    """g_rms of each weight layer (recent median) and the depth ratio R.
+
+    Layers and R as the diagnosis defines them (docs/diagnosis.md): weight matrices only,
+    R against the last hidden layer, the one before the head.
+    """
+    table = run.stats.get("grad_norm")
+    if table is None or len(table) == 0:
+        return (), None
+    roles = roles_for(run.header, Thresholds())
+    _, rows = table.recent(RECENT)
+    with np.errstate(all="ignore"):
+        sq = rows**2
+        out = []
+        for layer in roles.layers:
+            cols = list(layer.weights)
+            per_row = np.sqrt(sq[:, cols].sum(axis=1) / max(1, layer.numel))
+            if np.isnan(per_row).all():
+                out.append(math.nan)  # no gradient at all in the window
+            elif not np.isfinite(per_row[~np.isnan(per_row)]).all():
+                out.append(math.inf)
+            else:
+                out.append(float(np.nanmedian(per_row)))
+    profile = tuple(out)
+    ratio = None
+    if len(profile) >= 3 and profile[-2] > 0 and math.isfinite(profile[-2]):
+        first = profile[0]
+        ratio = first / profile[-2] if math.isfinite(first) else None
+    return profile, ratio
+
+
+def recent_loss(run: RunHistory) -> float | None:
+    if run.first_nonfinite_loss is not None:
+        return math.nan
+    table = run.scalars.get(LOSS)
+    if table is None or len(table) == 0:
+        return None
+    _, rows = table.recent(RECENT)
+    values = rows[:, 0]
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else None
+
+
+def summarise(run: RunHistory, findings: Sequence[Finding], number: int) -> RunSummary:
+    """Call with the model lock held: reads the run's tables."""
+    from gradtop.demos.lesson import worst_by_kind  # pure; ui must not import demos early
+
+    profile, ratio = layer_profile(run)
+    active = tuple(
+        (f.kind, int(f.severity)) for f in findings if f.active and f.severity >= Severity.WARNING
+    )
+    return RunSummary(
+        run_id=run.run_id,
+        number=number,
+        fixes=fixes_of(run),
+        steps=run.steps,
+        loss=recent_loss(run),
+        ratio=ratio,
+        profile=profile,
+        worst=worst_by_kind(findings),
+        active=active,
+        finished=run.end is not None,
+    )
+
+
+# ---------------------------------------------------------------------------- the strip
+
+
+def fit(text: str, width: int, *, right: bool = False) -> str:
+    """``text`` in exactly ``width`` terminal cells (Chinese takes two cells a character)."""
+    text = ellipsize(text, width)
+    pad = " " * max(0, width - cell_len(text))
+    return pad + text if right else text + pad
+
+
+@dataclass(frozen=True)
+class StripWords:
+    """The strip's fixed words in the lesson's language."""
+
+    run: str = "run"
+    changes: str = "changes"
+    profile: str = "|grad| by depth: input → output"
+    loss: str = "loss"
+    ratio: str = "R"
+    findings: str = "findings"
+    broken: str = "original net"
+    none_found: str = "✓ none"
+
+
+def shared_scale(summaries: Sequence[RunSummary]) -> LogRange:
+    """One log scale for every run's profile, so a starved layer looks starved next to a
+    healthy run's (at least 3 decades, so noise never fills the height)."""
+    logs = [math.log10(v) for s in summaries for v in s.profile if math.isfinite(v) and v > 0]
+    if not logs:
+        return LogRange(-3.0, 0.0)
+    lo, hi = min(logs), max(logs)
+    if hi - lo < 3:
+        lo = hi - 3
+    return LogRange(lo, hi)
+
+
+def profile_text(profile: Sequence[float], width: int, scale: LogRange) -> str:
+    """Layers in depth order, input left; with more layers than cells each cell shows the
+    smallest of its group (a starved layer must not be averaged away)."""
+    if not profile or width <= 0:
+        return " " * max(width, 0)
+    arr = np.array(profile, dtype=np.float64)
+    groups = min(width, len(arr))
+    edges = np.linspace(0, len(arr), groups + 1).astype(int)
+    picked = np.empty(groups)
+    bad = np.zeros(groups, dtype=bool)
+    for g in range(groups):
+        chunk = arr[edges[g] : edges[g + 1]]
+        bad[g] = bool(np.isinf(chunk).any())
+        finite = chunk[np.isfinite(chunk)]
+        picked[g] = finite.min() if finite.size else math.nan
+    return log_sparkline(picked, bad, width=groups, scale=scale).ljust(width)
+
+
+def _findings_cell(
+    s: RunSummary, kind_names: Mapping[str, str], words: StripWords, young: bool
+) -> list[Fragment]:
+    if not s.active:
+        if young and not s.finished:
+            return [("…", "muted")]
+        return [(words.none_found, "ok")]
+    out: list[Fragment] = []
+    for i, (kind, sev) in enumerate(s.active):
+        if i:
+            out.append((", ", "muted"))
+        mark, tone = ("✖ ", "error") if sev >= int(Severity.CRITICAL) else ("⚠ ", "warning")
+        out.append((mark + kind_names.get(kind, kind.replace("_", " ")), tone))
+    return out
+
+
+def strip_lines(
+    summaries: Sequence[RunSummary],
+    current: str | None,
+    width: int,
+    *,
+    fix_labels: Mapping[str, str],
+    kind_names: Mapping[str, str],
+    words: StripWords,
+    judge_steps: int = 100,
+) -> list[Line]:
+    """A heading and one line per run: ``▶ #3  ReLU + He init  ▁▃▅▇  2.26  5e-06  ⚠ …``."""
+    if not summaries:
+        return []
+    scale = shared_scale(summaries)
+    layers = max((len(s.profile) for s in summaries), default=0)
+    room = max(0, width - FIXED_CELLS)  # for changes + profile + findings
+    prof_w = max(4, min(PROFILE_MAX, layers, room // 4))
+    find_w = max(16, room // 2)
+    change_w = max(8, min(30, room - prof_w - find_w))
+    head = (
+        f"{fit(words.run, 5)} {fit(words.changes, change_w)} {fit(words.profile, prof_w)} "
+        f"{fit(words.loss, 7, right=True)} {fit(words.ratio, 8, right=True)}  {words.findings}"
+    )
+    lines: list[Line] = [[(head, "muted")]]
+    for s in summaries:
+        label = " + ".join(fix_labels.get(f, f) for f in s.fixes) or words.broken
+        is_current = s.run_id == current
+        mark = "▶" if is_current else " "
+        loss = "NaN" if s.loss is not None and math.isnan(s.loss) else fmt_loss(s.loss)
+        ratio = fmt_num(s.ratio, 1) if s.ratio is not None else "–"
+        line: Line = [
+            (f"{mark}#{s.number:<3} ", "bold" if is_current else "muted"),
+            (fit(label, change_w) + " ", "bold" if is_current else ""),
+            (profile_text(s.profile, prof_w, scale) + " ", "info"),
+            (f"{loss:>7} {ratio:>8}  ", ""),
+        ]
+        used = sum(cell_len(text) for text, _ in line)
+        line += clip(_findings_cell(s, kind_names, words, s.steps < judge_steps), width - used)
+        lines.append(line)
+    return lines
+
+
+def clip(fragments: Sequence[Fragment], width: int) -> list[Fragment]:
+    """Cut styled fragments to ``width`` cells, ending with "…" when something was cut."""
+    out: list[Fragment] = []
+    left = width
+    for i, (text, tone) in enumerate(fragments):
+        w = cell_len(text)
+        rest = sum(cell_len(t) for t, _ in fragments[i + 1 :])
+        if w + rest <= left:
+            out.extend(fragments[i:])
+            return out
+        if w < left:
+            out.append((text, tone))
+            left -= w
+            continue
+        out.append((ellipsize_right(text, left), tone))
+        return out
+    return out
+
+
+def ellipsize_right(text: str, width: int) -> str:
+    """Keep the start of ``text`` (a list of findings reads worst first)."""
+    if width <= 0:
+        return ""
+    if cell_len(text) <= width:
+        return text
+    kept, used = "", 1
+    for ch in text:
+        w = cell_len(ch)
+        if used + w > width:
+            break
+        kept += ch
+        used += w
+    return kept + "…"
+
+
+# ---------------------------------------------------------------------------- guidance
+
+
+@dataclass(frozen=True)
+class FixKey:
+    """One fix as the key row shows it."""
+
+    id: str
+    key: str
+    label: str  # "He init"
+    change: str  # "init: default → He"
+    applied: bool
+
+
+Say = Callable[..., str]  # texts.ui bound to the lesson's language
+
+
+def _keys_fragments(
+    fixes: Sequence[FixKey], ids: Sequence[str], say: Say, *, with_change: bool = True
+) -> list[Fragment]:
+    out: list[Fragment] = []
+    by_id = {f.id: f for f in fixes}
+    for i, fix_id in enumerate(ids):
+        fix = by_id.get(fix_id)
+        if fix is None:
+            continue
+        if i:
+            out.append((say("or"), ""))
+        out += [(fix.key, "title"), (f" {fix.label}", "bold")]
+        if with_change:
+            out.append((f" ({fix.change})", "muted"))
+    return out
+
+
+def _template(template: str, slot: list[Fragment], tone: str) -> list[Fragment]:
+    """Fill ``{keys}`` in a translated sentence with styled fragments."""
+    before, _, after = template.partition("{keys}")
+    return [(before, tone), *slot, (after, tone)]
+
+
+def guidance_lines(
+    advice: Advice | None,
+    fixes: Sequence[FixKey],
+    say: Say,
+    kind_list: Callable[[Sequence[str]], str],
+    *,
+    steps: int,
+    restarting: bool,
+    error: str,
+    reference: bool,
+    compact: bool,
+) -> list[Line]:
+    """Where the lesson stands, what to press next, and the key row."""
+    status: Line
+    if error:
+        status = [("✖ " + say("error", error=safe_text(error, 200)), "error")]
+    elif restarting or advice is None:
+        status = [("⟳ " + say("restarting"), "info")]
+    elif advice.status == "sick":
+        status = [("✖ " + say("sick", kinds=kind_list(advice.kinds)), "error")]
+    elif advice.status == "watching":
+        status = [("… " + say("watching", steps=steps), "info")]
+    else:
+        status = [("✓ " + say("healthy_reference" if reference else "healthy"), "ok")]
+    lines: list[Line] = [status]
+    if advice is not None and advice.claim is not None and not restarting and not error:
+        verdict = _verdict(advice, say, kind_list)
+        if compact:
+            lines.append([(text.lstrip(), tone) for text, tone in verdict])
+        else:
+            status += verdict
+    if advice is not None and not restarting and not error:
+        if advice.suggest:
+            slot = _keys_fragments(fixes, advice.suggest, say, with_change=not compact)
+            lines.append([("▶ ", "title"), *_template(say("try"), slot, "")])
+        elif advice.alternatives:
+            slot = _keys_fragments(fixes, advice.alternatives, say, with_change=not compact)
+            lines.append([("▶ ", "title"), *_template(say("more_fixes"), slot, "")])
+    row: Line = []
+    for fix in fixes:
+        row += [
+            (f"{fix.key} ", "title"),
+            (fix.label + (" ✓" if fix.applied else ""), "ok" if fix.applied else ""),
+            ("  ", ""),
+        ]
+    row.append((say("keys_hint_short" if compact else "keys_hint"), "muted"))
+    lines.append(row)
+    return lines
+
+
+def _verdict(advice: Advice, say: Say, kind_list: Callable[[Sequence[str]], str]) -> Line:
+    claim = advice.claim
+    assert claim is not None
+    kinds = kind_list(claim.clears or claim.softens)
+    if advice.verdict == "ok":
+        return [("   " + say("claim_ok", kinds=kinds), "ok")]
+    if advice.verdict == "soft_ok":
+        return [("   " + say("claim_soft_ok", kinds=kinds), "ok")]
+    if advice.verdict == "bad":
+        return [("   " + say("claim_bad", kinds=kinds), "warning")]
+    key = "expect_clears" if claim.clears else "expect_softens"
+    return [("   " + say(key, kinds=kinds), "muted")]
