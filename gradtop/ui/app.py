@@ -18,7 +18,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input
 
 from gradtop.diagnosis import Diagnoser
 from gradtop.diagnosis.findings import Finding
@@ -44,8 +44,9 @@ from gradtop.ui.messages import (
     WakeupStarted,
 )
 from gradtop.ui.model import DiagnoserLike, WatchModel, liveness
+from gradtop.ui.quiet_static import QuietStatic
 from gradtop.ui.run_picker import NEWEST, RunPicker
-from gradtop.ui.sparkline import depth_profile, flow_scale, log_sparkline
+from gradtop.ui.sparkline import depth_profile, flow_scale, log_sparkline, step_bins
 from gradtop.ui.tones import fragments_to_content
 
 # Command palette entries: (title, help, action name).
@@ -130,23 +131,34 @@ class GradtopApp(App[None]):
         self._stop = threading.Event()
         self._resume = threading.Event()
         self._resume.set()
+        # The main screen's widgets, held directly: queries would look at whatever
+        # screen is on top (a modal, the detail view) and fail during shutdown.
+        self.header = HeaderBar(id="headline")
+        self.loss = LossPlot(id="loss")
+        self.findings_panel = FindingsPanel(id="findings")
+        self.table_bar = QuietStatic(id="table-bar")
+        self.table_heading = QuietStatic(id="table-heading")
+        self.table = LayerTable(id="table")
+        self.filter_box = FilterInput(
+            placeholder="filter layers: name, type or status", id="filter"
+        )
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield HeaderBar(id="headline")
+        yield self.header
         with Horizontal(id="top"):
-            yield LossPlot(id="loss")
-            yield FindingsPanel(id="findings")
+            yield self.loss
+            yield self.findings_panel
         with Vertical(id="layers"):
-            yield Static("", id="table-bar", markup=False)
-            yield Static("", id="table-heading", markup=False)
-            yield LayerTable(id="table")
-        yield FilterInput(placeholder="filter layers: name, type or status", id="filter")
+            yield self.table_bar
+            yield self.table_heading
+            yield self.table
+        yield self.filter_box
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(LayerTable).focus()
+        self.table.focus()
         self.set_interval(self.refresh_interval, self._on_tick)
         if self._follow:
             self._read_file()
@@ -206,7 +218,7 @@ class GradtopApp(App[None]):
         run = self.current_run()
         if isinstance(screen, DetailScreen) and run is not None:
             screen.index = max(0, min(message.index, len(run.params) - 1))
-            self.query_one(LayerTable).move_cursor_to_param(screen.index)
+            self.table.move_cursor_to_param(screen.index)
             self.redraw()
 
     def on_input_changed(self, message: Input.Changed) -> None:
@@ -216,7 +228,7 @@ class GradtopApp(App[None]):
 
     def on_input_submitted(self, message: Input.Submitted) -> None:
         if message.input.id == "filter":
-            self.query_one(LayerTable).focus()
+            self.table.focus()
 
     # ------------------------------------------------------------------ drawing
 
@@ -254,20 +266,19 @@ class GradtopApp(App[None]):
         *,
         full: bool,
     ) -> None:
-        main = self.screen_stack[0] if self.screen_stack else None
-        if main is None or not main.is_mounted:
+        if not self.table.is_mounted:
             return
-        compact = main.has_class("-short")
-        panel = self.query_one(FindingsPanel)
+        compact = self.table.screen.has_class("-short")
+        panel = self.findings_panel
         panel.show(findings, compact=compact)
-        loss = self.query_one(LossPlot)
-        if loss.display and (full or self._plot_generation != model.generation):
+        loss = self.loss
+        if loss.display and self._plot_generation != model.generation:
             self._plot_generation = model.generation
             loss.take(run)
         shown = filter_rows(sort_rows(rows, self.sort_key), self.filter_text)
-        table = self.query_one(LayerTable)
+        table = self.table
         table.sort_label = self.sort_key.value
-        flow = flow_scale([r.grad_norm for r in rows])
+        flow = flow_scale([r.typical_norm for r in rows])
         table.set_rows(shown, self._spark_fn(run), flow, full=full)
         self._draw_table_bar(rows, shown, table)
 
@@ -279,8 +290,9 @@ class GradtopApp(App[None]):
             if table is None or not 0 <= index < table.n_cols or len(table) == 0:
                 return ""
             with lock:
-                col = table.column(index, width)
-            return log_sparkline(col.high, col.any_nan, width=width)
+                col = table.column(index)
+            values, flags = step_bins(col.last_step, col.high, col.any_nan, width)
+            return log_sparkline(values, flags, width=width)
 
         return spark
 
@@ -299,15 +311,15 @@ class GradtopApp(App[None]):
         profile_w = max(0, min(len(rows), table.size.width - sum(len(t) for t, _ in bar) - 20))
         if profile_w >= 4:
             bar.append(("  depth profile ", "muted"))
-            bar.append((depth_profile([r.grad_norm for r in rows], profile_w), "info"))
-        self.query_one("#table-bar", Static).update(fragments_to_content(bar))
+            bar.append((depth_profile([r.typical_norm for r in rows], profile_w), "info"))
+        self.table_bar.show(fragments_to_content(bar))
         heading = ""
         for text, x in table.heading():
             heading = heading.ljust(x) + text
-        self.query_one("#table-heading", Static).update(fragments_to_content([(heading, "")]))
+        self.table_heading.show(fragments_to_content([(heading, "")]))
 
     def _draw_header(self) -> None:
-        if not self.screen_stack or not self.screen_stack[0].is_mounted:
+        if not self.header.is_mounted:
             return
         model = self.model
         with model.lock:
@@ -329,7 +341,7 @@ class GradtopApp(App[None]):
                 wakeup=self.wakeup_note,
                 problem=self.problem or model.diagnosis_error,
             )
-            self.query_one(HeaderBar).show(data)
+            self.header.show_headline(data)
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.redraw, full=True)
@@ -344,17 +356,17 @@ class GradtopApp(App[None]):
         self.redraw(full=True)
 
     def action_open_filter(self) -> None:
-        box = self.query_one(FilterInput)
+        box = self.filter_box
         box.add_class("-active")
         box.focus()
 
     def action_close_filter(self) -> None:
-        box = self.query_one(FilterInput)
+        box = self.filter_box
         box.remove_class("-active")
-        self.query_one(LayerTable).focus()
+        self.table.focus()
 
     def action_toggle_log(self) -> None:
-        loss = self.query_one(LossPlot)
+        loss = self.loss
         loss.set_log_scale(not loss.log_scale)
 
     def action_toggle_pause(self) -> None:
@@ -366,7 +378,7 @@ class GradtopApp(App[None]):
         self._draw_header()
 
     def action_next_sick(self, direction: int = 1) -> None:
-        table = self.query_one(LayerTable)
+        table = self.table
         rows = table.rows if direction > 0 else list(reversed(table.rows))
         start = table.cursor if direction > 0 else len(rows) - 1 - table.cursor
         pos = next_sick(rows, start)

@@ -139,7 +139,7 @@ def row_cells(
         elif key == "spark":
             cells.append(_spark_cell(_fit(spark, w, "right"), "spark-" + (tone or "ok")))
         elif key == "flow":
-            bar = flow_bar(row.grad_norm, w, flow_scale)
+            bar = flow_bar(row.typical_norm, w, flow_scale)
             cells.append(_spark_cell(bar, "flow-" + (tone or "ok")))
         elif key == "grad":
             cells.append(((_fit(fmt_num(row.grad_norm), w, align), name_tone),))

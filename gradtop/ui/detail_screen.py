@@ -16,7 +16,7 @@ from textual.containers import Grid
 from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer
 
 from gradtop.diagnosis.findings import Finding
 from gradtop.history import RunHistory
@@ -26,7 +26,8 @@ from gradtop.ui.format import fmt_count, fmt_frac, fmt_num, fmt_shape
 from gradtop.ui.heatmap import heatmap_lines, hist_matrix
 from gradtop.ui.layers import LayerRow
 from gradtop.ui.plot_base import SafePlot
-from gradtop.ui.series import Series, param_series
+from gradtop.ui.quiet_static import QuietStatic
+from gradtop.ui.series import Series, decimate, param_series
 from gradtop.ui.tones import fragments_to_content
 
 
@@ -60,10 +61,10 @@ class StatPlot(SafePlot):
             plt.title("not logged")
         elif not drawn:
             plt.title("all values are 0: nothing to draw on a log axis")
-        self.refresh()
+        self.update_plot()
 
 
-class HistogramView(Static):
+class HistogramView(QuietStatic):
     DEFAULT_CSS = """
     HistogramView {
         height: 1fr; border: round $primary-muted; border-title-color: $text-primary;
@@ -76,7 +77,10 @@ class DetailScreen(Screen[None]):
 
     DEFAULT_CSS = """
     DetailScreen { layout: vertical; }
-    DetailScreen #detail-title { height: auto; max-height: 12; background: $panel; padding: 0 1; }
+    DetailScreen #detail-title {
+        height: auto; max-height: 12; background: $panel; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     DetailScreen Grid { grid-size: 2 2; grid-gutter: 0 1; height: 1fr; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -98,37 +102,34 @@ class DetailScreen(Screen[None]):
         self.index = index
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="detail-title", markup=False)
+        yield QuietStatic(id="detail-title")
         with Grid():
             yield StatPlot("grad norm (max / min per point, log)", log=True, id="plot-grad")
             yield StatPlot("update ratio ‖Δw‖/‖w‖ (log)", log=True, id="plot-update")
             yield StatPlot("weight norm", log=False, id="plot-weight")
-            yield HistogramView("", id="hist", markup=False)
+            yield HistogramView(id="hist")
         yield Footer()
 
     def take(
         self, run: RunHistory | None, row: LayerRow | None, findings: Sequence[Finding]
     ) -> None:
         """Copy this parameter's series out of the run (call with the model lock held)."""
-        title = self.query_one("#detail-title", Static)
+        title = self.query_one("#detail-title", QuietStatic)
         if run is None or row is None or not 0 <= self.index < len(run.params):
-            title.update(Content("parameter not in this run"))
+            title.show(Content("parameter not in this run"))
             return
-        title.update(self._title(run, row, findings))
-        width = max(40, 2 * self.query_one("#plot-grad", StatPlot).size.width)
+        title.show(self._title(run, row, findings))
         i = self.index
+        pts = max(60, 2 * self.query_one("#plot-grad", StatPlot).size.width)
+
+        def series(stat: str, use: str = "last") -> Series:
+            return decimate(param_series(run, stat, i, use=use), pts, use)
+
         self.query_one("#plot-grad", StatPlot).draw(
-            [
-                (param_series(run, "grad_norm", i, width, use="high"), "red"),
-                (param_series(run, "grad_norm", i, width, use="low"), "cyan"),
-            ]
+            [(series("grad_norm", "high"), "red"), (series("grad_norm", "low"), "cyan")]
         )
-        self.query_one("#plot-update", StatPlot).draw(
-            [(param_series(run, "update_ratio", i, width), "green")]
-        )
-        self.query_one("#plot-weight", StatPlot).draw(
-            [(param_series(run, "weight_norm", i, width), "blue")]
-        )
+        self.query_one("#plot-update", StatPlot).draw([(series("update_ratio"), "green")])
+        self.query_one("#plot-weight", StatPlot).draw([(series("weight_norm"), "blue")])
         self._histogram(run)
 
     def _title(self, run: RunHistory, row: LayerRow, findings: Sequence[Finding]) -> Content:
@@ -163,14 +164,14 @@ class DetailScreen(Screen[None]):
         view = self.query_one("#hist", HistogramView)
         steps, matrix = hist_matrix(run.hist, self.index)
         if not steps:
-            view.border_title = "gradient magnitude histogram"
-            view.update(Content("not logged for this run (Logger(hist=True) records it)"))
+            _set_border_title(view, "gradient magnitude histogram")
+            view.show(Content("not logged for this run (Logger(hist=True) records it)"))
             return
         label_w = 8
         width = max(4, view.size.width - label_w - 3)
         lines = heatmap_lines(matrix, run.header.hist_edges, width)
-        view.border_title = f"|grad| histogram over time, steps {steps[0]}–{steps[-1]}"
-        view.update(
+        _set_border_title(view, f"|grad| histogram over time, steps {steps[0]}–{steps[-1]}")
+        view.show(
             Content("\n").join(
                 Content.assemble((f"{label:>{label_w}} ", "$text-muted"), (shades, "$accent"))
                 for label, shades in lines
@@ -187,3 +188,10 @@ class DetailScreen(Screen[None]):
         for plot in self.query(StatPlot):
             plot.log_scale = not plot.log_scale
             plot.redraw()
+
+
+def _set_border_title(widget: HistogramView, title: str) -> None:
+    """Only on change: setting a border title always repaints the whole widget. (The
+    titles here are our own text; border titles are parsed as markup.)"""
+    if widget.border_title != title:
+        widget.border_title = title

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.content import Content
-from textual.widgets import Static
 
 from gradtop.diagnosis.findings import Finding
 from gradtop.ui.findings_text import findings_lines, summary
+from gradtop.ui.quiet_static import QuietStatic
 from gradtop.ui.tones import lines_to_content
 
 
@@ -26,6 +25,7 @@ class FindingsPanel(VerticalScroll):
         scrollbar-size-vertical: 1;
         & > Static { width: 1fr; }
     }
+    FindingsPanel.-compact { overflow-y: hidden; }
     FindingsPanel.-compact > Static { text-wrap: nowrap; text-overflow: ellipsis; }
     FindingsPanel.-critical { border: round $error; border-title-color: $text-error; }
     FindingsPanel.-warning { border: round $warning; border-title-color: $text-warning; }
@@ -34,8 +34,7 @@ class FindingsPanel(VerticalScroll):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.compact = False
-        self._shown: Content | None = None
-        self._body = Static("", markup=False)
+        self._body = QuietStatic("", wraps=True)
 
     def compose(self) -> ComposeResult:
         yield self._body
@@ -49,11 +48,10 @@ class FindingsPanel(VerticalScroll):
             if self.compact
             else findings_lines(findings)
         )
-        content = lines_to_content(lines)
-        self.border_title = f"findings: {summary(findings)}"
+        title = f"findings: {summary(findings)}"
+        if self.border_title != title:  # setting it always repaints the whole panel
+            self.border_title = title
         worst = max((f.severity for f in findings if f.active), default=None)
         self.set_class(worst is not None and worst.name == "CRITICAL", "-critical")
         self.set_class(worst is not None and worst.name == "WARNING", "-warning")
-        if content != self._shown:  # unchanged findings cost no bytes on the wire
-            self._shown = content
-            self._body.update(content)
+        self._body.show(lines_to_content(lines))  # unchanged findings cost no bytes

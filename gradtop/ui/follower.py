@@ -9,6 +9,7 @@ to count; anything unexpected is caught here and shown, so the viewer never dies
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ from gradtop.ui.model import WatchModel
 # responsive while a large file is being caught up with.
 READ_CHUNK = 1 << 20
 LATEST_STEPS = 2000
+# Seconds between diagnoses while following. The Diagnoser replays every new row, so
+# batching loses nothing; it only bounds the viewer's CPU on wide models.
+DIAGNOSE_EVERY = 1.0
 
 
 @dataclass
@@ -45,6 +49,7 @@ class FollowOptions:
     poll: bool | None = None
     tick: float = 0.5
     read_chunk: int = READ_CHUNK
+    diagnose_every: float = DIAGNOSE_EVERY
     latest_steps: int = LATEST_STEPS
 
 
@@ -88,6 +93,7 @@ class _Follower:
         if latest.records:
             quick = self.make_model()
             quick.add(latest.records)
+            quick.diagnose()
             post(ModelReplaced(quick, "latest"))
         post(ModelChanged(latest.status))
 
@@ -102,6 +108,7 @@ class _Follower:
             try:
                 post(WakeupStarted(wakeup.mode, wakeup.reason))
                 last: ReaderStatus | None = reader.status
+                diagnosed_at = time.monotonic()
                 while not stop.is_set():
                     wakeup.wait(timeout=options.tick)
                     if stop.is_set():
@@ -111,6 +118,12 @@ class _Follower:
                         resume.wait(timeout=options.tick)
                         continue
                     last = self._catch_up(reader, model, last)
+                    now = time.monotonic()
+                    if model.diagnosis_due and now - diagnosed_at >= options.diagnose_every:
+                        diagnosed_at = now
+                        with model.lock:
+                            model.diagnose()
+                        post(ModelChanged(last))
             finally:
                 wakeup.close()
         finally:
@@ -125,6 +138,7 @@ class _Follower:
             self.post(BackfillProgressed(status.offset, status.size))
             if status.at_eof or status.state != "following" or not batch.records:
                 break
+        model.diagnose()
         return model
 
     def _catch_up(

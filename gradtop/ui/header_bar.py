@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from textual.content import Content
-from textual.widgets import Static
-
 from gradtop.ui.headline import HeadlineInput, headline
+from gradtop.ui.quiet_static import QuietStatic
 from gradtop.ui.tones import lines_to_content
 
 
-class HeaderBar(Static):
+class HeaderBar(QuietStatic):
     """Repaints only when its text changes (ages are whole seconds, so that is rare)."""
 
     DEFAULT_CSS = """
@@ -18,15 +16,10 @@ class HeaderBar(Static):
         max-height: 3;
         background: $panel;
         padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("", id=id, markup=False)
-        self._shown: Content | None = None
-
-    def show(self, data: HeadlineInput) -> None:
-        content = lines_to_content(headline(data, max(20, self.size.width - 2)))
-        if content != self._shown:
-            self._shown = content
-            self.update(content)
+    def show_headline(self, data: HeadlineInput) -> None:
+        self.show(lines_to_content(headline(data, max(20, self.size.width - 2))))

@@ -35,7 +35,7 @@ LEGEND: tuple[tuple[str, str], ...] = (
     ("– frozen", "requires_grad is False (by design)"),
     ("✓ ok", "nothing to report"),
     ("history", "grad norm over the whole run, log scale, newest right; ✖ marks NaN/Inf"),
-    ("flow", "current grad norm on a fixed log scale 1e-10…1e2: read it down the depth"),
+    ("flow", "grad norm (median of 8 steps), fixed log scale 1e-10…1e2: read it down the depth"),
     ("upd/w", "‖Δw‖/‖w‖ per optimizer step (healthy around 1e-3)"),
 )
 

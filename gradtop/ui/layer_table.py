@@ -1,10 +1,12 @@
-"""The per-layer table: a line-API widget that repaints only the cells that changed.
+"""The per-layer table, built so a refresh sends only the cells that changed.
 
-A DataTable re-measures and re-renders every cell it is given; at hundreds of layers and
-a few refreshes a second that costs CPU on the viewer and, worse, bytes over SSH. Here a
-row is a tuple of (text, tone) cells computed for the visible rows only; a new frame is
-compared cell by cell with what is on screen and only changed cells are marked dirty, so
-Textual sends just those spans to the terminal.
+Why several column widgets: Textual sends a partial update of a line from the left
+edge of the widget that owns the changed cells, not from the changed cell. In a single
+full-width table a new ``|grad|`` value at column 150 would resend columns 0-150 of
+every row, twice a second, over SSH. With each live column its own (line-API) widget
+(see GROUPS), a changed number costs about its own width in bytes. Rows are (text, tone)
+cells computed only for the rows on screen, compared with what is shown, and only
+differing cells are marked dirty.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from typing import ClassVar
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
 from textual.events import Click
-from textual.geometry import Region, Size
+from textual.geometry import Region
 from textual.message import Message
-from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from gradtop.text import safe_text
 from gradtop.ui.columns import Cell, PlacedColumn, heading_cells, plan_columns, row_cells
@@ -29,6 +32,21 @@ from gradtop.ui.layers import LayerRow
 from gradtop.ui.sparkline import LogRange
 
 SparkFn = Callable[[int, int], str]  # (param index, width) -> sparkline glyphs
+TIP = "spark_tip"
+# Column widgets. Identity columns (change only with the order) share one widget; each
+# live value gets its own, and the sparkline's newest glyph ("tip", changes almost every
+# frame) is split from its body (moves only when a bin fills).
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ident", ("index", "name", "type", "shape")),
+    ("spark", ("spark",)),
+    (TIP, ()),
+    ("flow", ("flow",)),
+    ("grad", ("grad",)),
+    ("update", ("update",)),
+    ("tail", ("zero", "status")),
+)
+GAP: tuple[str, str] = (" ", "")
+STRIP_CACHE = 8192  # rendered cells kept (cleared when full or when the theme changes)
 
 TONES = (
     "muted",
@@ -37,27 +55,35 @@ TONES = (
     "error",
     "info",
     "nonfinite",
-    "heading",
     "cursor",
-    "spark-ok",
-    "spark-warning",
-    "spark-error",
-    "spark-muted",
-    "spark-info",
-    "flow-ok",
-    "flow-warning",
-    "flow-error",
-    "flow-muted",
-    "flow-info",
-    "status-ok",
-    "status-warning",
-    "status-error",
-    "status-muted",
-    "status-info",
+    *(
+        f"{kind}-{tone}"
+        for kind in ("spark", "flow", "status")
+        for tone in ("ok", "warning", "error", "muted", "info")
+    ),
 )
 
 
-class LayerTable(ScrollView, can_focus=True):
+class TableColumn(Widget):
+    """One column of the table: ``render_line(y)`` draws the cell of row ``y``."""
+
+    DEFAULT_CSS = """
+    TableColumn { height: auto; }
+    """
+
+    def __init__(self, table: LayerTable, key: str) -> None:
+        super().__init__(classes=f"col-{key}")
+        self.table = table
+        self.key = key
+
+    def render_line(self, y: int) -> Strip:
+        return self.table.render_cell(self.key, y, self.size.width)
+
+    def on_click(self, event: Click) -> None:
+        self.table.clicked(event.y, event.chain)
+
+
+class LayerTable(VerticalScroll, can_focus=True):
     """Parameter tensors in the chosen order; Enter opens the detail of the highlighted one."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {f"layer-table--{tone}" for tone in TONES}
@@ -66,13 +92,14 @@ class LayerTable(ScrollView, can_focus=True):
     LayerTable {
         background: $surface;
         scrollbar-size-vertical: 1;
+        overflow-x: hidden;
+        & > Horizontal { height: auto; width: 1fr; }
         & > .layer-table--muted { color: $text-muted; }
         & > .layer-table--ok { color: $text; }
         & > .layer-table--info { color: $text-primary; }
         & > .layer-table--warning { color: $text-warning; text-style: bold; }
         & > .layer-table--error { color: $text-error; text-style: bold; }
         & > .layer-table--nonfinite { color: $text-error; text-style: bold reverse; }
-        & > .layer-table--heading { color: $text-secondary; text-style: bold; }
         & > .layer-table--cursor { background: $block-cursor-blurred-background; }
         & > .layer-table--spark-ok { color: $success; }
         & > .layer-table--spark-info { color: $primary; }
@@ -103,9 +130,6 @@ class LayerTable(ScrollView, can_focus=True):
         Binding("enter", "select", "Detail", show=True),
     ]
 
-    cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
-    """Position of the highlighted row in the current (sorted, filtered) order."""
-
     class Selected(Message):
         """Enter (or a double click) on a row: show that parameter's detail."""
 
@@ -116,14 +140,24 @@ class LayerTable(ScrollView, can_focus=True):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.rows: list[LayerRow] = []
+        self.cursor = 0  # position of the highlighted row in the current order
         self.sort_label = "depth"
-        self._spark: SparkFn = lambda _i, width: ""
+        self._spark: SparkFn = lambda _i, _w: ""
         self._flow = LogRange(-10.0, 2.0)
         self._plan: list[PlacedColumn] = []
         self._plan_key = (-1, -1)
         self._longest = 0  # widest layer name, in cells (sizes the name column)
-        self._cells: dict[int, tuple[int, tuple[Cell, ...]]] = {}  # pos -> (param, cells)
+        self._cells: dict[int, tuple[int, dict[str, Cell]]] = {}  # pos -> (param, cells)
         self._tones: dict[str, Style] = {}
+        self._height = -1
+        self._strip_cache: dict[tuple[Cell, bool, int], Strip] = {}
+        # The history sparkline is two widgets: its body only moves when a bin fills, its
+        # newest glyph ("tip") changes almost every frame and is resent on its own.
+        self._columns = {key: TableColumn(self, key) for key, _members in GROUPS}
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield from self._columns.values()
 
     # ------------------------------------------------------------------ data in
 
@@ -135,51 +169,90 @@ class LayerTable(ScrollView, can_focus=True):
         if full or len(rows) != len(self.rows):
             self._longest = max((cell_len(safe_text(r.name)) for r in rows), default=0)
         self.rows = list(rows)
-        self._spark = spark
-        self._flow = flow
-        self.virtual_size = Size(self.size.width, len(self.rows))
+        self._spark, self._flow = spark, flow
+        self._layout_columns()
+        if self._height != len(self.rows):  # setting a style always re-lays out
+            self._height = len(self.rows)
+            for column in self._columns.values():
+                column.styles.height = self._height
+        if previous is not None:
+            for pos, row in enumerate(self.rows):
+                if row.index == previous:
+                    self.cursor = pos
+                    break
+        self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
         if full:
             self._cells.clear()
-            self.refresh()
-        if previous is not None:
-            self.move_cursor_to_param(previous, scroll=full)
-        self.cursor = min(self.cursor, max(0, len(self.rows) - 1))
-        if not full:
+            for column in self._columns.values():
+                column.refresh()
+            if previous is not None:
+                self._scroll_to_cursor()
+        else:
             self._repaint_changed()
+
+    def _layout_columns(self) -> None:
+        key = (self.scrollable_content_region.width, self._longest)
+        if key == self._plan_key:
+            return
+        self._plan_key = key
+        self._plan = plan_columns(*key)
+        self._cells.clear()
+        widths = self._widths()
+        for key, column in self._columns.items():
+            column.display = key in widths
+            if key in widths:
+                column.styles.width = widths[key]
+            column.refresh()
+
+    def _widths(self) -> dict[str, int]:
+        """Screen width of each shown column widget (gaps travel with their column)."""
+        placed = {col.spec.key: col.width for col in self._plan}
+        widths: dict[str, int] = {}
+        for key, members in GROUPS:
+            if key == TIP:
+                width = 2 if "spark" in placed else 0
+            elif key == "spark":
+                width = placed["spark"] - 1 if "spark" in placed else 0
+            else:
+                width = sum(placed[m] + 1 for m in members if m in placed)
+            if width > 0:
+                widths[key] = width
+        return widths
+
+    def _visible(self) -> range:
+        top = int(self.scroll_offset.y)
+        return range(top, min(len(self.rows), top + self.scrollable_content_region.height))
 
     def _repaint_changed(self) -> None:
         """Recompute visible rows; mark dirty only the cells whose text or tone changed."""
-        plan = self._columns()
-        top = self.scroll_offset.y
-        visible = range(top, min(len(self.rows), top + self.size.height))
-        dirty: list[Region] = []
+        visible = self._visible()
+        widths = self._widths()
         for pos in visible:
             old = self._cells.get(pos)
-            new = self._compute(pos, plan)
-            if old is None or old[0] != new[0]:
-                dirty.append(Region(0, pos - top, self.size.width, 1))
-                continue
-            for col, a, b in zip(plan, old[1], new[1], strict=False):
-                if a != b:
-                    dirty.append(Region(col.x, pos - top, col.width, 1))
+            param, cells = self._compute(pos)
+            for key, width in widths.items():
+                if old is None or old[0] != param or old[1].get(key) != cells[key]:
+                    self._columns[key].refresh(Region(0, pos, width, 1))
         for pos in [p for p in self._cells if p not in visible]:
             del self._cells[pos]  # scrolled away: recomputed if it comes back
-        if dirty:
-            self.refresh(*dirty)
 
-    def _columns(self) -> list[PlacedColumn]:
-        key = (self.size.width, self._longest)
-        if key != self._plan_key:
-            self._plan = plan_columns(*key)
-            self._plan_key = key
-            self._cells.clear()
-        return self._plan
-
-    def _compute(self, pos: int, plan: list[PlacedColumn]) -> tuple[int, tuple[Cell, ...]]:
+    def _compute(self, pos: int) -> tuple[int, dict[str, Cell]]:
         row = self.rows[pos]
-        spark_w = next((c.width for c in plan if c.spec.key == "spark"), 0)
+        spark_w = next((c.width for c in self._plan if c.spec.key == "spark"), 0)
         spark = self._spark(row.index, spark_w) if spark_w else ""
-        entry = (row.index, row_cells(row, plan, spark, self._flow))
+        cells = row_cells(row, self._plan, spark, self._flow)
+        by_spec = {col.spec.key: cell for col, cell in zip(self._plan, cells, strict=True)}
+        by_key: dict[str, Cell] = {}
+        for key, members in GROUPS:
+            parts: list[tuple[str, str]] = []
+            for m in members:
+                if m in by_spec:
+                    parts += [*by_spec[m], GAP]
+            by_key[key] = tuple(parts)
+        if "spark" in by_spec:
+            body, tip = _split_last(by_spec["spark"])
+            by_key["spark"], by_key[TIP] = body, (*tip, GAP)
+        entry = (row.index, by_key)
         self._cells[pos] = entry
         return entry
 
@@ -187,52 +260,63 @@ class LayerTable(ScrollView, can_focus=True):
 
     def heading(self) -> list[tuple[str, int]]:
         """Column titles with their x positions, for the heading line above the table."""
-        return [(text, col.x) for col, text in heading_cells(self._columns(), self.sort_label)]
+        self._layout_columns()
+        return [(text, col.x) for col, text in heading_cells(self._plan, self.sort_label)]
 
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        base = self.rich_style
-        pos = self.scroll_offset.y + y
+    def render_cell(self, key: str, pos: int, width: int) -> Strip:
+        """The strip column ``key`` shows for row ``pos`` (called by the column widgets)."""
         if pos >= len(self.rows):
-            return Strip.blank(width, base)
-        plan = self._columns()
+            return Strip.blank(width, self.rich_style)
         entry = self._cells.get(pos)
         if entry is None or entry[0] != self.rows[pos].index:
-            entry = self._compute(pos, plan)
-        line_style = base
-        if pos == self.cursor:
-            line_style = base + self.get_component_rich_style("layer-table--cursor")
-        segments: list[Segment] = []
-        x = 0
-        for col, cell in zip(plan, entry[1], strict=False):
-            if col.x > x:
-                segments.append(Segment(" " * (col.x - x), line_style))
-            for text, tone in cell:
-                segments.append(Segment(text, self._style(tone, line_style)))
-            x = col.x + col.width
-        if x < width:
-            segments.append(Segment(" " * (width - x), line_style))
-        return Strip(segments).crop_extend(0, width, line_style).simplify()
+            entry = self._compute(pos)
+        cell = entry[1].get(key, ())
+        # Strips are cached by what they show, so scrolling and cursor moves reuse them.
+        cache_key = (cell, pos == self.cursor, width)
+        strip = self._strip_cache.get(cache_key)
+        if strip is None:
+            base = self.rich_style
+            if pos == self.cursor:
+                base = base + self._tone_style("cursor", with_background=True)
+            segments = [Segment(t, base + self._tone_style(tone)) for t, tone in cell if t]
+            strip = Strip(segments).crop_extend(0, width, base).simplify()
+            if len(self._strip_cache) > STRIP_CACHE:
+                self._strip_cache.clear()
+            self._strip_cache[cache_key] = strip
+        return strip
 
-    def _style(self, tone: str, line_style: Style) -> Style:
+    def row_text(self, pos: int) -> str:
+        """The plain text of a row as shown (for tests and copy-paste)."""
+        if not 0 <= pos < len(self.rows):
+            return ""
+        entry = self._cells.get(pos) or self._compute(pos)
+        return "".join(t for key, _m in GROUPS for t, _ in entry[1].get(key, ())).rstrip()
+
+    def _tone_style(self, tone: str, *, with_background: bool = False) -> Style:
         if not tone:
-            return line_style
-        style = self._tones.get(tone)
+            return Style()
+        key = f"{tone}/bg" if with_background else tone
+        style = self._tones.get(key)
         if style is None:
-            # Foreground and attributes only: the line keeps its own (cursor) background.
             comp = self.get_component_rich_style(f"layer-table--{tone}")
-            style = self._tones[tone] = Style(
-                color=comp.color, bold=comp.bold, reverse=comp.reverse, italic=comp.italic
+            # Foreground and attributes only: the line keeps its own (cursor) background.
+            style = Style(
+                color=None if with_background else comp.color,
+                bgcolor=comp.bgcolor if with_background else None,
+                bold=comp.bold,
+                reverse=comp.reverse,
+                italic=comp.italic,
             )
-        return line_style + style
+            self._tones[key] = style
+        return style
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._tones.clear()
+        self._strip_cache.clear()
 
     def on_resize(self) -> None:
-        self._cells.clear()
-        self.virtual_size = Size(self.size.width, len(self.rows))
+        self._layout_columns()
 
     # ------------------------------------------------------------------ cursor
 
@@ -242,10 +326,10 @@ class LayerTable(ScrollView, can_focus=True):
             return self.rows[self.cursor].index
         return None
 
-    def move_cursor_to_param(self, param_index: int, *, scroll: bool = True) -> bool:
+    def move_cursor_to_param(self, param_index: int) -> bool:
         for pos, row in enumerate(self.rows):
             if row.index == param_index:
-                self.move_cursor(pos, scroll=scroll)
+                self.move_cursor(pos)
                 return True
         return False
 
@@ -253,20 +337,22 @@ class LayerTable(ScrollView, can_focus=True):
         if not self.rows:
             self.cursor = 0
             return
-        pos = max(0, min(pos, len(self.rows) - 1))
-        old = self.cursor
-        self.cursor = pos
-        top = self.scroll_offset.y
-        self.refresh(Region(0, old - top, self.size.width, 1))
-        self.refresh(Region(0, pos - top, self.size.width, 1))
+        old, self.cursor = self.cursor, max(0, min(pos, len(self.rows) - 1))
+        for column in self._columns.values():
+            column.refresh(Region(0, old, column.size.width, 1))
+            column.refresh(Region(0, self.cursor, column.size.width, 1))
         if scroll:
-            self.scroll_to_region(Region(0, pos, 1, 1), animate=False, immediate=True)
+            self._scroll_to_cursor()
+
+    def _scroll_to_cursor(self) -> None:
+        self.scroll_to_region(Region(0, self.cursor, 1, 1), animate=False, immediate=True)
 
     def action_cursor(self, delta: int) -> None:
         self.move_cursor(self.cursor + delta)
 
     def action_page(self, direction: int) -> None:
-        self.move_cursor(self.cursor + direction * max(1, self.size.height - 1))
+        page = max(1, self.scrollable_content_region.height - 1)
+        self.move_cursor(self.cursor + direction * page)
 
     def action_jump(self, pos: int) -> None:
         self.move_cursor(len(self.rows) - 1 if pos < 0 else pos)
@@ -276,9 +362,19 @@ class LayerTable(ScrollView, can_focus=True):
         if param is not None:
             self.post_message(self.Selected(param))
 
-    def on_click(self, event: Click) -> None:
-        pos = self.scroll_offset.y + event.y
+    def clicked(self, pos: int, chain: int) -> None:
         if 0 <= pos < len(self.rows):
+            self.focus()
             self.move_cursor(pos, scroll=False)
-            if event.chain >= 2:
+            if chain >= 2:
                 self.action_select()
+
+
+def _split_last(cell: Cell) -> tuple[Cell, Cell]:
+    """A cell of one-cell glyphs split into (all but the last glyph, the last glyph)."""
+    if not cell:
+        return cell, cell
+    *head, (text, tone) = cell
+    if len(text) > 1:
+        head.append((text[:-1], tone))
+    return tuple(head), ((text[-1:], tone),) if text else ()

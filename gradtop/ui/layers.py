@@ -10,6 +10,7 @@ parameter that does not require grad.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -78,6 +79,7 @@ class LayerRow:
     update_ratio: float | None = None
     zero_frac: float | None = None
     nonfinite: float | None = None
+    typical_norm: float | None = None  # median |grad| of the last few steps (flow bar)
     status: LayerStatus = OK
     kinds: tuple[str, ...] = field(default_factory=tuple)
 
@@ -96,6 +98,33 @@ def _last(run: RunHistory, stat: str, n: int) -> list[float | None]:
     return [None if m else float(v) for v, m in zip(row.tolist(), missing.tolist(), strict=True)]
 
 
+FLOW_STEPS = 8  # steps the flow bar's median looks back over
+
+
+def _typical(run: RunHistory, n: int) -> list[float | None]:
+    """Median grad norm of the last FLOW_STEPS steps per parameter: the depth pattern
+    without step-to-step noise. A non-finite newest value wins (never smoothed away)."""
+    table = run.stats.get("grad_norm")
+    if table is None or len(table) == 0:
+        return [None] * n
+    _steps, values = table.recent(FLOW_STEPS)
+    missing = table.recent_missing(FLOW_STEPS)
+    finite = np.where(np.isfinite(values) & ~missing, values, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        med = np.nanmedian(finite, axis=0)
+    newest, newest_missing = values[-1], missing[-1]
+    out: list[float | None] = []
+    for m, v, miss in zip(med.tolist(), newest.tolist(), newest_missing.tolist(), strict=True):
+        if miss:
+            out.append(None)
+        elif not math.isfinite(v):
+            out.append(v)
+        else:
+            out.append(None if math.isnan(m) else m)
+    return out
+
+
 def build_rows(run: RunHistory, findings: Sequence[Finding] = ()) -> list[LayerRow]:
     """Rows in depth order with the worst status each parameter has earned."""
     params = run.params
@@ -105,8 +134,9 @@ def build_rows(run: RunHistory, findings: Sequence[Finding] = ()) -> list[LayerR
     update = _last(run, "update_ratio", n)
     zeros = _last(run, "zero_frac", n)
     nonfinite = _last(run, "nonfinite", n)
+    typical = _typical(run, n)
     rows = [
-        LayerRow(i, p, grad[i], weight[i], update[i], zeros[i], nonfinite[i])
+        LayerRow(i, p, grad[i], weight[i], update[i], zeros[i], nonfinite[i], typical[i])
         for i, p in enumerate(params)
     ]
     has_data = run.steps > 0

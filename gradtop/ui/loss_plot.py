@@ -11,7 +11,7 @@ import numpy as np
 from gradtop.history import RunHistory
 from gradtop.ui.format import fmt_loss
 from gradtop.ui.plot_base import SafePlot
-from gradtop.ui.series import EMPTY, Series, loss_series, lr_series
+from gradtop.ui.series import EMPTY, Series, decimate, loss_series, lr_series
 
 
 class LossPlot(SafePlot):
@@ -30,12 +30,18 @@ class LossPlot(SafePlot):
 
     def take(self, run: RunHistory | None) -> None:
         """Copy what the plot needs out of the run (call with the model lock held)."""
-        points = max(40, 2 * self.size.width)
         if run is None:
             self._loss, self._smooth, self._lr = EMPTY, np.zeros(0), EMPTY
         else:
-            self._loss, self._smooth = loss_series(run, points)
-            self._lr = lr_series(run, points)
+            points = max(60, 2 * self.size.width)  # braille: two dots per cell
+            loss, smooth = loss_series(run)
+            kept = decimate(
+                Series(loss.steps, np.arange(len(loss), dtype=float), loss.bad_steps), points
+            )
+            idx = kept.values.astype(int)
+            self._loss = Series(loss.steps[idx], loss.values[idx], loss.bad_steps)
+            self._smooth = smooth[idx]
+            self._lr = decimate(lr_series(run), points)
         self.redraw()
 
     def set_log_scale(self, on: bool) -> None:
@@ -64,4 +70,4 @@ class LossPlot(SafePlot):
         if self.log_scale:
             title += "  [log]"
         plt.title(title)
-        self.refresh()
+        self.update_plot()

@@ -87,7 +87,12 @@ def liveness(run: RunHistory, clock: RunClock | None, now: float) -> Liveness:
 
 
 class WatchModel:
-    """History of one file plus the findings and pace of each run in it."""
+    """History of one file plus the findings and pace of each run in it.
+
+    ``add`` only records; ``diagnose`` runs the diagnosis for the runs that grew since
+    its last call. They are separate because a diagnosis of hundreds of layers costs
+    tens of milliseconds: the reader worker calls it about once a second, not per record.
+    """
 
     def __init__(self, make_diagnoser: Callable[[], DiagnoserLike] | None = None) -> None:
         self.history = History()
@@ -98,6 +103,7 @@ class WatchModel:
         self.lock = threading.RLock()
         self._make_diagnoser = make_diagnoser
         self._diagnosers: dict[str, DiagnoserLike] = {}
+        self._undiagnosed: set[str] = set()
 
     def add(self, records: Iterable[Record]) -> set[str]:
         """Feed records in file order; returns the run ids that changed."""
@@ -117,11 +123,24 @@ class WatchModel:
         for table in (self.findings, self.clocks, self._diagnosers):
             for rid in [r for r in table if r not in self.history.runs]:
                 del table[rid]
-        for rid in touched:
-            self._diagnose(self.history.runs[rid])
+        self._undiagnosed |= touched
         if touched:
             self.generation += 1
         return touched
+
+    @property
+    def diagnosis_due(self) -> bool:
+        return bool(self._undiagnosed)
+
+    def diagnose(self) -> None:
+        """Bring the findings of every run that grew since the last call up to date."""
+        pending, self._undiagnosed = self._undiagnosed, set()
+        for rid in pending:
+            run = self.history.runs.get(rid)
+            if run is not None:
+                self._diagnose(run)
+        if pending:
+            self.generation += 1
 
     def _diagnose(self, run: RunHistory) -> None:
         if self._make_diagnoser is None:

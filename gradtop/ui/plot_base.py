@@ -1,10 +1,15 @@
-"""PlotextPlot helpers: log axes done right, integer step ticks, and no crashes.
+"""PlotextPlot for a live monitor over SSH: steady axes, line diffs, log axes done right.
 
-plotext's own log axis prints tick labels like ``0.0000000000000000806`` (wider than the
-plot at gradient scales) and raises on an empty log axis. So log plots here draw
-log10 of the values on a linear axis and label the ticks ``1e-17`` themselves. And a
-plot is one panel of a live monitor: if plotext still fails on some edge case, the panel
-shows a note instead of taking the app down.
+* Steady picture: the x axis ends at a round step count ahead of the data and the y axis
+  at rounded bounds, and every stored point is drawn (no resampling that shifts as data
+  arrives), so a new frame differs from the last only where new points landed.
+* Line diffs: the figure is rendered to strips and only lines that changed are marked
+  dirty; an unchanged plot costs no bytes on the wire.
+* Log axes: plotext's own log axis labels ticks ``0.0000000000000000806`` (wider than
+  the plot) and raises on an empty axis, so log plots draw log10 of the values on a
+  linear axis with ``1e-17`` labels.
+* A plot is one panel of a live monitor: if plotext still fails on some edge case, the
+  panel shows a note instead of taking the app down.
 """
 
 from __future__ import annotations
@@ -13,11 +18,36 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from textual.app import RenderResult
-from textual.content import Content
+from rich.segment import Segment
+from rich.text import Text
+from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
 from gradtop.ui.series import Series
+
+
+def nice_ceil(x: float) -> float:
+    """The next 1-2-5 number >= x (x > 0): where the step axis ends."""
+    if x <= 1:
+        return 1.0
+    exp = 10 ** math.floor(math.log10(x))
+    for m in (1, 2, 5, 10):
+        if m * exp >= x:
+            return float(m * exp)
+    return float(10 * exp)  # pragma: no cover - the loop always returns
+
+
+def nice_bounds(lo: float, hi: float) -> tuple[float, float]:
+    """``[lo, hi]`` widened to a round grid a tenth of its span: stable as data wiggles."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0.0, 1.0
+    span = hi - lo
+    if span <= 0:
+        pad = abs(hi) * 0.1 or 0.5
+        return lo - pad, hi + pad
+    grid = 10 ** math.floor(math.log10(span / 2))
+    return math.floor(lo / grid) * grid, math.ceil(hi / grid) * grid
 
 
 def log_ticks(lo: float, hi: float, max_ticks: int = 5) -> tuple[list[float], list[str]]:
@@ -44,13 +74,60 @@ def step_ticks(first: float, last: float, n: int = 5) -> tuple[list[float], list
 
 
 class SafePlot(PlotextPlot):
-    """A PlotextPlot that draws series on a linear or (hand-made) log axis."""
+    """Call ``update_plot()`` after drawing with ``plt``; only changed lines are resent."""
 
-    def render(self) -> RenderResult:
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._strips: list[Strip] = []
+        self._built_for: Size | None = None
+
+    # ------------------------------------------------------------------ rendering
+
+    def _build(self) -> list[Strip]:
+        width, height = self.size
+        base = self.rich_style
         try:
-            return super().render()
+            text = super().render()
+            assert isinstance(text, Text)
         except Exception as exc:  # plotext internals; shown, not raised
-            return Content(f"(plot unavailable: {type(exc).__name__})")
+            text = Text(f"(plot unavailable: {type(exc).__name__})")
+        console = self.app.console
+        strips = []
+        for line in text.split("\n", allow_blank=True)[:height]:
+            segments = Segment.apply_style(line.render(console, end=""), base)
+            strips.append(Strip(list(segments)).crop_extend(0, width, base).simplify())
+        strips += [Strip.blank(width, base)] * (height - len(strips))
+        self._built_for = self.size
+        return strips
+
+    def update_plot(self) -> None:
+        """Rebuild the figure and mark dirty only the lines that differ from the screen."""
+        if not self.is_mounted or self.size.area == 0:
+            self.refresh()
+            return
+        same_size = self._built_for == self.size
+        new = self._build()
+        if not same_size or len(new) != len(self._strips):
+            self._strips = new
+            self.refresh()
+            return
+        changed = [y for y, (a, b) in enumerate(zip(self._strips, new, strict=True)) if a != b]
+        self._strips = new
+        for y in changed:
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def render_line(self, y: int) -> Strip:
+        if self._built_for != self.size:
+            self._strips = self._build()
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width, self.rich_style)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._built_for = None  # theme or colours changed: rebuild on next render
+
+    # ------------------------------------------------------------------ drawing
 
     def draw_series(
         self,
@@ -60,10 +137,10 @@ class SafePlot(PlotextPlot):
         side: str = "left",
         label_ticks: bool = True,
     ) -> bool:
-        """Plot each (series, colour); returns False when there was nothing to draw."""
+        """Plot each (series, colour) on steady axes; False when there was nothing to draw."""
         plt = self.plt
-        ys: list[np.ndarray] = []
         xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
         for s, color in series:
             x, y = s.steps, s.values
             if log:
@@ -75,12 +152,20 @@ class SafePlot(PlotextPlot):
                 ys.append(y)
         if not ys:
             return False
+        all_x, all_y = np.concatenate(xs), np.concatenate(ys)
         if label_ticks:
-            all_x = np.concatenate(xs)
-            plt.xticks(*step_ticks(float(all_x.min()), float(all_x.max())))
+            x0, x1 = float(all_x.min()), nice_ceil(float(all_x.max()))
+            plt.xlim(x0, x1)
+            plt.xticks(*step_ticks(x0, x1))
+        lo, hi = float(all_y.min()), float(all_y.max())
         if log:
-            all_y = np.concatenate(ys)
-            ticks, labels = log_ticks(float(all_y.min()), float(all_y.max()))
+            lo, hi = math.floor(lo * 2) / 2, math.ceil(hi * 2) / 2  # half decades
+            if hi <= lo:
+                lo, hi = lo - 0.5, hi + 0.5
+            ticks, labels = log_ticks(lo, hi)
             if ticks:
                 plt.yticks(ticks, labels, yside=side)
+        else:
+            lo, hi = nice_bounds(lo, hi)
+        plt.ylim(lo, hi, yside=side)
         return True

@@ -7,6 +7,7 @@ so a noisy loss still shows its trend.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,11 +35,18 @@ class Series:
 EMPTY = Series(np.zeros(0), np.zeros(0), np.zeros(0))
 
 
-def table_series(table: Table | None, col: int, points: int, *, use: str = "last") -> Series:
-    """Column ``col`` resampled to at most ``points``; ``use`` picks last, high or low."""
+def table_series(
+    table: Table | None, col: int, points: int | None = None, *, use: str = "last"
+) -> Series:
+    """Column ``col``; ``use`` picks last, high or low per point.
+
+    ``points=None`` returns every stored point (bounded by History: the full-resolution
+    ring plus the decimated archive). Live plots use that: resampling to a width would
+    shift every point whenever one arrives, and repaint the whole plot.
+    """
     if table is None or len(table) == 0:
         return EMPTY
-    column = table.column(col, max(2, points))
+    column = table.column(col, None if points is None else max(2, points))
     values = {"last": column.last, "high": column.high, "low": column.low}[use]
     steps = column.last_step.astype(np.float64)
     finite = np.isfinite(values)
@@ -59,18 +67,49 @@ def ema(values: np.ndarray, span: float) -> np.ndarray:
     return out
 
 
-def loss_series(run: RunHistory, points: int) -> tuple[Series, np.ndarray]:
-    """The loss and its EMA (span a twentieth of the points shown, at least 5)."""
+def loss_series(run: RunHistory, points: int | None = None) -> tuple[Series, np.ndarray]:
+    """The loss and its EMA. The span (a twentieth of the points, rounded up to a power of
+    two) changes rarely, so the smoothed curve of old steps stays put between frames."""
     s = table_series(run.scalars.get(LOSS), 0, points)
-    return s, ema(s.values, max(5.0, len(s) / 20))
+    span = 2 ** math.ceil(math.log2(max(5.0, len(s) / 20)))
+    return s, ema(s.values, span)
 
 
-def lr_series(run: RunHistory, points: int) -> Series:
+def lr_series(run: RunHistory, points: int | None = None) -> Series:
     return table_series(run.scalars.get(LR), 0, points)
 
 
-def param_series(run: RunHistory, stat: str, index: int, points: int, use: str = "last") -> Series:
+def param_series(
+    run: RunHistory, stat: str, index: int, points: int | None = None, use: str = "last"
+) -> Series:
     table = run.stats.get(stat)
     if table is None or not 0 <= index < table.n_cols:
         return EMPTY
     return table_series(table, index, points, use=use)
+
+
+def decimate(s: Series, max_points: int, use: str = "last") -> Series:
+    """At most ``max_points`` points, in bins of a power-of-two number of steps.
+
+    Bins are aligned to multiples of their size, so the points of old steps stay the same
+    from one frame to the next (a live plot only repaints where new data landed); only
+    when the run doubles in length does the bin size, and the picture, change. Each bin
+    keeps its last, highest or lowest value (``use``), so spikes survive in ``high``.
+    """
+    n = len(s)
+    if n <= max_points or max_points < 2:
+        return s
+    steps = s.steps.astype(np.int64)
+    size = 1
+    while (steps[-1] // size) - (steps[0] // size) + 1 > max_points:
+        size *= 2
+    bins = steps // size
+    starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    if use == "high":
+        values = np.maximum.reduceat(s.values, starts)
+    elif use == "low":
+        values = np.minimum.reduceat(s.values, starts)
+    else:
+        values = s.values[ends]
+    return Series(s.steps[ends], values, s.bad_steps)

@@ -141,3 +141,46 @@ def depth_profile(values: Sequence[float | None], width: int) -> str:
             picked[g] = finite.min()
     scale = auto_range(picked, min_decades=2.0)
     return log_sparkline(picked, bad, width=groups, scale=scale).ljust(width)
+
+
+def step_bins(
+    steps: np.ndarray, high: np.ndarray, any_nan: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maxima of ``high`` in ``width`` bins of whole steps, newest bin last.
+
+    Bins are aligned to multiples of a power-of-two number of steps, so between two
+    frames only the newest bin changes (and, once every bin-width steps, the picture moves
+    left by one glyph); resampling by row count would redraw every glyph every frame.
+    Bins with no point (logging every N steps, a pause) repeat the previous value; a bin
+    that held a NaN is flagged. ``steps`` are the points' last steps, ascending.
+    """
+    out = np.full(width, np.nan)
+    flags = np.zeros(width, bool)
+    if width <= 0 or steps.size == 0:
+        return out, flags
+    first, last = int(steps[0]), int(steps[-1])
+    stride = int(np.median(np.diff(steps))) if steps.size > 1 else 1
+    size = 1
+    while size < max(1, stride) or (last // size) - (first // size) + 1 > width:
+        size *= 2
+    start = last // size - width + 1
+    idx = steps.astype(np.int64) // size - start
+    keep = idx >= 0
+    idx, vals, bad = idx[keep], high[keep], any_nan[keep]
+    acc = np.full(width, -np.inf)
+    with np.errstate(invalid="ignore"):
+        np.fmax.at(acc, idx, np.where(np.isnan(vals), -np.inf, vals))
+    np.logical_or.at(flags, idx, bad)
+    seen = np.zeros(width, bool)
+    seen[idx] = True
+    out[seen] = acc[seen]
+    out[seen & (acc == -np.inf)] = np.nan  # a bin of missing values stays a gap
+    # Forward-fill bins between points (sparse logging), never before the first point.
+    last_value = np.nan
+    started = False
+    for i in range(width):
+        if seen[i]:
+            started, last_value = True, out[i]
+        elif started:
+            out[i] = last_value
+    return out, flags

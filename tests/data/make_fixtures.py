@@ -239,6 +239,7 @@ FIXTURES: dict[str, Callable[[], list[Header | Step | End]]] = {
 
 
 def main(out_dir: Path = HERE) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
     for name, make in FIXTURES.items():
         write(out_dir / name, make())
 

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from pty_terminal import PtyApp, gradtop_argv
-from rich.segment import Segment
 from ui_helpers import fixture_path, make_app, until_loaded, wait_until
 
 from gradtop.ui.app import GradtopApp
@@ -45,10 +44,7 @@ async def test_screen_follows_a_writer_process(tmp_path: Path) -> None:
 def _visible_text(app: GradtopApp) -> str:
     """Every character the main widgets would put on screen."""
     table = app.query_one(LayerTable)
-    lines = [
-        "".join(seg.text for seg in table.render_line(y) if isinstance(seg, Segment))
-        for y in range(table.size.height)
-    ]
+    lines = [table.row_text(pos) for pos in range(len(table.rows))]
     lines.append(str(app.query_one(HeaderBar).render()))
     lines.append(str(app.query_one("FindingsPanel Static").render()))
     return "\n".join(lines)

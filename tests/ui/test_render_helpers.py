@@ -245,7 +245,10 @@ def test_model_diagnoses_and_bumps_generation(tmp_path: Path) -> None:
     model = WatchModel(Diagnoser)
     reader = FileReader(DATA / "vanishing.jsonl")
     assert model.add(reader.read().records) == {"vanishing-0002"}
-    assert model.generation == 1
+    assert model.generation == 1 and model.diagnosis_due
+    assert "vanishing-0002" not in model.findings, "adding records does not diagnose"
+    model.diagnose()
+    assert not model.diagnosis_due and model.generation == 2
     assert any(f.kind == "vanishing" for f in model.findings["vanishing-0002"])
     clock = model.clocks["vanishing-0002"]
     assert clock.steps_per_second() == pytest.approx(10.0)
