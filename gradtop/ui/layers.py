@@ -88,14 +88,22 @@ class LayerRow:
         return self.info.name
 
 
-def _last(run: RunHistory, stat: str, n: int) -> list[float | None]:
-    """The newest value of ``stat`` per parameter; None where missing or never logged."""
+def _last(run: RunHistory, stat: str, n: int, lookback: int = 1) -> list[float | None]:
+    """The newest value of ``stat`` per parameter; None where missing or never logged.
+
+    ``lookback`` > 1: the newest row of the last ``lookback`` that was measured at all,
+    for statistics the logger writes only on detail steps (null in between), so the
+    table shows the last measurement instead of blinking empty between them.
+    """
     table = run.stats.get(stat)
-    row = None if table is None else table.last()
-    if row is None:
+    if table is None or len(table) == 0:
         return [None] * n
-    missing = table.recent_missing(1)[0] if table is not None else np.zeros(n, bool)
-    return [None if m else float(v) for v, m in zip(row.tolist(), missing.tolist(), strict=True)]
+    _steps, values = table.recent(max(1, lookback))
+    missing = table.recent_missing(max(1, lookback))
+    measured = np.flatnonzero(~missing.all(axis=1))
+    k = int(measured[-1]) if len(measured) else len(values) - 1
+    row, miss = values[k], missing[k]
+    return [None if m else float(v) for v, m in zip(row.tolist(), miss.tolist(), strict=True)]
 
 
 FLOW_STEPS = 8  # steps the flow bar's median looks back over
@@ -130,9 +138,10 @@ def build_rows(run: RunHistory, findings: Sequence[Finding] = ()) -> list[LayerR
     params = run.params
     n = len(params)
     grad = _last(run, "grad_norm", n)
-    weight = _last(run, "weight_norm", n)
-    update = _last(run, "update_ratio", n)
-    zeros = _last(run, "zero_frac", n)
+    detail = max(1, run.header.detail_every)  # measured only every detail_every steps
+    weight = _last(run, "weight_norm", n, detail)
+    update = _last(run, "update_ratio", n, detail)
+    zeros = _last(run, "zero_frac", n, detail)
     nonfinite = _last(run, "nonfinite", n)
     typical = _typical(run, n)
     rows = [
