@@ -124,6 +124,7 @@ class GradtopApp(App[None]):
         self.wakeup_note = ""
         self.problem = ""
         self.frames = 0  # data redraws done (tests and the benchmark watch this)
+        self._spark_cache: dict[tuple[int, int, int], tuple[object, int, str]] = {}
         self._dirty = True
         self._plot_generation = -1
         self.follow_stats = FollowStats()
@@ -285,14 +286,25 @@ class GradtopApp(App[None]):
     def _spark_fn(self, run: RunHistory | None) -> Callable[[int, int], str]:
         table = None if run is None else run.stats.get("grad_norm")
         lock = self.model.lock
+        cache = self._spark_cache
+        if len(cache) > 4 * 4096:  # bounded: at most a few entries per parameter
+            cache.clear()
 
         def spark(index: int, width: int) -> str:
             if table is None or not 0 <= index < table.n_cols or len(table) == 0:
                 return ""
+            # Re-sorting or scrolling reuses sparklines until their parameter gets data.
+            key = (id(table), index, width)
+            hit = cache.get(key)  # holds the table itself, so its id cannot be reused
+            if hit is not None and hit[0] is table and hit[1] == table.total_rows:
+                return hit[2]
             with lock:
                 col = table.column(index)
+                rows = table.total_rows
             values, flags = step_bins(col.last_step, col.high, col.any_nan, width)
-            return log_sparkline(values, flags, width=width)
+            text = log_sparkline(values, flags, width=width)
+            cache[key] = (table, rows, text)
+            return text
 
         return spark
 
