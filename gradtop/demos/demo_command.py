@@ -58,6 +58,7 @@ def run_demo_command(o: DemoOptions, echo: Echo = print, echo_err: Echo = print)
 
 
 def _live(state: LessonState, out: str, o: DemoOptions, echo: Echo) -> int:
+    echo(texts.ui(o.lang, "loading"))  # importing torch and the Logger takes seconds
     from gradtop.demos.runner import DemoRunner
     from gradtop.ui.lesson_app import run_lesson
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from gradtop.demos.scenarios import SCENARIOS, Result, run_scenario
+from gradtop.logger import Logger  # noqa: F401  (loaded now, not by the first run's thread)
 
 # Intra-op threads for the demo nets: tiny layers gain nothing from more, and on a
 # 2-core laptop the dashboard needs the other core.

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from textual.binding import Binding, BindingType
-from textual.content import Content
 
 from gradtop.diagnosis.findings import Finding
 from gradtop.history import RunHistory
@@ -29,12 +28,13 @@ from gradtop.ui.lesson_panel import (
     LessonPanel,
     TeachingPanel,
     TeachingScreen,
-    teaching_content,
+    Wrap,
 )
 from gradtop.ui.lesson_view import (
     FixKey,
     RunSummary,
     StripWords,
+    ellipsize_end,
     guidance_lines,
     session_runs,
     strip_lines,
@@ -243,10 +243,10 @@ class LessonApp(GradtopApp):
             error=getattr(self.runner, "error", ""),
             reference=not demo.fixes,
             compact=compact,
+            finished=current is not None and current.end is not None,
         )
         text = self._texts.scenario(lang, demo.name)
-        if not compact:
-            guide.insert(0, [(text["line"], "muted")])
+        guide.insert(0, [(ellipsize_end(text["line"], width), "muted")])
         strip = strip_lines(
             summaries[-3:] if compact else summaries,
             current.run_id if current is not None else None,
@@ -256,6 +256,8 @@ class LessonApp(GradtopApp):
             words=self._strip_words(),
             judge_steps=demo.judge_steps,
         )
+        if strip and not compact:
+            strip.append([(self._say("ratio_note"), "muted")])
         panel.show(f"{self._say('lesson')} {demo.name} · {text['title']}", guide, strip)
         self._draw_teaching()
 
@@ -272,7 +274,7 @@ class LessonApp(GradtopApp):
             none_found=say("none_found"),
         )
 
-    def _teaching(self) -> tuple[str, Content]:
+    def _teaching(self) -> tuple[str, list[tuple[str, str]], Wrap]:
         lang, demo = self.lang, self.state.demo
         text = self._texts.scenario(lang, demo.name)
         sections: list[tuple[str, str]] = [
@@ -285,7 +287,7 @@ class LessonApp(GradtopApp):
             )
         sections.append((self._say("basics"), self._texts.basics(lang)))
         sections.append(("", self._say("ratio_note")))
-        return f"{text['title']} · {self._say('text_title')}", teaching_content(sections)
+        return f"{text['title']} · {self._say('text_title')}", sections, self._texts.wrap
 
     def _draw_teaching(self) -> None:
         panel = self.query_one(TeachingPanel)

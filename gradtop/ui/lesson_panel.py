@@ -5,7 +5,7 @@ They only draw what ``lesson_view`` built; the app decides when.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -68,13 +68,17 @@ class LessonPanel(Vertical):
         strip_widget.show(lines_to_content(strip))
 
 
-def teaching_content(sections: Sequence[tuple[str, str]]) -> Content:
-    """Headed paragraphs: (heading, body) pairs; the body is plain text, never markup."""
+Wrap = Callable[[str, int], list[str]]  # gradtop.demos.texts.wrap: counts Chinese as 2 cells
+
+
+def teaching_content(sections: Sequence[tuple[str, str]], wrap: Wrap, width: int) -> Content:
+    """Headed paragraphs, wrapped here: Textual breaks lines at spaces, which Chinese has
+    few of (it would leave a half-empty line or start one with a comma)."""
     parts: list[Content] = []
     for heading, body in sections:
         if heading:
             parts.append(fragments_to_content([(heading, "title")]))
-        parts.append(fragments_to_content([(body, "")]))
+        parts.extend(fragments_to_content([(line, "")]) for line in wrap(body, width))
         parts.append(Content(""))
     return Content("\n").join(parts)
 
@@ -92,13 +96,29 @@ class TeachingPanel(VerticalScroll):
     TeachingPanel > Static { width: 1fr; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._sections: list[tuple[str, str]] = []
+        self._wrap: Wrap | None = None
+
     def compose(self) -> ComposeResult:
         yield ChangeOnlyStatic(id="teaching-text")
 
-    def show(self, title: str, content: Content) -> None:
+    def show(self, title: str, sections: Sequence[tuple[str, str]], wrap: Wrap) -> None:
         if self.border_title != title:
             self.border_title = title
-        self.query_one("#teaching-text", ChangeOnlyStatic).show(content)
+        self._sections, self._wrap = list(sections), wrap
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        width = self.scrollable_content_region.width - 1
+        if self._wrap is None or width < 10:
+            return  # not laid out yet: on_resize draws it
+        text = teaching_content(self._sections, self._wrap, width)
+        self.query_one("#teaching-text", ChangeOnlyStatic).show(text)
 
 
 class TeachingScreen(ModalScreen[None]):
@@ -112,16 +132,17 @@ class TeachingScreen(ModalScreen[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,t,q", "dismiss", "Close")]
 
-    def __init__(self, title: str, content: Content) -> None:
+    def __init__(self, title: str, sections: Sequence[tuple[str, str]], wrap: Wrap) -> None:
         super().__init__()
         self._title = title
-        self._content = content
+        self._sections = sections
+        self._wrap = wrap
 
     def compose(self) -> ComposeResult:
         yield TeachingPanel(id="teaching-modal")
 
     def on_mount(self) -> None:
-        self.query_one(TeachingPanel).show(self._title, self._content)
+        self.query_one(TeachingPanel).show(self._title, self._sections, self._wrap)
         self.query_one(TeachingPanel).focus()
 
     def action_dismiss(self) -> None:  # type: ignore[override]

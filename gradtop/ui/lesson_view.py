@@ -228,7 +228,7 @@ def strip_lines(
     layers = max((len(s.profile) for s in summaries), default=0)
     room = max(0, width - FIXED_CELLS)  # for changes + profile + findings
     prof_w = max(4, min(PROFILE_MAX, layers, room // 4))
-    find_w = max(16, room // 2)
+    find_w = max(16, room // 2 - 4)
     change_w = max(8, min(30, room - prof_w - find_w))
     head = (
         f"{fit(words.run, 5)} {fit(words.changes, change_w)} {fit(words.profile, prof_w)} "
@@ -267,12 +267,12 @@ def clip(fragments: Sequence[Fragment], width: int) -> list[Fragment]:
             out.append((text, tone))
             left -= w
             continue
-        out.append((ellipsize_right(text, left), tone))
+        out.append((ellipsize_end(text, left), tone))
         return out
     return out
 
 
-def ellipsize_right(text: str, width: int) -> str:
+def ellipsize_end(text: str, width: int) -> str:
     """Keep the start of ``text`` (a list of findings reads worst first)."""
     if width <= 0:
         return ""
@@ -339,19 +339,22 @@ def guidance_lines(
     error: str,
     reference: bool,
     compact: bool,
+    finished: bool = False,
 ) -> list[Line]:
     """Where the lesson stands, what to press next, and the key row."""
     status: Line
     if error:
         status = [("✖ " + say("error", error=safe_text(error, 200)), "error")]
     elif restarting or advice is None:
-        status = [("⟳ " + say("restarting"), "info")]
+        status = [("⟳ " + say("restarting" if steps else "starting"), "info")]
     elif advice.status == "sick":
         status = [("✖ " + say("sick", kinds=kind_list(advice.kinds)), "error")]
     elif advice.status == "watching":
         status = [("… " + say("watching", steps=steps), "info")]
     else:
         status = [("✓ " + say("healthy_reference" if reference else "healthy"), "ok")]
+    if finished and not restarting and not error:
+        status.append(("   " + say("finished"), "muted"))
     lines: list[Line] = [status]
     if advice is not None and advice.claim is not None and not restarting and not error:
         verdict = _verdict(advice, say, kind_list)
@@ -373,7 +376,10 @@ def guidance_lines(
             (fix.label + (" ✓" if fix.applied else ""), "ok" if fix.applied else ""),
             ("  ", ""),
         ]
-    row.append((say("keys_hint_short" if compact else "keys_hint"), "muted"))
+    if compact and fixes:  # two short lines rather than one that wraps mid-way
+        lines.append(row)
+        row = []
+    row.append((say("keys_hint"), "muted"))
     lines.append(row)
     return lines
 
