@@ -6,7 +6,9 @@ figure reported is the median over rounds of the mean step time within a round.
 
 Methods (each only when its package is installed):
   none          plain training step
-  gradtop       gradtop.Logger, every step, default settings (update ratio on)
+  gradtop       gradtop.Logger, every step, default settings (update ratio on,
+                slow statistics every detail_every=10 logged steps)
+  gradtop-all   gradtop.Logger(detail_every=1): every statistic on every step
   gradtop-noupd gradtop.Logger(update_ratio=False), every step
   naive         for each parameter: p.grad.norm().item(), one JSON line per step
   tensorboard   SummaryWriter.add_histogram of every gradient, every step
@@ -137,6 +139,11 @@ class Gradtop(Method):
         self.log.close()
 
 
+class GradtopAllDetail(Gradtop):
+    name = "gradtop-all"
+    kwargs: ClassVar[dict[str, Any]] = {"detail_every": 1}
+
+
 class GradtopNoUpdate(Gradtop):
     name = "gradtop-noupd"
     kwargs: ClassVar[dict[str, Any]] = {"update_ratio": False}
@@ -204,7 +211,7 @@ class Wandb(Method):
 
 
 def available_methods(skip: set[str]) -> list[type[Method]]:
-    methods: list[type[Method]] = [Method, Gradtop, GradtopNoUpdate, Naive]
+    methods: list[type[Method]] = [Method, Gradtop, GradtopAllDetail, GradtopNoUpdate, Naive]
     if importlib.util.find_spec("tensorboard") is not None:
         methods.append(TensorBoard)
     if importlib.util.find_spec("wandb") is not None:
