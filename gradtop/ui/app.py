@@ -61,6 +61,7 @@ COMMANDS_LIST: tuple[tuple[str, str, str], ...] = (
     ("Help", "Keys and how to read the table", "help"),
 )
 DEFAULT_REFRESH = 0.5  # seconds between data redraws: <= 2 Hz keeps SSH traffic small
+PLOT_INTERVAL = 1.0  # seconds between loss-curve rebuilds while data flows
 
 
 class FilterInput(Input):
@@ -127,6 +128,7 @@ class GradtopApp(App[None]):
         self._spark_cache: dict[tuple[int, int, int], tuple[object, int, str]] = {}
         self._dirty = True
         self._plot_generation = -1
+        self._plot_time = 0.0
         self.follow_stats = FollowStats()
         self.following = False  # the worker reached the follow loop
         self._stop = threading.Event()
@@ -273,8 +275,13 @@ class GradtopApp(App[None]):
         panel = self.findings_panel
         panel.show(findings, compact=compact)
         loss = self.loss
-        if loss.display and self._plot_generation != model.generation:
-            self._plot_generation = model.generation
+        # The loss curve redraws at most once a second (forced after a model or run
+        # change): it is the costliest panel to build and a second is plenty for it.
+        now = time.monotonic()
+        stale = self._plot_generation != model.generation
+        forced = self._plot_generation < 0
+        if loss.display and stale and (forced or now - self._plot_time >= PLOT_INTERVAL):
+            self._plot_generation, self._plot_time = model.generation, now
             loss.take(run)
         shown = filter_rows(sort_rows(rows, self.sort_key), self.filter_text)
         table = self.table
