@@ -288,3 +288,16 @@ def test_tied_weights_are_listed_once_and_parameterless_models_work(tmp_path: Pa
     (step,) = steps(read_records(tmp_path / "empty.jsonl"))
     assert step.loss == 1.0 and step.total_grad_norm is None
     assert step.stats["grad_norm"] == []
+
+
+def test_huge_finite_gradients_are_not_reported_non_finite(tmp_path: Path) -> None:
+    """|g| = 1e20 is finite in fp32 but its square is not: the sum of squares is redone in
+    float64 instead of reporting an Inf norm with zero NaN/Inf entries."""
+    model = mlp()
+    backward(model)
+    first = next(model.parameters())
+    assert first.grad is not None
+    first.grad[0, :3] = 1e20
+    stats = _log_once(tmp_path / "run.jsonl", model)
+    _compare(stats, model)
+    assert stats["nonfinite"][0] == 0 and stats["grad_norm"][0] == pytest.approx(1e20 * 3**0.5)
