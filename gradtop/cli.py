@@ -178,7 +178,7 @@ def _check_thresholds(values: tuple[str, ...]) -> tuple[str, ...]:
     type=click.FloatRange(0.0, 5.0),
     default=None,
     help="Seconds of pause after each step in the live lesson, so it can be watched "
-    "(default 0.02).",
+    "(default 0.01).",
 )
 def demo(name: str | None, **opts: Any) -> None:
     """Teach gradient flow: train a small broken net, watch gradtop diagnose it, fix it.

@@ -16,8 +16,8 @@ from gradtop.demos.lesson import DEFAULT_DEMO, DEMOS, Demo, LessonState, resolve
 
 Echo = Callable[[str], None]
 EXIT_USAGE = 2
-LIVE_STEPS = 1500  # the live lesson trains longer than the headless default: to watch
-LIVE_DELAY = 0.02  # seconds after each step: ~30 steps/s, a pathology within seconds
+LIVE_STEPS = 2000  # the live lesson trains longer than the headless default: to watch
+LIVE_DELAY = 0.01  # seconds after each step: ~50 steps/s, a pathology within seconds
 
 
 @dataclass

@@ -300,6 +300,7 @@ class Advice:
     claim: Claim | None = None  # what the last pressed fix promised
     verdict: str = ""  # "", "wait", "ok", "soft_ok", "bad"
     alternatives: tuple[str, ...] = field(default_factory=tuple)  # other fixes from the start
+    earlier: tuple[str, ...] = ()  # warning or worse earlier in the run, cleared since
 
 
 def advise(
@@ -327,14 +328,21 @@ def advise(
             verdict = ("ok" if claim.clears else "soft_ok") if judged else "wait"
         elif claim is not None:
             verdict = "bad" if judged or _already_failed(claim, was, after) else "wait"
+    earlier = tuple(
+        dict.fromkeys(
+            f.kind
+            for f in findings
+            if not f.active and f.severity >= Severity.WARNING and f.kind not in kinds
+        )
+    )
     applied = state.applied_set
     suggest = suggestions(demo, applied)
-    if not suggest and kinds:
+    if not suggest and (kinds or earlier):
         suggest = tuple(f.id for f in demo.fixes if f.id not in applied)
     from_start = tuple(f for f in suggestions(demo, frozenset()) if f not in applied)
-    if kinds:
+    if kinds or earlier:  # an explosion that calmed down is still the lesson
         others = tuple(f for f in from_start if f not in suggest)
-        return Advice("sick", kinds, suggest, claim, verdict, others)
+        return Advice("sick", kinds, suggest, claim, verdict, others, earlier)
     if not judged:
         return Advice("watching", (), (), claim, verdict, ())
     return Advice("healthy", (), (), claim, verdict, from_start if applied else ())

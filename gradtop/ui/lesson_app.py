@@ -252,7 +252,7 @@ class LessonApp(GradtopApp):
             current.run_id if current is not None else None,
             width,
             fix_labels={f.id: f.label for f in fixes},
-            kind_names={k: self._texts.kind(lang, k) for s in summaries for k, _ in s.active},
+            kind_names={k: self._texts.kind(lang, k) for k in self._texts.lang_module(lang).KINDS},
             words=self._strip_words(),
             judge_steps=demo.judge_steps,
         )
@@ -272,6 +272,7 @@ class LessonApp(GradtopApp):
             findings=say("col_findings"),
             broken=say("broken"),
             none_found=say("none_found"),
+            earlier=say("col_earlier"),
         )
 
     def _teaching(self) -> tuple[str, list[tuple[str, str]], Wrap]:

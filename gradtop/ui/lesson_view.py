@@ -50,6 +50,7 @@ class RunSummary:
     profile: tuple[float, ...]  # g_rms per weight layer, input to output (NaN: non-finite)
     worst: Mapping[str, int] = field(default_factory=dict)  # kind -> worst severity
     active: tuple[tuple[str, int], ...] = ()  # active (kind, severity), warning or worse
+    earlier: tuple[str, ...] = ()  # warning or worse earlier in the run, cleared since
     finished: bool = False
 
 
@@ -127,6 +128,14 @@ def summarise(run: RunHistory, findings: Sequence[Finding], number: int) -> RunS
     active = tuple(
         (f.kind, int(f.severity)) for f in findings if f.active and f.severity >= Severity.WARNING
     )
+    loud = {kind for kind, _ in active}
+    earlier = tuple(
+        dict.fromkeys(
+            f.kind
+            for f in findings
+            if not f.active and f.severity >= Severity.WARNING and f.kind not in loud
+        )
+    )
     return RunSummary(
         run_id=run.run_id,
         number=number,
@@ -137,6 +146,7 @@ def summarise(run: RunHistory, findings: Sequence[Finding], number: int) -> RunS
         profile=profile,
         worst=worst_by_kind(findings),
         active=active,
+        earlier=earlier,
         finished=run.end is not None,
     )
 
@@ -163,6 +173,7 @@ class StripWords:
     findings: str = "findings"
     broken: str = "original net"
     none_found: str = "✓ none"
+    earlier: str = "earlier:"
 
 
 def shared_scale(summaries: Sequence[RunSummary]) -> LogRange:
@@ -198,16 +209,17 @@ def profile_text(profile: Sequence[float], width: int, scale: LogRange) -> str:
 def _findings_cell(
     s: RunSummary, kind_names: Mapping[str, str], words: StripWords, young: bool
 ) -> list[Fragment]:
-    if not s.active:
-        if young and not s.finished:
-            return [("…", "muted")]
-        return [(words.none_found, "ok")]
     out: list[Fragment] = []
+    if not s.active:
+        out.append(("…", "muted") if young and not s.finished else (words.none_found, "ok"))
     for i, (kind, sev) in enumerate(s.active):
         if i:
             out.append((", ", "muted"))
         mark, tone = ("✖ ", "error") if sev >= int(Severity.CRITICAL) else ("⚠ ", "warning")
         out.append((mark + kind_names.get(kind, kind.replace("_", " ")), tone))
+    if s.earlier:
+        names = ", ".join(kind_names.get(k, k.replace("_", " ")) for k in s.earlier)
+        out.append((f"  ({words.earlier} {names})", "muted"))
     return out
 
 
@@ -347,8 +359,12 @@ def guidance_lines(
         status = [("✖ " + say("error", error=safe_text(error, 200)), "error")]
     elif restarting or advice is None:
         status = [("⟳ " + say("restarting" if steps else "starting"), "info")]
-    elif advice.status == "sick":
+    elif advice.status == "sick" and advice.kinds:
         status = [("✖ " + say("sick", kinds=kind_list(advice.kinds)), "error")]
+        if advice.earlier:
+            status.append(("  " + say("earlier", kinds=kind_list(advice.earlier)), "muted"))
+    elif advice.status == "sick":  # it came and went: still the lesson (an explosion)
+        status = [("✖ " + say("sick_earlier", kinds=kind_list(advice.earlier)), "warning")]
     elif advice.status == "watching":
         status = [("… " + say("watching", steps=steps), "info")]
     else:

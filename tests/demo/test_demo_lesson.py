@@ -118,3 +118,14 @@ def test_a_reference_demo_is_healthy_once_judged() -> None:
     assert advise(state, [], 20, False).status == "watching"
     done = advise(state, [finding("loss_plateau", Severity.INFO)], 150, False)
     assert done.status == "healthy" and done.suggest == () and done.alternatives == ()
+
+
+def test_a_finding_that_cleared_still_counts() -> None:
+    """The RNN's explosion clears after one step wrecks the weights: still the lesson."""
+    state = LessonState(DEMOS["exploding_rnn"])
+    calm = [finding("exploding", Severity.CRITICAL, cleared=51)]
+    advice = advise(state, calm, steps=200, finished=False)
+    assert advice.status == "sick" and advice.kinds == () and advice.earlier == ("exploding",)
+    assert advice.suggest == ("clip", "gain_1")
+    info_only = advise(state, [finding("loss_plateau", Severity.INFO, cleared=90)], 200, False)
+    assert info_only.status == "healthy" and info_only.earlier == ()
