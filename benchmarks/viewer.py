@@ -233,7 +233,8 @@ def main() -> None:
     sizes = [tuple(int(v) for v in s.split("x")) for s in (args.size or ["80x24", "200x60"])]
     print(f"machine: {machine()}")
     print(
-        f"writer: {args.params} tensors, {args.rate:g} records/s; viewer --refresh {args.refresh}"
+        f"writer: {args.params} tensors, {args.prefill} steps logged before the viewer starts, "
+        f"then {args.rate:g} records/s; gradtop watch --refresh {args.refresh}"
     )
     print("| terminal | CPU (% of 1 core) | to terminal | key latency median/max | first frame |")
     print("|---|---|---|---|---|")
