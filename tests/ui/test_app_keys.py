@@ -198,3 +198,16 @@ async def test_bad_lines_and_a_newer_format_are_shown_not_raised(tmp_path: Path)
         text = header_text(app)
         assert "skipped" in text and "bad lines" in text
         assert "9.0" in text, "a refused newer format version is spelt out"
+
+
+async def test_truncated_file_is_noticed_and_reread(copy_fixture: Callable[[str], Path]) -> None:
+    path = copy_fixture("vanishing.jsonl")
+    app = make_app(path, tick=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        healthy = fixture_path("healthy.jsonl").read_bytes()
+        with path.open("r+b") as f:  # truncate in place, then a new (shorter) run
+            f.truncate(0)
+            f.write(healthy[: len(healthy) // 2].rsplit(b"\n", 1)[0] + b"\n")
+        await wait_until(pilot, lambda: "truncated" in header_text(app), "truncation shown")
+        await wait_until(pilot, lambda: "healthy-0001" in header_text(app), "new run shown")
