@@ -45,6 +45,7 @@ class Demo:
     claims: tuple[Claim, ...] = ()
     judge_steps: int = 100  # logged steps after which no finding means "healthy"
     aliases: tuple[str, ...] = ()
+    cures: tuple[str, ...] = ()  # fixes that alone remove what the original net teaches
 
     def fix(self, fix_id: str) -> DemoFix:
         for f in self.fixes:
@@ -89,6 +90,7 @@ DEMOS: dict[str, Demo] = {
                 _claim(("residual",), "lower_lr", ("lr_too_high",)),
             ),
             aliases=("vanishing_sigmoid",),
+            cures=("batchnorm", "residual"),
         ),
         Demo(
             "exploding",
@@ -118,6 +120,7 @@ DEMOS: dict[str, Demo] = {
                 _claim((), "clip", ("exploding", "nonfinite")),
             ),
             judge_steps=50,
+            cures=("lower_lr", "clip"),
         ),
         Demo(
             "exploding_rnn",
@@ -133,6 +136,7 @@ DEMOS: dict[str, Demo] = {
             ),
             judge_steps=60,
             aliases=("rnn",),
+            cures=("gain_1",),
         ),
         Demo(
             "dead_relu",
@@ -147,6 +151,7 @@ DEMOS: dict[str, Demo] = {
                 _claim(("leaky_relu",), "bias_0", ("vanishing",)),
             ),
             judge_steps=60,
+            cures=("bias_0",),
         ),
         Demo(
             "lr_too_low",
@@ -154,6 +159,7 @@ DEMOS: dict[str, Demo] = {
             (_fix("raise_lr", "1", "Adam lr 1e-5 → 1e-3", lr=1e-3),),
             (_claim((), "raise_lr", ("lr_too_low",)),),
             judge_steps=120,
+            cures=("raise_lr",),
         ),
         Demo(
             "lr_too_high",
@@ -161,6 +167,7 @@ DEMOS: dict[str, Demo] = {
             (_fix("lower_lr", "1", "Adam lr 0.1 → 1e-3", lr=1e-3),),
             (_claim((), "lower_lr", ("lr_too_high", "dead_units")),),
             judge_steps=40,
+            cures=("lower_lr",),
         ),
         Demo(
             "frozen_layer",
@@ -168,6 +175,7 @@ DEMOS: dict[str, Demo] = {
             (_fix("unfreeze", "1", "requires_grad_(True)", freeze=()),),
             (_claim((), "unfreeze", ("frozen",)),),
             judge_steps=20,
+            cures=("unfreeze",),
         ),
         Demo(
             "unused_layer",
@@ -175,6 +183,7 @@ DEMOS: dict[str, Demo] = {
             (_fix("use_layer", "1", "del model.unused", unused=False),),
             (_claim((), "use_layer", ("no_grad",)),),
             judge_steps=20,
+            cures=("use_layer",),
         ),
         Demo("healthy", "fixed_relu_bn", aliases=("fixed_relu_bn",)),
         Demo("transformer", "transformer"),
@@ -339,13 +348,14 @@ def advise(
     suggest = suggestions(demo, applied)
     if not suggest and (kinds or earlier):
         suggest = tuple(f.id for f in demo.fixes if f.id not in applied)
-    from_start = tuple(f for f in suggestions(demo, frozenset()) if f not in applied)
     if kinds or earlier:  # an explosion that calmed down is still the lesson
-        others = tuple(f for f in from_start if f not in suggest)
+        others = tuple(f for f in demo.cures if f not in suggest and f not in applied)
         return Advice("sick", kinds, suggest, claim, verdict, others, earlier)
     if not judged:
         return Advice("watching", (), (), claim, verdict, ())
-    return Advice("healthy", (), (), claim, verdict, from_start if applied else ())
+    # Healthy: the other ways to cure the original net, if this run was not just that.
+    others = tuple(f for f in demo.cures if applied and applied != {f})
+    return Advice("healthy", (), (), claim, verdict, others)
 
 
 def relevant(claim: Claim, before: Mapping[str, int]) -> Claim | None:

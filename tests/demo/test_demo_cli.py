@@ -152,3 +152,20 @@ def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert listing.exit_code == 0
     for name in DEMOS:
         assert f"  {name} " in listing.output
+
+
+CURES = [(d.name, f) for d in DEMOS.values() for f in d.cures]
+
+
+@pytest.mark.parametrize(("name", "fix"), CURES, ids=[f"{n}:{f}" for n, f in CURES])
+def test_each_cure_alone_removes_what_the_demo_teaches(
+    name: str, fix: str, trained: Cache, runs_dir: Path
+) -> None:
+    demo = DEMOS[name]
+    scenario = SCENARIOS[demo.scenario]
+    after, _ = _headless(demo, frozenset({fix}), trained, runs_dir)
+    worst = worst_in_file(after)
+    for kind in scenario.expect:
+        assert worst.get(kind, -1) < WARNING, f"{name} + {fix}: {kind} still {worst}"
+    for kind in scenario.expect_info:
+        assert kind not in worst, f"{name} + {fix}: {kind} still there"

@@ -84,6 +84,7 @@ def test_catalogue_matches_the_scenarios_and_recipes() -> None:
             assert claim.fix in ids and claim.before <= ids and claim.fix not in claim.before
             for kind in (*claim.clears, *claim.softens):
                 assert kind.partition(":")[0] in KINDS, kind
+        assert set(demo.cures) <= ids
         for alias in demo.aliases:
             assert resolve(alias) is demo
     assert DEMO_META == UI_DEMO_META  # the UI finds the runs the lesson labels
