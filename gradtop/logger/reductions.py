@@ -57,6 +57,30 @@ def nonfinite_fused(grads: list[Tensor], chunk: int = FUSED_CHUNK) -> list[Tenso
     return [c[0] if len(c) == 1 else torch.stack(c).sum() for c in per]
 
 
+# BLAS dot lengths are 32-bit integers: larger tensors take vector_norm.
+DOT_MAX = 2**31 - 1
+
+
+def cpu_sumsq(t: Tensor, acc: torch.dtype) -> Tensor:
+    """||t||² of one CPU tensor: a BLAS dot for fp32/fp64 (about 1.5x faster than
+    vector_norm there, and more accurate), else vector_norm in ``acc``. In fp32 it
+    overflows to Inf above ~1.8e19; :func:`cpu_sumsq_row` redoes those."""
+    if t.dtype in (torch.float32, torch.float64) and t.numel() < DOT_MAX:
+        flat = t.reshape(-1)
+        return torch.dot(flat, flat)
+    return torch.linalg.vector_norm(t, 2.0, dtype=acc).square()
+
+
+def cpu_sumsq_row(squares: list[Tensor], tensors: list[Tensor], dtype: torch.dtype) -> Tensor:
+    """Stack :func:`cpu_sumsq` results as ``dtype``; a non-finite one is redone in
+    float64 from its tensor (reading a CPU value costs no device synchronisation)."""
+    row = torch.stack(squares).to(dtype)
+    if not bool(torch.isfinite(row).all()):
+        for j in (~torch.isfinite(row)).nonzero().flatten().tolist():
+            row[j] = torch.linalg.vector_norm(tensors[j], 2.0, dtype=torch.float64).square()
+    return row
+
+
 def sparse_block(grads: list[Tensor], dtype: torch.dtype, device: torch.device) -> Tensor:
     """Sparse gradients (e.g. nn.Embedding(sparse=True)): statistics of the coalesced values.
 

@@ -29,10 +29,13 @@ from torch import Tensor
 
 from gradtop.logger.finalise import HIST_EDGES, N_ROWS
 from gradtop.logger.parallel import local, local_grad
-from gradtop.logger.reductions import INT_VIEW, nonfinite_fused, sparse_block
-
-# Larger tensors take vector_norm: BLAS dot lengths are 32-bit integers.
-_DOT_MAX = 2**31 - 1
+from gradtop.logger.reductions import (
+    INT_VIEW,
+    cpu_sumsq,
+    cpu_sumsq_row,
+    nonfinite_fused,
+    sparse_block,
+)
 
 # What a layout depends on, per parameter: None (no gradient) or the gradient's
 # (device, dtype, is_sparse, is_empty).
@@ -214,21 +217,13 @@ class StatsEngine:
         highs: list[Tensor] = []
         lows: list[Tensor] = []
         counts: list[Tensor] = []
-        vector_norm = torch.linalg.vector_norm
-        use_dot = dtype in (torch.float32, torch.float64)
-        dot = torch.dot
         for g in grads:
-            if use_dot and g.numel() < _DOT_MAX:
-                flat = g.reshape(-1)
-                squares.append(dot(flat, flat))
-            else:
-                flat = g
-                squares.append(vector_norm(g, 2.0, dtype=acc).square())
-            low, high = torch.aminmax(flat)
+            squares.append(cpu_sumsq(g, acc))
+            low, high = torch.aminmax(g)
             lows.append(low)
             highs.append(high)
             if detail:
-                counts.append(torch.count_nonzero(flat.view(int_view)))
+                counts.append(torch.count_nonzero(g.view(int_view)))
         # One stack for all three (fewer small ops: each costs ~5-10 us on CPU); the
         # caller's cat promotes to the pack dtype.
         n = len(grads)
@@ -281,8 +276,11 @@ class StatsEngine:
             tensors = [self.tensors[i] for i in idx]
             if self.sharded:
                 tensors = [local(t) for t in tensors]
-            norms = torch._foreach_norm(tensors, 2.0, dtype=acc)
-            row = torch.stack(norms).to(self.dtype).square_()
+            if device.type == "cpu":  # per-tensor BLAS dots beat the foreach fallback
+                row = cpu_sumsq_row([cpu_sumsq(t, acc) for t in tensors], tensors, self.dtype)
+            else:
+                norms = torch._foreach_norm(tensors, 2.0, dtype=acc)
+                row = torch.stack(norms).to(self.dtype).square_()
             rows.append(row if device == self.device else row.to(self.device))
         if not rows:
             return torch.zeros(0, dtype=self.dtype, device=self.device)

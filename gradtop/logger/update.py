@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from gradtop.logger.parallel import local
+from gradtop.logger.reductions import cpu_sumsq, cpu_sumsq_row
 
 
 class UpdateTracker:
@@ -70,13 +71,15 @@ class UpdateTracker:
             params = self._locals(idx)
             acc = torch.float64 if dtype == torch.float64 else torch.float32
             if device.type == "cpu":  # one tensor at a time: the norm reads it from cache
-                norms = []
+                squares = []
                 for s, p in zip(snap, params, strict=True):
                     s.copy_(p)
-                    norms.append(torch.linalg.vector_norm(s, 2.0, dtype=acc))
-            else:
-                torch._foreach_copy_(snap, params)
-                norms = list(torch._foreach_norm(snap, 2.0, dtype=acc))
+                    squares.append(cpu_sumsq(s, acc))
+                row = cpu_sumsq_row(squares, snap, self.dtype)
+                rows.append(row if device == self.device else row.to(self.device))
+                continue
+            torch._foreach_copy_(snap, params)
+            norms = list(torch._foreach_norm(snap, 2.0, dtype=acc))
             rows.append(self._row(norms, device))
         self.taken = True
         return self._ordered(rows)
@@ -92,13 +95,15 @@ class UpdateTracker:
             params = self._locals(idx)
             acc = torch.float64 if dtype == torch.float64 else torch.float32
             if device.type == "cpu":
-                norms = []
+                squares = []
                 for s, p in zip(snap, params, strict=True):
                     s.sub_(p)  # reuse the buffer: it is refilled at the next snapshot
-                    norms.append(torch.linalg.vector_norm(s, 2.0, dtype=acc))
-            else:
-                torch._foreach_sub_(snap, params)
-                norms = list(torch._foreach_norm(snap, 2.0, dtype=acc))
+                    squares.append(cpu_sumsq(s, acc))
+                row = cpu_sumsq_row(squares, snap, self.dtype)
+                rows.append(row if device == self.device else row.to(self.device))
+                continue
+            torch._foreach_sub_(snap, params)
+            norms = list(torch._foreach_norm(snap, 2.0, dtype=acc))
             rows.append(self._row(norms, device))
         return self._ordered(rows)
 
