@@ -23,6 +23,7 @@ from textual.binding import Binding, BindingType
 from gradtop.diagnosis.findings import Finding
 from gradtop.history import RunHistory
 from gradtop.ui.app import GradtopApp
+from gradtop.ui.lesson_guide import FixKey, guidance_lines
 from gradtop.ui.lesson_panel import (
     DemoPicker,
     LessonPanel,
@@ -31,11 +32,9 @@ from gradtop.ui.lesson_panel import (
     Wrap,
 )
 from gradtop.ui.lesson_view import (
-    FixKey,
     RunSummary,
     StripWords,
     ellipsize_end,
-    guidance_lines,
     session_runs,
     strip_lines,
     summarise,
