@@ -89,10 +89,10 @@ class Logger:
         every: log every N-th call of :meth:`log` (the first call is always logged);
             skipped calls cost a counter increment.
         scaler: a ``torch.amp.GradScaler``; its loss scale is recorded.
-        update_ratio: measure ``||Δw|| / ||w||`` over each logged optimizer step. Costs
-            one persistent copy of the optimizer's parameters on their device (memory
-            equal to the trainable parameters) plus a copy before and a diff after each
-            logged optimizer step.
+        update_ratio: measure ``||Δw|| / ||w||`` over the optimizer step that follows
+            each detail step. Costs one persistent copy of the optimizer's parameters on
+            their device (memory equal to the trainable parameters) plus a copy before
+            and a diff after those optimizer steps.
         hist: also record a log10|g| histogram per parameter (bins: ``HIST_EDGES``). Off by
             default: it costs several kernels per parameter tensor.
         hist_every: with ``hist``, record the histogram on every N-th logged step.

@@ -4,7 +4,8 @@ CS231n's advice is to watch *updates*, not raw gradients (docs research/diagnosi
 and for Adam the update is not ``lr * g``. So the parameters are snapshotted right
 before the step and diffed right after it. Memory cost: one persistent copy of the
 parameters the optimizer owns, on their own device, allocated on first use. Work is
-only done on logged steps: the hooks return at once otherwise. On CPU each tensor is
+only done on detail steps (``Logger(detail_every=...)``): the hooks return at once
+otherwise. On CPU each tensor is
 copied, measured and diffed one at a time so that it is read from cache, not memory.
 """
 
