@@ -5,8 +5,8 @@ and for Adam the update is not ``lr * g``. So the parameters are snapshotted rig
 before the step and diffed right after it. Memory cost: one persistent copy of the
 parameters the optimizer owns, on their own device, allocated on first use. Work is
 only done on detail steps (``Logger(detail_every=...)``): the hooks return at once
-otherwise. On CPU each tensor is
-copied, measured and diffed one at a time so that it is read from cache, not memory.
+otherwise. On CPU each tensor is copied, measured and diffed one at a time so that it is
+read from cache, not memory.
 """
 
 from __future__ import annotations
