@@ -198,7 +198,10 @@ class LessonApp(GradtopApp):
             return None
         judge = self.state.demo.judge_steps
         for s in reversed(summaries[:-1]):
-            if frozenset(s.fixes) == claim.before and (s.finished or s.steps >= judge):
+            # A run that ended early counts only if it had shown something (NaN stops
+            # training early); one restarted before it was judged says nothing.
+            judged = s.steps >= judge or (s.finished and bool(s.worst))
+            if frozenset(s.fixes) == claim.before and judged:
                 return dict(s.worst)
         return None
 
@@ -271,6 +274,7 @@ class LessonApp(GradtopApp):
             findings=say("col_findings"),
             broken=say("broken"),
             none_found=say("none_found"),
+            cut_short=say("cut_short"),
             earlier=say("col_earlier"),
         )
 

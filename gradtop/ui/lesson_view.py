@@ -169,6 +169,7 @@ class StripWords:
     findings: str = "findings"
     broken: str = "original net"
     none_found: str = "✓ none"
+    cut_short: str = "stopped before it could be judged"
     earlier: str = "earlier:"
 
 
@@ -207,7 +208,12 @@ def _findings_cell(
 ) -> list[Fragment]:
     out: list[Fragment] = []
     if not s.active:
-        out.append(("…", "muted") if young and not s.finished else (words.none_found, "ok"))
+        # A young run says nothing yet; one that ended young (restarted by a key) never
+        # will: neither may pass for healthy.
+        if not young:
+            out.append((words.none_found, "ok"))
+        else:
+            out.append((words.cut_short if s.finished else "…", "muted"))
     for i, (kind, sev) in enumerate(s.active):
         if i:
             out.append((", ", "muted"))

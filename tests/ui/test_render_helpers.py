@@ -268,3 +268,20 @@ def test_log_ticks_are_short_decade_labels() -> None:
 def test_step_ticks_are_integers() -> None:
     _ticks, labels = step_ticks(3, 600)
     assert labels[0] == "3" and labels[-1] == "600" and all("." not in t for t in labels)
+
+
+def test_strip_never_calls_an_unjudged_run_healthy() -> None:
+    from gradtop.ui.lesson_view import RunSummary, StripWords, strip_lines
+
+    def run(number: int, steps: int, finished: bool) -> RunSummary:
+        return RunSummary(
+            f"r{number}", number, (), steps, 2.3, 1e-15, (1e-15, 1.0), finished=finished
+        )
+
+    words = StripWords()
+    runs = [run(1, 300, True), run(2, 12, True), run(3, 12, False)]
+    lines = strip_lines(runs, "r3", 100, fix_labels={}, kind_names={}, words=words, judge_steps=100)
+    text = ["".join(t for t, _ in line) for line in lines[1:]]
+    assert words.none_found in text[0]  # judged long enough with nothing found
+    assert words.cut_short in text[1] and words.none_found not in text[1]  # restarted early
+    assert text[2].rstrip().endswith("…") and words.none_found not in text[2]  # still young

@@ -295,6 +295,7 @@ UI: dict[str, str] = {
     "col_ratio": "R",
     "col_findings": "findings",
     "none_found": "✓ none",
+    "cut_short": "stopped before it could be judged",
     "col_earlier": "earlier:",
     "text_title": "Why? (t closes)",
     "see": "What you are seeing",

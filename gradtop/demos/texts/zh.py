@@ -243,6 +243,7 @@ UI: dict[str, str] = {
     "col_ratio": "R",
     "col_findings": "发现",
     "none_found": "✓ 无",
+    "cut_short": "未及判断即已停止",
     "col_earlier": "之前：",
     "text_title": "原理（按 t 关闭）",
     "see": "你看到的现象",
