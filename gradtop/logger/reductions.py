@@ -11,6 +11,20 @@ from torch import Tensor
 
 # Integer dtype of the same width, for bit-level zero counts.
 INT_VIEW = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+# Every bit but the sign bit: -0.0 and +0.0 both become integer 0.
+_MAGNITUDE_BITS = {1: 0x7F, 2: 0x7FFF, 4: 0x7FFF_FFFF, 8: 0x7FFF_FFFF_FFFF_FFFF}
+
+
+def count_nonzero_float(g: Tensor) -> Tensor:
+    """Entries of a float tensor that are not ±0, as an integer count on the device.
+
+    On the integer view, with the sign bit cleared: the float ``count_nonzero`` kernel is
+    about 10x slower on CPU, and the raw bit pattern would count ``-0.0`` as nonzero,
+    which masked or pruned weights (``w * mask``) produce wherever the upstream gradient
+    is negative.
+    """
+    size = g.element_size()
+    return torch.count_nonzero(g.view(INT_VIEW[size]).bitwise_and(_MAGNITUDE_BITS[size]))
 
 # Largest temporary (in elements) the fused non-finite count may allocate at once.
 FUSED_CHUNK = 1 << 24
@@ -95,7 +109,7 @@ def sparse_block(grads: list[Tensor], dtype: torch.dtype, device: torch.device) 
             absmax = v.abs().amax().to(dtype)
         else:
             absmax = torch.zeros((), dtype=dtype, device=v.device)
-        nonzero = torch.count_nonzero(v.view(INT_VIEW[v.element_size()])).to(dtype)
+        nonzero = count_nonzero_float(v).to(dtype)
         nonfinite = (~torch.isfinite(v)).sum().to(dtype)
         cols.append(torch.stack([sumsq, nonzero, nonfinite, absmax]))
     return torch.stack(cols, dim=1).to(device)

@@ -30,7 +30,7 @@ from torch import Tensor
 from gradtop.logger.finalise import HIST_EDGES, N_ROWS
 from gradtop.logger.parallel import local, local_grad
 from gradtop.logger.reductions import (
-    INT_VIEW,
+    count_nonzero_float,
     cpu_sumsq,
     cpu_sumsq_row,
     nonfinite_fused,
@@ -191,10 +191,6 @@ class StatsEngine:
         """
         dtype = grads[0].dtype
         acc = torch.float64 if dtype == torch.float64 else torch.float32  # fp16/bf16 -> fp32
-        int_view = INT_VIEW[grads[0].element_size()]
-        # Zero count on the integer view: one cheap integer pass (the float count_nonzero
-        # kernel is ~10x slower on CPU). -0.0 has its sign bit set, so it counts as
-        # nonzero; parameter gradients practically never hold -0.0 (docs/performance.md).
         fused = self.sync_free if self.sync_free is not None else device.type != "cpu"
         if fused:
             # Accelerators: fused multi-tensor kernels; the zero count is one small kernel
@@ -203,7 +199,7 @@ class StatsEngine:
             sumsq = torch.stack(torch._foreach_norm(grads, 2.0, dtype=acc))
             absmax = torch.stack(torch._foreach_norm(grads, math.inf))
             if detail:
-                nonzero = torch.stack([torch.count_nonzero(g.view(int_view)) for g in grads])
+                nonzero = torch.stack([count_nonzero_float(g) for g in grads])
             else:
                 nonzero = self._placeholder(len(grads), device)
             nonfinite = torch.stack(nonfinite_fused(grads))
@@ -223,7 +219,7 @@ class StatsEngine:
             lows.append(low)
             highs.append(high)
             if detail:
-                counts.append(torch.count_nonzero(g.view(int_view)))
+                counts.append(count_nonzero_float(g))
         # One stack for all three (fewer small ops: each costs ~5-10 us on CPU); the
         # caller's cat promotes to the pack dtype.
         n = len(grads)

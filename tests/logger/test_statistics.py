@@ -15,6 +15,7 @@ import pytest
 import torch
 from logger_support import assert_close, backward, headers, mlp, naive_stats, read_records, steps
 from torch import nn
+from torch.nn.utils import prune
 
 import gradtop
 from gradtop.logger.finalise import finalise
@@ -301,3 +302,24 @@ def test_huge_finite_gradients_are_not_reported_non_finite(tmp_path: Path) -> No
     stats = _log_once(tmp_path / "run.jsonl", model)
     _compare(stats, model)
     assert stats["nonfinite"][0] == 0 and stats["grad_norm"][0] == pytest.approx(1e20 * 3**0.5)
+
+
+@pytest.mark.parametrize("sync_free", [False, True], ids=["cpu-branch", "fused"])
+def test_pruned_weights_negative_zero_gradients_count_as_zero(
+    tmp_path: Path, sync_free: bool
+) -> None:
+    """Pruning multiplies by a 0/1 mask, so masked entries get -0.0 wherever the gradient
+    arriving from above is negative: those entries are zero and must count as such."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    prune.random_unstructured(model[0], "weight", amount=0.5)
+    backward(model)
+    grad = model[0].weight_orig.grad
+    assert grad is not None
+    negative_zero = (grad == 0) & torch.signbit(grad)
+    assert int(negative_zero.sum()) > 0, "the setup must produce -0.0 gradients"
+    expected = naive_stats(model)  # g == 0 is true for -0.0 too
+    index = [n for n, _ in model.named_parameters()].index("0.weight_orig")
+    assert expected["zero_frac"][index] == pytest.approx(0.5, abs=0.05)
+    assert_close(_log_once(tmp_path / "run.jsonl", model)["zero_frac"], expected["zero_frac"])
+    assert_close(_engine_stats(model, sync_free)["zero_frac"], expected["zero_frac"])
