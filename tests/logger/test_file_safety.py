@@ -200,3 +200,104 @@ def test_exit_without_close_still_writes_the_end_record(tmp_path: Path) -> None:
     assert len(steps(records)) == 3
     (end,) = ends(records)
     assert end.reason == "exit" and end.steps == 3 and end.dropped == 0
+
+
+def _is_run_file(fd: int, path: Path) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == str(path)
+    except OSError:
+        return False
+
+
+def test_short_writes_are_completed_into_whole_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pipe, FUSE or NFS mount may accept fewer bytes than asked: the writer loops."""
+    path = tmp_path / "run.jsonl"
+    real_write = os.write
+    calls = {"short": 0}
+
+    def short_write(fd: int, data: bytes) -> int:
+        if _is_run_file(fd, path):
+            calls["short"] += 1
+            return real_write(fd, bytes(data[:7]))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", short_write)
+    model = mlp()
+    with gradtop.Logger(path, model) as log:
+        _train(log, model, 3)
+    monkeypatch.undo()
+    records = read_records(path)  # strict: every line whole, valid, sized to the header
+    assert [type(r).__name__ for r in records] == ["Header", "Step", "Step", "Step", "End"]
+    assert calls["short"] > len(records)  # really written 7 bytes at a time
+    assert ends(records)[0].dropped == 0
+
+
+def test_a_write_failing_mid_record_leaves_the_next_record_on_its_own_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EIO after part of a step landed: that step is lost and counted, the rest is whole."""
+    path = tmp_path / "run.jsonl"
+    real_write = os.write
+    state = {"writes": 0}
+
+    def failing_write(fd: int, data: bytes) -> int:
+        if _is_run_file(fd, path):
+            state["writes"] += 1
+            if state["writes"] == 2:  # the first step record: a short write of 20 bytes
+                return real_write(fd, bytes(data[:20]))
+            if state["writes"] == 3:  # ... and the call for the rest fails
+                raise OSError(5, "Input/output error")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", failing_write)
+    model = mlp()
+    with (
+        pytest.warns(GradtopWarning, match="Input/output error") as caught,
+        gradtop.Logger(path, model) as log,
+    ):
+        _train(log, model, 3)
+    monkeypatch.undo()
+    assert len([w for w in caught if issubclass(w.category, GradtopWarning)]) == 1
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    torn = lines[1]
+    assert len(torn) == 20
+    with pytest.raises(RecordError):
+        decode_record(torn)
+    n_params = len(list(model.parameters()))
+    rest = [decode_record(line, n_params) for line in [lines[0], *lines[2:-1]]]
+    assert [type(r).__name__ for r in rest] == ["Header", "Step", "Step", "End"]
+    assert [r.step for r in rest if isinstance(r, Step)] == [2, 3]
+    assert ends(rest)[0].dropped == 1  # type: ignore[arg-type]
+
+
+def test_permission_denied_warns_once_and_writing_resumes_when_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EACCES (a shared results folder, a root-owned file): training goes on; once the
+    file can be opened again, the run continues with its header. (Tests run as root, so
+    the refusal is injected at os.open rather than with chmod.)"""
+    path = tmp_path / "run.jsonl"
+    real_open = os.open
+
+    def refuse(file: str, *args: object, **kwargs: object) -> int:
+        if os.fspath(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refuse)
+    model = mlp()
+    with pytest.warns(GradtopWarning, match="Permission denied") as caught:
+        log = gradtop.Logger(path, model)
+        _train(log, model, 3)
+        _wait_for(lambda: log.dropped >= 3, "three refused steps counted as dropped")
+        monkeypatch.undo()  # permission granted
+        _train(log, model, 2)
+        log.close()
+    assert len([w for w in caught if issubclass(w.category, GradtopWarning)]) == 1
+    records = read_records(path)
+    assert [type(r).__name__ for r in records] == ["Header", "Step", "Step", "End"]
+    assert [s.step for s in steps(records)] == [4, 5]
+    assert ends(records)[0].dropped == 3
