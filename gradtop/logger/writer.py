@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gradtop.records import End, encode_record
+from gradtop.records import MAX_LINE_BYTES, End, encode_record
 
 
 class GradtopWarning(RuntimeWarning):
@@ -155,6 +155,15 @@ class RecordWriter:
         return item()  # type: ignore[operator]
 
     def _write_record(self, data: bytes) -> None:
+        if len(data) > MAX_LINE_BYTES:
+            # Still written (jq and pandas read it), but gradtop's reader skips it as
+            # "overlong": say so here, where the cause is, rather than only in the viewer.
+            self.warn(
+                "overlong",
+                f"a record of {len(data):,} bytes exceeds the {MAX_LINE_BYTES:,}-byte line "
+                "limit of gradtop's reader, which will skip it; log fewer parameters "
+                "(e.g. only some modules) or leave hist off",
+            )
         if not self._ensure_open() or not self._write(data):
             self.dropped_io += 1
 

@@ -301,3 +301,22 @@ def test_permission_denied_warns_once_and_writing_resumes_when_allowed(
     assert [type(r).__name__ for r in records] == ["Header", "Step", "Step", "End"]
     assert [s.step for s in steps(records)] == [4, 5]
     assert ends(records)[0].dropped == 3
+
+
+def test_a_record_beyond_the_readers_line_limit_is_written_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The limit is lowered so a small model crosses it: the writer must say, once, that
+    gradtop's reader would skip these lines, and still write them for other tools."""
+    from gradtop.logger import writer
+
+    monkeypatch.setattr(writer, "MAX_LINE_BYTES", 600)
+    path = tmp_path / "run.jsonl"
+    model = mlp()
+    with (
+        pytest.warns(GradtopWarning, match="line limit of gradtop's reader") as caught,
+        gradtop.Logger(path, model) as log,
+    ):
+        _train(log, model, 3)
+    assert len([w for w in caught if "line limit" in str(w.message)]) == 1
+    assert len(steps(read_records(path))) == 3
