@@ -16,6 +16,7 @@ Methods (each only when its package is installed):
 
     python benchmarks/overhead.py            # full run (a few minutes on 2 cores)
     python benchmarks/overhead.py --quick    # smoke run
+    python benchmarks/overhead.py --device cuda --models gpt   # ~134M-parameter GPT on a GPU
 """
 
 from __future__ import annotations
@@ -55,11 +56,13 @@ def make_mlp() -> nn.Module:
 class TinyTransformer(nn.Module):
     """4 layers, d=256, 4 heads, ff=1024: a small GPT-shaped encoder with a token head."""
 
-    def __init__(self, vocab: int = 1000, d: int = 256, layers: int = 4) -> None:
+    def __init__(
+        self, vocab: int = 1000, d: int = 256, layers: int = 4, heads: int = 4, seq: int = 64
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, d)
-        self.pos = nn.Parameter(torch.zeros(1, 64, d))
-        block = nn.TransformerEncoderLayer(d, 4, 4 * d, dropout=0.0, batch_first=True)
+        self.pos = nn.Parameter(torch.zeros(1, seq, d))
+        block = nn.TransformerEncoderLayer(d, heads, 4 * d, dropout=0.0, batch_first=True)
         self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, vocab)
@@ -77,13 +80,28 @@ class Workload:
     loss: Callable[[nn.Module, Batch], torch.Tensor]
 
 
-def workloads(mlp_batch: int, tf_batch: int) -> list[Workload]:
-    def mlp_batch_fn(gen: torch.Generator) -> Batch:
-        return torch.randn(mlp_batch, 512, generator=gen), torch.randint(0, 10, (mlp_batch,))
+GPT_SEQ = 256
+GPT_VOCAB = 32_000
 
-    def tf_batch_fn(gen: torch.Generator) -> Batch:
-        tokens = torch.randint(0, 1000, (tf_batch, 65), generator=gen)
-        return tokens[:, :-1], tokens[:, 1:]
+
+def make_gpt() -> nn.Module:
+    """12 layers, d=768, 12 heads, 32k vocabulary: ~134M parameters (GPT-2 small-sized),
+    the ">= 100M-parameter transformer" of the GPU target."""
+    return TinyTransformer(vocab=GPT_VOCAB, d=768, layers=12, heads=12, seq=GPT_SEQ)
+
+
+def workloads(mlp_batch: int, tf_batch: int, gpt_batch: int, device: str) -> list[Workload]:
+    # Batches are drawn on the CPU (same generator, same data on any device), then moved.
+    def mlp_batch_fn(gen: torch.Generator) -> Batch:
+        x, y = torch.randn(mlp_batch, 512, generator=gen), torch.randint(0, 10, (mlp_batch,))
+        return x.to(device), y.to(device)
+
+    def tokens_fn(batch: int, seq: int, vocab: int) -> Callable[[torch.Generator], Batch]:
+        def make(gen: torch.Generator) -> Batch:
+            tokens = torch.randint(0, vocab, (batch, seq + 1), generator=gen).to(device)
+            return tokens[:, :-1], tokens[:, 1:]
+
+        return make
 
     def mlp_loss(model: nn.Module, b: Batch) -> torch.Tensor:
         return nn.functional.cross_entropy(model(b[0]), b[1])
@@ -94,7 +112,18 @@ def workloads(mlp_batch: int, tf_batch: int) -> list[Workload]:
 
     return [
         Workload(f"mlp-12x512 (batch {mlp_batch})", make_mlp, mlp_batch_fn, mlp_loss),
-        Workload(f"transformer-4x256 (batch {tf_batch}x64)", TinyTransformer, tf_batch_fn, tf_loss),
+        Workload(
+            f"transformer-4x256 (batch {tf_batch}x64)",
+            TinyTransformer,
+            tokens_fn(tf_batch, 64, 1000),
+            tf_loss,
+        ),
+        Workload(
+            f"gpt-12x768 (batch {gpt_batch}x{GPT_SEQ})",
+            make_gpt,
+            tokens_fn(gpt_batch, GPT_SEQ, GPT_VOCAB),
+            tf_loss,
+        ),
     ]
 
 
@@ -229,6 +258,7 @@ class Runner:
     loss_fn: Callable[[nn.Module, Batch], torch.Tensor]
     gen: torch.Generator
     clock: Callable[[], float] = time.perf_counter
+    sync: Callable[[], None] = lambda: None  # torch.cuda.synchronize on a GPU
     step: int = 0
     last_self_cost: float | None = None
 
@@ -238,6 +268,7 @@ class Runner:
         m = self.method
         clock = self.clock
         before = m.self_cost()
+        self.sync()  # an asynchronous device: time whole steps, not kernel launches
         start = clock()
         for b in batches:
             self.step += 1
@@ -246,6 +277,7 @@ class Runner:
             loss.backward()
             m.after_backward(self.step, loss)
             m.opt.step()
+        self.sync()
         elapsed = (clock() - start) / n
         after = m.self_cost()
         if before is not None and after is not None:
@@ -259,18 +291,22 @@ def measure(
     rounds: int,
     steps: int,
     clock: Callable[[], float] = time.perf_counter,
+    *,
+    device: str = "cpu",
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Median over interleaved rounds of each method's mean step time (and self-timed cost)."""
     results: dict[str, list[float]] = {}
     own: dict[str, list[float]] = {}
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     with tempfile.TemporaryDirectory(prefix="gradtop-bench-") as tmp:
         runners: list[Runner] = []
         for cls in methods:
             torch.manual_seed(0)
-            model = work.make()
+            model = work.make().to(device)
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)
             gen = torch.Generator().manual_seed(1)  # the same batches for every method
-            runners.append(Runner(cls(model, opt, Path(tmp)), work.batch, work.loss, gen, clock))
+            method = cls(model, opt, Path(tmp))
+            runners.append(Runner(method, work.batch, work.loss, gen, clock, sync))
         try:
             for r in runners:  # warm-up: allocator, first-call costs, gradtop layouts
                 r.run(2)
@@ -295,9 +331,12 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
+    gpu = ""
+    if torch.cuda.is_available():
+        gpu = f", GPU {torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
     return (
         f"{os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}{gpu}"
     )
 
 
@@ -308,9 +347,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="steps per round and method")
     parser.add_argument("--mlp-batch", type=int, default=128)
     parser.add_argument("--tf-batch", type=int, default=16)
+    parser.add_argument("--gpt-batch", type=int, default=8)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--skip", default="", help="comma-separated methods to leave out")
-    parser.add_argument("--models", default="mlp,transformer", help="which workloads to run")
+    parser.add_argument(
+        "--models",
+        default="mlp,transformer",
+        help="which workloads to run: mlp, transformer, gpt (~134M parameters: for a GPU)",
+    )
     parser.add_argument(
         "--clock",
         choices=("wall", "cpu"),
@@ -332,10 +377,10 @@ def main() -> None:
         f"{args.clock} clock\n"
     )
     chosen = set(args.models.split(","))
-    for work in workloads(args.mlp_batch, args.tf_batch):
+    for work in workloads(args.mlp_batch, args.tf_batch, args.gpt_batch, args.device):
         if work.name.split("-")[0] not in chosen:
             continue
-        medians, own = measure(work, methods, args.rounds, args.steps, clock)
+        medians, own = measure(work, methods, args.rounds, args.steps, clock, device=args.device)
         base = medians["none"]
         print(work.name)
         print(f"  {'method':<14} {'step ms':>9} {'x none':>8} {'+ms/step':>9} {'self-timed':>11}")
