@@ -99,8 +99,8 @@ class Logger:
         detail_every: measure the slow statistics (weight_norm, zero_frac and
             update_ratio, with its parameter snapshot) on every N-th logged step, on the
             first, and on the one after a step with NaN/Inf gradients; other steps write
-            them as null. 1: everything on every step. The default keeps logging every
-            step within a few percent of a CPU training step (docs/performance.md).
+            them as null. 1: everything on every step, at 2-3x the cost on CPU
+            (docs/performance.md has the figures).
         meta: free-form JSON metadata stored in the header.
         fsync: ``os.fsync`` after every record (only protects against power loss).
         queue_size: records that may wait for the writer before new ones are dropped.
