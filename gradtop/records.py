@@ -15,10 +15,13 @@ Numbers that JSON cannot carry (NaN, +Inf, -Inf) are written as the strings ``"N
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
@@ -49,6 +52,17 @@ MAX_LINE_BYTES = 4 * 1024 * 1024
 # Cap on the parameter list a viewer will accept; bounded memory matters more than
 # showing the 10,001st tensor of a giant model.
 MAX_PARAMS = 100_000
+
+# Step numbers, counts and sizes are stored as int64 by every reader (numpy arrays), so a
+# record with an integer outside int64 is unusable, not merely odd: refuse it at decode.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+# The largest integer a float64 can hold (without becoming inf). orjson never yields a
+# larger one (it turns integers past 2**64 into floats or refuses them); the stdlib parser
+# used for legacy lines would, and float() of it raises OverflowError deep in a reader.
+FLOAT_INT_MAX = int(sys.float_info.max)
+# Histogram edges: a few dozen in practice; a cap keeps a hostile header's list bounded.
+MAX_HIST_EDGES = 1024
 
 _NONFINITE_TO_JSON = {"NaN": math.nan, "Inf": math.inf, "-Inf": -math.inf}
 Number = float | None
@@ -120,6 +134,21 @@ def _strict_constant(name: str) -> float:
     return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[name]
 
 
+def _bounded_int(text: str) -> int:
+    """Integers of a legacy line, refused where orjson would never produce them.
+
+    The stdlib parser builds arbitrarily large ints; one past float range (a 400-digit
+    statistic) would raise OverflowError wherever a reader converts it. Checking the
+    digit count first also keeps ``int()`` away from its own digit limit (ValueError).
+    """
+    if len(text.lstrip("-")) > 309:  # FLOAT_INT_MAX has 309 digits
+        raise RecordError("schema", f"integer of {len(text)} digits is out of range")
+    value = int(text)
+    if not -FLOAT_INT_MAX <= value <= FLOAT_INT_MAX:
+        raise RecordError("schema", "integer out of range")
+    return value
+
+
 def parse_line(line: bytes) -> dict[str, Any]:
     """Parse one line (without its newline) into a JSON object, or raise RecordError.
 
@@ -141,7 +170,9 @@ def _parse_legacy(line: bytes, error: Exception) -> Any:
     if b"NaN" not in line and b"Infinity" not in line:
         raise RecordError("invalid_json", str(error)) from None
     try:
-        return json.loads(line, parse_constant=_strict_constant)
+        return json.loads(line, parse_constant=_strict_constant, parse_int=_bounded_int)
+    except RecordError:
+        raise
     except (ValueError, RecursionError) as exc:
         raise RecordError("invalid_json", str(exc)) from None
 
@@ -152,7 +183,11 @@ def decode_number(value: Any) -> Number:
         return None
     if isinstance(value, bool):
         raise RecordError("schema", "boolean where a number was expected")
-    if isinstance(value, int | float):
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        if not -FLOAT_INT_MAX <= value <= FLOAT_INT_MAX:
+            raise RecordError("schema", "integer out of range")
         return float(value)
     if isinstance(value, str) and value in _NONFINITE_TO_JSON:
         return _NONFINITE_TO_JSON[value]
@@ -168,19 +203,32 @@ def decode_numbers(values: Any, length: int | None = None) -> list[Number]:
     # Fast path, the overwhelmingly common case: only plain numbers. The type scan runs
     # in C and the parser's fresh list is handed over as is (ints, such as nonfinite
     # counts, stay ints: a float for typing and for numpy). This halves decode time.
-    if set(map(type, values)) <= _FLOAT_OR_INT:
+    types = set(map(type, values))
+    if types <= _FLOAT_OR_INT:
+        # An int past float range (only a legacy line or a hand-built dict can hold one)
+        # would raise OverflowError in the reader's arrays. Int-only arrays (nonfinite
+        # counts) are checked with min/max in C; mixed ones, rare, one by one.
+        if int in types and not _ints_in_float_range(values, types == _INT_ONLY):
+            raise RecordError("schema", "integer out of range in a numeric array")
         return values
     out: list[Number] = []
     append = out.append
     for v in values:
-        if type(v) is float or (type(v) is int):
-            append(float(v))
+        if type(v) is float:
+            append(v)
         else:
             append(decode_number(v))
     return out
 
 
 _FLOAT_OR_INT = frozenset({float, int})
+_INT_ONLY = frozenset({int})
+
+
+def _ints_in_float_range(values: list[Any], int_only: bool) -> bool:
+    if int_only:  # no NaN among them, so min/max (run in C) are exact
+        return min(values) >= -FLOAT_INT_MAX and max(values) <= FLOAT_INT_MAX
+    return all(-FLOAT_INT_MAX <= v <= FLOAT_INT_MAX for v in values if type(v) is int)
 
 
 # ---------------------------------------------------------------------------- records
@@ -340,6 +388,50 @@ def _require(obj: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> An
     return value
 
 
+def _require_int64(obj: dict[str, Any], key: str) -> int:
+    """A required integer that readers store as int64 (a step number): refused outside it."""
+    value = _require(obj, key, int)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise RecordError("schema", f"field {key!r} is outside the int64 range")
+    return value
+
+
+def _require_time(obj: dict[str, Any]) -> float:
+    """A record's Unix time: a finite number. Inf or NaN here would reach every report."""
+    value = _require(obj, "time", (int, float))
+    if isinstance(value, int) and not -FLOAT_INT_MAX <= value <= FLOAT_INT_MAX:
+        raise RecordError("schema", "field 'time' is out of range")
+    value = float(value)
+    if not math.isfinite(value):
+        raise RecordError("schema", "field 'time' is not a finite number")
+    return value
+
+
+def _opt_int(value: Any, default: int, low: int = INT64_MIN) -> int:
+    """An optional integer field: ``default`` when absent, not an int, or outside int64."""
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= INT64_MAX:
+        return value
+    return default
+
+
+def _opt_str(value: Any, default: str = "") -> str:
+    return value if isinstance(value, str) else default
+
+
+def _hist_edges(value: Any) -> tuple[float, ...] | None:
+    """The histogram's log10 bin edges: finite numbers (they are printed as axis labels)."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise RecordError("schema", "field 'hist_edges' is not a list or null")
+    if len(value) > MAX_HIST_EDGES:
+        raise RecordError("schema", f"{len(value)} histogram edges > limit {MAX_HIST_EDGES}")
+    edges = tuple(decode_number(e) for e in value)
+    if not all(e is not None and math.isfinite(e) for e in edges):
+        raise RecordError("schema", "field 'hist_edges' holds a missing or non-finite edge")
+    return edges  # type: ignore[return-value]  # None was ruled out just above
+
+
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
@@ -359,17 +451,20 @@ def _param_from_json(obj: Any) -> ParamInfo:
         raise RecordError("schema", "parameter entry is not an object")
     shape = obj.get("shape")
     if not isinstance(shape, list) or not all(
-        isinstance(s, int) and not isinstance(s, bool) for s in shape
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= INT64_MAX for s in shape
     ):
-        raise RecordError("schema", "parameter shape is not a list of integers")
+        raise RecordError("schema", "parameter shape is not a list of integers in int64 range")
+    numel = _require(obj, "numel", int)
+    if not 0 <= numel <= INT64_MAX:
+        raise RecordError("schema", "parameter numel is negative or outside int64")
     in_opt = obj.get("in_optimizer")
     return ParamInfo(
         name=_require(obj, "name", str),
-        module=obj.get("module") if isinstance(obj.get("module"), str) else "",
-        module_type=obj.get("module_type") if isinstance(obj.get("module_type"), str) else "",
-        param=obj.get("param") if isinstance(obj.get("param"), str) else "",
+        module=_opt_str(obj.get("module")),
+        module_type=_opt_str(obj.get("module_type")),
+        param=_opt_str(obj.get("param")),
         shape=tuple(shape),
-        numel=_require(obj, "numel", int),
+        numel=numel,
         requires_grad=bool(obj.get("requires_grad", True)),
         in_optimizer=in_opt if isinstance(in_opt, bool) else None,
     )
@@ -380,7 +475,8 @@ def check_version(version: Any) -> None:
     if not isinstance(version, str):
         raise RecordError("schema", "header has no version string")
     major_text = version.split(".", 1)[0]
-    if not major_text.isdigit():
+    # isdigit() alone accepts "²" and 5000-digit strings, on which int() raises ValueError.
+    if not (major_text.isascii() and major_text.isdigit() and len(major_text) <= 9):
         raise RecordError("schema", f"unreadable format version {version[:20]!r}")
     if int(major_text) > FORMAT_MAJOR:
         raise RecordError(
@@ -391,46 +487,70 @@ def check_version(version: Any) -> None:
 
 def _positive_int(value: Any, default: int = 1) -> int:
     """An optional count field (added in a minor version): ``default`` when absent or bad."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-        return value
-    return default
+    return _opt_int(value, default, low=1)
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _only_record_errors(build: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Wrap a ``*_from_json``: whatever a hostile object trips inside, a RecordError comes out.
+
+    The checks above are meant to catch every bad value by name; this is the guarantee
+    for the one they miss, because a reader that meets any other exception stops (the UI
+    worker) or reports an internal error (``gradtop check``) instead of counting a skip.
+    """
+
+    @functools.wraps(build)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return build(*args, **kwargs)
+        except RecordError:
+            raise
+        except (TypeError, ValueError, OverflowError, KeyError, IndexError, RecursionError) as exc:
+            raise RecordError("schema", f"unusable value ({type(exc).__name__})") from None
+
+    return guarded
+
+
+@_only_record_errors
 def header_from_json(obj: dict[str, Any]) -> Header:
-    """Validate and build a Header; raises RecordError with a countable reason."""
+    """Validate and build a Header; raises RecordError (only) with a countable reason."""
     check_version(obj.get("version"))
     params_json = _require(obj, "params", list)
     if len(params_json) > MAX_PARAMS:
         raise RecordError("schema", f"{len(params_json)} parameters > limit {MAX_PARAMS}")
-    edges = obj.get("hist_edges")
     return Header(
         run_id=_require(obj, "run_id", str),
-        time=float(_require(obj, "time", (int, float))),
+        time=_require_time(obj),
         params=tuple(_param_from_json(p) for p in params_json),
         version=obj["version"],
-        host=obj.get("host") if isinstance(obj.get("host"), str) else "",
-        pid=obj.get("pid") if isinstance(obj.get("pid"), int) else 0,
-        rank=obj.get("rank") if isinstance(obj.get("rank"), int) else 0,
-        world_size=obj.get("world_size") if isinstance(obj.get("world_size"), int) else 1,
+        host=_opt_str(obj.get("host")),
+        pid=_opt_int(obj.get("pid"), 0),
+        rank=_opt_int(obj.get("rank"), 0),
+        world_size=_opt_int(obj.get("world_size"), 1),
         parallel=obj.get("parallel") if isinstance(obj.get("parallel"), dict) else {},
-        model=obj.get("model") if isinstance(obj.get("model"), str) else "",
-        total_params=obj.get("total_params") if isinstance(obj.get("total_params"), int) else 0,
-        trainable_params=obj.get("trainable_params")
-        if isinstance(obj.get("trainable_params"), int)
-        else 0,
+        model=_opt_str(obj.get("model")),
+        total_params=_opt_int(obj.get("total_params"), 0),
+        trainable_params=_opt_int(obj.get("trainable_params"), 0),
         activations=_str_tuple(obj.get("activations")),
         norms=_str_tuple(obj.get("norms")),
         optimizer=obj.get("optimizer") if isinstance(obj.get("optimizer"), str) else None,
-        every=obj.get("every") if isinstance(obj.get("every"), int) else 1,
+        every=_opt_int(obj.get("every"), 1),
         detail_every=_positive_int(obj.get("detail_every")),
         stats=_str_tuple(obj.get("stats")) or PARAM_STATS,
-        hist_edges=tuple(float(e) for e in edges) if isinstance(edges, list) else None,
+        hist_edges=_hist_edges(obj.get("hist_edges")),
         meta=obj.get("meta") if isinstance(obj.get("meta"), dict) else {},
     )
 
 
+@_only_record_errors
 def step_from_json(obj: dict[str, Any], n_params: int | None = None) -> Step:
-    """Validate and build a Step; arrays must match the header's parameter count."""
+    """Validate and build a Step; arrays must match the header's parameter count.
+
+    Raises RecordError (only): a step number outside int64 or a non-finite time included.
+    """
     stats_json = obj.get("stats", {})
     if not isinstance(stats_json, dict):
         raise RecordError("schema", "field 'stats' is not an object")
@@ -444,9 +564,9 @@ def step_from_json(obj: dict[str, Any], n_params: int | None = None) -> Step:
     hist = obj.get("hist")
     return Step(
         run_id=_require(obj, "run_id", str),
-        seq=obj.get("seq") if isinstance(obj.get("seq"), int) else 0,
-        step=_require(obj, "step", int),
-        time=float(_require(obj, "time", (int, float))),
+        seq=_opt_int(obj.get("seq"), 0),
+        step=_require_int64(obj, "step"),
+        time=_require_time(obj),
         loss=decode_number(obj.get("loss")),
         lr=decode_numbers(lr) if isinstance(lr, list) else [],
         total_grad_norm=decode_number(obj.get("total_grad_norm")),
@@ -460,14 +580,16 @@ def step_from_json(obj: dict[str, Any], n_params: int | None = None) -> Step:
     )
 
 
+@_only_record_errors
 def end_from_json(obj: dict[str, Any]) -> End:
+    """Validate and build an End; raises RecordError (only)."""
     return End(
         run_id=_require(obj, "run_id", str),
-        seq=obj.get("seq") if isinstance(obj.get("seq"), int) else 0,
-        time=float(_require(obj, "time", (int, float))),
-        steps=obj.get("steps") if isinstance(obj.get("steps"), int) else 0,
-        reason=obj.get("reason") if isinstance(obj.get("reason"), str) else "",
-        dropped=obj.get("dropped") if isinstance(obj.get("dropped"), int) else 0,
+        seq=_opt_int(obj.get("seq"), 0),
+        time=_require_time(obj),
+        steps=_opt_int(obj.get("steps"), 0),
+        reason=_opt_str(obj.get("reason")),
+        dropped=_opt_int(obj.get("dropped"), 0),
     )
 
 

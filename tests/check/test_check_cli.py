@@ -25,7 +25,7 @@ from gradtop.cli import main
 from gradtop.records import encode_record
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reader"))
-from gradwriter import Writer, header, header_line, step, step_line
+from gradwriter import Writer, header, header_line, hostile_lines, step, step_line
 
 N = 4
 END = b'{"kind":"end","run_id":"r1","seq":21,"time":2.0,"steps":20,"reason":"closed"}\n'
@@ -78,6 +78,23 @@ def test_json_summary_with_skips(tmp_path: Path) -> None:
     assert s["partial_bytes"] == 30 and s["findings"] == [] and s["ended"] is False
     assert math.isclose(s["last_loss"], 2.0 / 5)
     assert [r["run_id"] for r in s["runs"]] == ["r1"]
+
+
+def test_hostile_lines_are_schema_skips_through_the_whole_pipeline(tmp_path: Path) -> None:
+    """Reader, History, diagnosis and report all survive them; the good lines around stay."""
+    hostile = hostile_lines("r1", 4, N)
+    path = write(tmp_path / "run.jsonl", header_line("r1", N) + steps("r1", 1, 3))
+    write(path, b"".join(hostile) + steps("r1", 4, 2) + END)
+    code, out, err = check("--json", str(path))
+    assert (code, err) == (0, "")
+    s = json.loads(out)
+    assert s["skipped"] == {"schema": len(hostile)}
+    assert (s["records"], s["steps"], s["first_step"], s["last_step"]) == (7, 5, 1, 5)
+    assert s["run_id"] == "r1" and s["ended"] and [r["run_id"] for r in s["runs"]] == ["r1"]
+    assert s["started"] == 1_700_000_000.0
+    code, out, err = check(str(path))
+    assert (code, err) == (0, "")
+    assert "5 logged (step 1 to 5)" in out and f"{len(hostile)} skipped (schema" in out
 
 
 def test_several_runs_newest_first_and_run_selection(tmp_path: Path) -> None:

@@ -88,6 +88,49 @@ def step_line(run: str, seq: int, n: int) -> bytes:
     return encode_record(step(run, seq, n))
 
 
+def _with_tokens(obj: dict, **tokens: bytes) -> bytes:
+    """``obj`` as one JSON line, each ``"@name"`` string value swapped for raw bytes.
+
+    That writes what no encoder would: bare ``Infinity``/``NaN`` (a legacy writer) or an
+    integer of any size (orjson refuses those past 64 bits).
+    """
+    line = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+    for name, raw in tokens.items():
+        line = line.replace(f'"@{name}"'.encode(), raw)
+    return line
+
+
+def hostile_lines(run: str, seq: int, n: int) -> list[bytes]:
+    """Valid JSON lines about ``run`` that no reader can use: each must be one ``schema`` skip.
+
+    Out-of-range numbers and wrongly typed header fields that once escaped the decoder as
+    OverflowError, TypeError or ValueError and stopped the whole pipeline. The hostile
+    steps are numbered ``seq``; headers of two other runs ("<run>-inf", "<run>-edges")
+    are among them.
+    """
+    huge = b"1" + b"0" * 400  # past float range: only the legacy (stdlib) parser builds it
+
+    def bad_step(**fields: Any) -> dict:
+        obj = step(run, seq, n)
+        obj.update(fields)
+        return obj
+
+    stat = bad_step(loss="@nan")
+    stat["stats"]["grad_norm"][0] = "@huge"
+    end = {"kind": "end", "run_id": run, "seq": seq, "time": "@inf", "steps": 1}
+    return [
+        _with_tokens(bad_step(step=2**63)),
+        _with_tokens(bad_step(step=-(2**63) - 1)),
+        _with_tokens(stat, nan=b"NaN", huge=huge),  # a legacy line with a 400-digit statistic
+        _with_tokens(bad_step(loss="@huge", total_grad_norm="@nan"), nan=b"NaN", huge=huge),
+        _with_tokens(bad_step(time="@inf"), inf=b"Infinity"),
+        _with_tokens(end, inf=b"-Infinity"),
+        _with_tokens(dict(header(f"{run}-inf", n), time="@inf"), inf=b"Infinity"),
+        _with_tokens(dict(header(f"{run}-edges", n), hist_edges=[None])),
+        _with_tokens(dict(header(f"{run}-edges", n), hist_edges=["x"])),
+    ]
+
+
 # ---------------------------------------------------------------------------- client
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
-from gradwriter import header_line, step_line
+from gradwriter import header, header_line, hostile_lines, step_line
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reader_harness import header_key, key, step_keys
@@ -100,3 +101,21 @@ def test_interleaved_writers_only_the_newest_run_is_returned(tmp_path: Path) -> 
     os.truncate(path, path.stat().st_size - 1)  # the newest line loses its newline
     batch = read_latest(path)
     assert [key(r) for r in batch.records] == [header_key("a"), *step_keys("a", 1, 5)]
+
+
+def test_hostile_lines_are_counted_and_a_hostile_newest_header_is_no_crash(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.jsonl"
+    write(path, header_line("r1", N) + steps("r1", 1, 3) + b"".join(hostile_lines("r1", 4, N)))
+    write(path, steps("r1", 4, 2))
+    batch = read_latest(path)
+    assert [key(r) for r in batch.records] == [header_key("r1"), *step_keys("r1", 1, 5)]
+    # The five hostile steps of r1 are counted. The end record (followed by steps, so not
+    # the run's last word) and the other runs' headers are no part of the answer.
+    assert batch.status.skipped == {"schema": 5}
+    bad = header("r2", N)
+    bad["hist_edges"] = [None]  # once a TypeError out of read_latest
+    write(path, json.dumps(bad).encode() + b"\n" + step_line("r2", 1, N))
+    batch = read_latest(path)
+    assert batch.records == [] and batch.status.skipped == {"schema": 1, "orphan": 1}

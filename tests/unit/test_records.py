@@ -163,3 +163,120 @@ def test_any_floats_round_trip(values: list[float | None], loss: float | None) -
             assert math.isnan(got)
         else:
             assert got == want
+
+
+HUGE = b"1" + b"0" * 400  # past float range: only the stdlib (legacy) parser builds it
+
+
+def _line(obj: dict) -> bytes:
+    """Compact JSON as a writer would put it; json (not orjson) so any int can be written."""
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _step_obj(**fields: object) -> dict:
+    obj: dict = {"kind": "step", "run_id": "r", "seq": 1, "step": 1, "time": 1.0}
+    obj["stats"] = {"grad_norm": [1.0, 2.0], "nonfinite": [0, 0]}
+    obj.update(fields)
+    return obj
+
+
+def _header_obj(**fields: object) -> dict:
+    obj = _header(2).to_json()
+    obj.update(fields)
+    return obj
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        _line(_step_obj(step=2**63)),
+        _line(_step_obj(step=-(2**63) - 1)),
+        _line(_step_obj(step=2**64 - 1)),
+        # Legacy lines (a bare NaN sends them to the stdlib parser, which builds big ints).
+        b'{"kind":"step","run_id":"r","step":1,"time":1,"loss":NaN,"stats":{"grad_norm":['
+        + HUGE
+        + b",1]}}",
+        b'{"kind":"step","run_id":"r","step":1,"time":1,"loss":' + HUGE + b',"lr":[NaN]}',
+        b'{"kind":"step","run_id":"r","step":1,"time":1,"scalars":{"x":' + HUGE + b',"y":NaN}}',
+        b'{"kind":"step","run_id":"r","step":1,"time":1,"loss":NaN,"seq":' + b"9" * 5000 + b"}",
+        b'{"kind":"step","run_id":"r","step":1,"time":Infinity}',
+        b'{"kind":"step","run_id":"r","step":1,"time":NaN}',
+        b'{"kind":"end","run_id":"r","time":-Infinity,"steps":1}',
+        _line(_header_obj(hist_edges=[None])),
+        _line(_header_obj(hist_edges=["x"])),
+        _line(_header_obj(hist_edges=["Inf", 1.0])),
+        _line(_header_obj(hist_edges="nope")),
+        _line(_header_obj(hist_edges=list(range(records.MAX_HIST_EDGES + 1)))),
+        _line(_header_obj(version="\u00b2.0")),  # isdigit() says yes, int() says no
+        _line(_header_obj(version="9" * 5000 + ".0")),
+        _line(_header_obj(params=[{"name": "w", "shape": [2], "numel": -1}])),
+        _line(_header_obj(params=[{"name": "w", "shape": [2**64 - 1], "numel": 2}])),
+    ],
+    ids=lambda line: line[:60].decode("utf-8", "replace"),
+)
+def test_out_of_range_values_are_schema_errors_not_crashes(line: bytes) -> None:
+    with pytest.raises(RecordError) as info:
+        records.decode_record(line, n_params=2)
+    assert info.value.reason == "schema"
+
+
+def test_legacy_header_with_an_infinite_time_is_refused() -> None:
+    line = _line(_header_obj(time=1.0)).replace(b'"time":1.0', b'"time":Infinity')
+    assert b"Infinity" in line
+    with pytest.raises(RecordError) as info:
+        records.decode_record(line)
+    assert info.value.reason == "schema"
+
+
+def test_edges_of_the_ranges_are_still_accepted() -> None:
+    for step_number in (2**63 - 1, -(2**63), 0):
+        back = records.decode_record(_line(_step_obj(step=step_number)), n_params=2)
+        assert isinstance(back, Step) and back.step == step_number
+    big = records.decode_record(_line(_step_obj(stats={"nonfinite": [2**64 - 1, 0]})), 2)
+    assert isinstance(big, Step) and big.stats["nonfinite"] == [2**64 - 1, 0]
+    header = records.decode_record(_line(_header_obj(hist_edges=[-8, -4.5])))
+    assert isinstance(header, Header) and header.hist_edges == (-8.0, -4.5)
+    assert isinstance(records.decode_record(_line(_header_obj(hist_edges=None))), Header)
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.sampled_from([10**400, -(10**400), 2**63, -(2**63) - 1])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=5)
+    | st.sampled_from(["NaN", "Inf", "-Inf", "\u00b2"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=12,
+)
+
+
+def _end_obj() -> dict:
+    return {"kind": "end", "run_id": "r", "seq": 2, "time": 1.0, "steps": 1, "dropped": 0}
+
+
+@given(st.sampled_from(["header", "param", "step", "end"]), st.data())
+def test_any_value_in_any_field_gives_a_record_or_a_record_error(
+    kind: str, data: st.DataObject
+) -> None:
+    """Whatever JSON value lands in whichever field, only RecordError may come out."""
+    if kind == "param":
+        param = _header_obj()["params"][0]
+        field_name = data.draw(st.sampled_from([*param, "extra"]))
+        obj = _header_obj(params=[dict(param, **{field_name: data.draw(json_values)})])
+    else:
+        base = {"header": _header_obj, "step": _step_obj, "end": _end_obj}[kind]()
+        extra = ["loss", "lr", "scalars", "hist", "total_grad_norm"] if kind == "step" else []
+        field_name = data.draw(st.sampled_from([*base, *extra]))
+        obj = dict(base, **{field_name: data.draw(json_values)})
+    build = {
+        "header": records.header_from_json,
+        "param": records.header_from_json,
+        "step": lambda o: records.step_from_json(o, 2),
+        "end": records.end_from_json,
+    }[kind]
+    try:
+        build(obj)
+    except RecordError as exc:
+        assert exc.reason in ("schema", "version")
