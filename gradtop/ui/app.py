@@ -252,7 +252,8 @@ class GradtopApp(App[None]):
         with model.lock:
             run = self.current_run()
             findings = model.findings.get(run.run_id, []) if run is not None else []
-            rows = build_rows(run, findings) if run is not None else []
+            diagnosed = not model.diagnosis_error
+            rows = build_rows(run, findings, diagnosed=diagnosed) if run is not None else []
             screen = self.screen
             if isinstance(screen, DetailScreen):
                 row = rows[screen.index] if 0 <= screen.index < len(rows) else None
@@ -273,7 +274,7 @@ class GradtopApp(App[None]):
             return
         compact = self.table.screen.has_class("-short")
         panel = self.findings_panel
-        panel.show(findings, compact=compact)
+        panel.show(findings, compact=compact, error=model.diagnosis_error)
         loss = self.loss
         # The loss curve redraws at most once a second (forced after a model or run
         # change): it is the costliest panel to build and a second is plenty for it.
@@ -410,7 +411,7 @@ class GradtopApp(App[None]):
         with self.model.lock:
             run = self.current_run()
             findings = list(self.model.findings.get(run.run_id, [])) if run is not None else []
-        self.push_screen(FindingsScreen(findings))
+        self.push_screen(FindingsScreen(findings, self.model.diagnosis_error))
 
     def action_switch_run(self) -> None:
         with self.model.lock:

@@ -39,19 +39,21 @@ class FindingsPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield self._body
 
-    def show(self, findings: Sequence[Finding], *, compact: bool | None = None) -> None:
+    def show(
+        self, findings: Sequence[Finding], *, compact: bool | None = None, error: str = ""
+    ) -> None:
         if compact is not None:
             self.compact = compact
             self.set_class(compact, "-compact")
         lines = (
-            findings_lines(findings, detail=False, limit=1)
+            findings_lines(findings, detail=False, limit=1, error=error)
             if self.compact
-            else findings_lines(findings)
+            else findings_lines(findings, error=error)
         )
-        title = f"findings: {summary(findings)}"
+        title = f"findings: {summary(findings, error)}"
         if self.border_title != title:  # setting it always repaints the whole panel
             self.border_title = title
         worst = max((f.severity for f in findings if f.active), default=None)
-        self.set_class(worst is not None and worst.name == "CRITICAL", "-critical")
+        self.set_class(bool(error) or (worst is not None and worst.name == "CRITICAL"), "-critical")
         self.set_class(worst is not None and worst.name == "WARNING", "-warning")
         self._body.show(lines_to_content(lines))  # unchanged findings cost no bytes

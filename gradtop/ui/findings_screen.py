@@ -20,16 +20,17 @@ class FindingsScreen(ModalScreen[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,f", "close", "Close")]
 
-    def __init__(self, findings: Sequence[Finding]) -> None:
+    def __init__(self, findings: Sequence[Finding], error: str = "") -> None:
         super().__init__()
         self._findings = list(findings)
+        self._error = error
 
     def compose(self) -> ComposeResult:
         yield FindingsPanel(id="all-findings")
 
     def on_mount(self) -> None:
         panel = self.query_one(FindingsPanel)
-        panel.show(self._findings, compact=False)
+        panel.show(self._findings, compact=False, error=self._error)
         panel.focus()
 
     def action_close(self) -> None:

@@ -68,9 +68,23 @@ def finding_lines(f: Finding, *, detail: bool = True, max_fixes: int = 3) -> lis
 
 
 def findings_lines(
-    findings: Sequence[Finding], *, detail: bool = True, limit: int | None = None
+    findings: Sequence[Finding],
+    *,
+    detail: bool = True,
+    limit: int | None = None,
+    error: str = "",
 ) -> list[Line]:
-    """Active findings first (the Diagnoser orders them); cleared ones dimmed at the end."""
+    """Active findings first (the Diagnoser orders them); cleared ones dimmed at the end.
+
+    ``error`` (the diagnosis failed) comes first: the findings are then unknown, so the
+    panel must not say the gradients look healthy.
+    """
+    if error:
+        head: list[Line] = [
+            [("✖ ", "error"), (safe_text(error, 300), "error")],
+            [("  the findings below may be stale or missing: this is not a healthy run", "muted")],
+        ]
+        return head + (findings_lines(findings, detail=detail, limit=limit) if findings else [])
     if not findings:
         return [[("✓ no findings", "ok"), (": gradients look healthy so far", "muted")]]
     active = [f for f in findings if f.active]
@@ -87,11 +101,11 @@ def findings_lines(
     return out
 
 
-def summary(findings: Sequence[Finding]) -> str:
+def summary(findings: Sequence[Finding], error: str = "") -> str:
     """Counts for a panel title: '2 critical, 1 warning'."""
     active = [f for f in findings if f.active]
     if not active:
-        return "healthy"
+        return "diagnosis failed" if error else "healthy"
     parts = []
     for sev in (Severity.CRITICAL, Severity.WARNING, Severity.INFO):
         n = sum(1 for f in active if f.severity == sev)

@@ -38,6 +38,7 @@ class LayerStatus:
 
 
 OK = LayerStatus("ok", "✓ ok", "ok", 0)
+UNKNOWN = LayerStatus("unknown", "? unknown", "muted", 0)  # no diagnosis: never "ok"
 FROZEN = LayerStatus("frozen", "– frozen", "muted", 5)
 NO_GRAD = LayerStatus("no_grad", "∅ no grad", "warning", 40)
 NONFINITE = LayerStatus("nonfinite", "✖ NaN/Inf", "error", 100)
@@ -133,8 +134,14 @@ def _typical(run: RunHistory, n: int) -> list[float | None]:
     return out
 
 
-def build_rows(run: RunHistory, findings: Sequence[Finding] = ()) -> list[LayerRow]:
-    """Rows in depth order with the worst status each parameter has earned."""
+def build_rows(
+    run: RunHistory, findings: Sequence[Finding] = (), *, diagnosed: bool = True
+) -> list[LayerRow]:
+    """Rows in depth order with the worst status each parameter has earned.
+
+    Without a diagnosis (``diagnosed=False``: it failed) a row that shows no fact of its
+    own is "unknown", not "ok": a broken diagnosis must not pass for a healthy model.
+    """
     params = run.params
     n = len(params)
     grad = _last(run, "grad_norm", n)
@@ -151,6 +158,8 @@ def build_rows(run: RunHistory, findings: Sequence[Finding] = ()) -> list[LayerR
     has_data = run.steps > 0
     for row in rows:
         row.status = _fact_status(row, has_data)
+        if row.status is OK and not diagnosed:
+            row.status = UNKNOWN
     for finding in findings:
         if not finding.active:
             continue

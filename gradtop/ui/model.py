@@ -150,6 +150,7 @@ class WatchModel:
             diagnoser = self._diagnosers[run.run_id] = self._make_diagnoser()
         try:
             self.findings[run.run_id] = list(diagnoser.update(run))
+            self.diagnosis_error = ""
         except Exception as exc:  # a diagnosis bug must not take the live view down with it
             self.diagnosis_error = f"diagnosis failed: {type(exc).__name__}: {exc}"
 

@@ -211,3 +211,27 @@ async def test_truncated_file_is_noticed_and_reread(copy_fixture: Callable[[str]
             f.write(healthy[: len(healthy) // 2].rsplit(b"\n", 1)[0] + b"\n")
         await wait_until(pilot, lambda: "truncated" in header_text(app), "truncation shown")
         await wait_until(pilot, lambda: "healthy-0001" in header_text(app), "new run shown")
+
+
+class _BrokenDiagnoser:
+    """A diagnosis bug (as a real rule could have): every update raises."""
+
+    def update(self, run: object) -> list[object]:
+        raise ZeroDivisionError("a rule divided by zero")
+
+
+async def test_a_failing_diagnosis_is_shown_and_never_passes_for_healthy() -> None:
+    app = make_app(fixture_path("vanishing.jsonl"), make_diagnoser=_BrokenDiagnoser)
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        panel = app.query_one("#findings")
+        body = str(panel.query_one("QuietStatic").render())
+        assert "diagnosis failed: ZeroDivisionError" in body
+        assert "healthy so far" not in body
+        assert panel.border_title == "findings: diagnosis failed"
+        table = app.query_one(LayerTable)
+        assert table.rows and all(r.status.key != "ok" for r in table.rows)
+        await pilot.press("f")
+        assert isinstance(app.screen, FindingsScreen)
+        full = str(app.screen.query_one("QuietStatic").render())
+        assert "diagnosis failed" in full and "healthy so far" not in full
