@@ -10,8 +10,18 @@ the non-final micro-batches under ``no_sync``), unscaled and *before* clipping.
 Distributed strategies: the callback runs on every rank and the Logger decides who works
 (docs/distributed.md). DDP: rank 0 computes and writes, other ranks do nothing. FSDP2 /
 tensor parallel (``ModelParallelStrategy``, DTensor parameters): every rank reduces its
-shards, rank 0 writes. FSDP1 (``strategy="fsdp"``) flattens parameters and is not
-supported: the Logger warns and records shard-local numbers.
+shards, rank 0 writes. FSDP1 (``strategy="fsdp"``, Lightning's ``FSDPStrategy``)
+flattens parameters into shards and is not supported: rank 0 records its own shards
+only. Lightning puts the FSDP1 wrapper *around* the LightningModule, where the Logger
+cannot see it, so this callback detects the strategy itself, and the Logger then warns
+(GradtopWarning) and writes ``parallel.strategy = "fsdp1"`` into the header.
+
+The loss: Lightning hands ``on_before_backward`` the loss the precision plugin is about
+to backpropagate, which under ``16-mixed`` is already multiplied by the GradScaler's
+scale (``MixedPrecision.pre_backward`` runs ``scaler.scale`` before the hook). The
+callback divides that scale back out, on the device. ``on_train_batch_end`` would give
+the unscaled loss but fires after the optimizer step of the micro-batch that ends it,
+too late for the record of that step.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without Lightnin
 from torch import Tensor
 
 from gradtop.logger import Logger
+from gradtop.logger.parallel import caller_hints
 
 
 class GradtopCallback(pl.Callback):
@@ -72,15 +83,16 @@ class GradtopCallback(pl.Callback):
             "strategy": type(trainer.strategy).__name__,
             **(options.pop("meta", None) or {}),
         }
-        self.logger = Logger(
-            self.path,
-            pl_module,
-            optimizer=self._optimizer,
-            every=self.every,
-            scaler=getattr(trainer.precision_plugin, "scaler", None),
-            meta=meta,
-            **options,
-        )
+        with caller_hints(strategy="fsdp1" if is_fsdp1(trainer.strategy) else None):
+            self.logger = Logger(
+                self.path,
+                pl_module,
+                optimizer=self._optimizer,
+                every=self.every,
+                scaler=_scaler(trainer),
+                meta=meta,
+                **options,
+            )
         self._loss = None
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -100,8 +112,14 @@ class GradtopCallback(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: Tensor
     ) -> None:
         # Lightning divides each micro-batch loss by accumulate_grad_batches before this
-        # hook, so the sum over a step's micro-batches is their mean. Stays on the device.
+        # hook, so the sum over a step's micro-batches is their mean. A GradScaler has
+        # multiplied it by the loss scale by now (16-mixed); the scale stays constant until
+        # scaler.update() after the step, so dividing here undoes exactly that (exact for
+        # the default power-of-two scales). Device ops only: no host sync.
         loss = loss.detach()
+        scale = _scale_tensor(_scaler(trainer))
+        if scale is not None:
+            loss = loss / scale.to(device=loss.device, non_blocking=True)
         self._loss = loss if self._loss is None else self._loss + loss
 
     def on_before_optimizer_step(
@@ -119,6 +137,31 @@ class GradtopCallback(pl.Callback):
         if self.logger is not None:
             self.logger.close(reason=reason)
             self.logger = None
+
+
+def is_fsdp1(strategy: Any) -> bool:
+    """Lightning's FSDP1 strategy (``strategy="fsdp"``), whose wrapper the Logger cannot see.
+
+    ``ModelParallelStrategy`` (FSDP2) is a different class; DTensor parameters give it away.
+    """
+    try:
+        from lightning.pytorch.strategies import FSDPStrategy
+    except ImportError:  # pragma: no cover - Lightning without FSDP support
+        return False
+    return isinstance(strategy, FSDPStrategy)
+
+
+def _scaler(trainer: pl.Trainer) -> Any:
+    """The precision plugin's GradScaler (``16-mixed``; ``None`` otherwise)."""
+    return getattr(trainer.precision_plugin, "scaler", None)
+
+
+def _scale_tensor(scaler: Any) -> Tensor | None:
+    """The scale the plugin multiplied the loss by, as a tensor (``get_scale()`` syncs)."""
+    if scaler is None or not getattr(scaler, "is_enabled", lambda: True)():
+        return None
+    scale = getattr(scaler, "_scale", None)
+    return scale if isinstance(scale, Tensor) else None
 
 
 def _unwrap(optimizer: Any) -> Any:

@@ -24,13 +24,18 @@ multiplication, so that a NaN on a discarded copy cannot leak into the sum).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+
+from gradtop.logger.writer import GradtopWarning
 
 try:
     from torch.distributed.tensor import DTensor, Partial, Replicate
@@ -92,16 +97,62 @@ def is_sharded(model: nn.Module) -> bool:
     return any(is_dtensor(p) for p in model.parameters())
 
 
+@dataclass(frozen=True)
+class CallerHints:
+    """What a framework callback knows about the job that the model itself cannot show."""
+
+    strategy: str | None = None
+    grads: str = "pre-clip"
+
+
+_HINTS: ContextVar[CallerHints | None] = ContextVar("gradtop_caller_hints", default=None)
+
+FSDP1_WARNING = (
+    "FSDP1 (FullyShardedDataParallel, Lightning strategy='fsdp') is not supported: "
+    "gradtop records rank 0's flat shards, so every statistic is per-shard, not the "
+    "whole gradient's (the header says strategy 'fsdp1'). Use FSDP2: torch's fully_shard, "
+    "in Lightning ModelParallelStrategy"
+)
+
+
+@contextmanager
+def caller_hints(strategy: str | None = None, grads: str = "pre-clip") -> Iterator[None]:
+    """Tell the Loggers created inside this block what only the caller knows.
+
+    ``strategy``: Lightning wraps the FSDP1 module *around* the LightningModule, so the
+    model the Logger is given contains no ``FullyShardedDataParallel`` to detect; the
+    callback passes ``"fsdp1"``. ``grads``: where in the step ``log()`` is called, for
+    the header's ``parallel.grads`` (the Hugging Face callback used without ``attach``
+    logs after the Trainer clipped: ``"post-clip"``).
+    """
+    token = _HINTS.set(CallerHints(strategy, grads))
+    try:
+        yield
+    finally:
+        _HINTS.reset(token)
+
+
 def detect(model: nn.Module, params: Sequence[Tensor], rank: int, world: int) -> Layout:
-    """Who computes, and the header's ``parallel`` description of the layout."""
+    """Who computes, and the header's ``parallel`` description of the layout.
+
+    Under FSDP1 this warns (GradtopWarning): its statistics are per-shard, and a header
+    that said ``ddp`` would make them look like the whole gradient's.
+    """
+    hints = _HINTS.get() or CallerHints()
     dtensors = [p for p in params if is_dtensor(p)]
-    if world <= 1 and not dtensors:
+    if world <= 1 and not dtensors and hints.strategy is None:
         return Layout(rank, world, sharded=False)
     info: dict[str, Any] = {"world_size": world}
     if not dtensors:
-        fsdp1 = any(type(m).__name__ == "FullyShardedDataParallel" for m in model.modules())
-        info.update(strategy="fsdp1" if fsdp1 else "ddp", dp=world, tp=1)
-        info["reduce"] = "none: rank 0's gradients are every rank's after backward"
+        fsdp1 = hints.strategy == "fsdp1" or any(
+            type(m).__name__ == "FullyShardedDataParallel" for m in model.modules()
+        )
+        info.update(strategy="fsdp1" if fsdp1 else hints.strategy or "ddp", dp=world, tp=1)
+        if fsdp1:
+            info["reduce"] = "none: rank 0's own shards only (FSDP1 is not supported)"
+            warnings.warn(FSDP1_WARNING, GradtopWarning, stacklevel=3)
+        else:
+            info["reduce"] = "none: rank 0's gradients are every rank's after backward"
     else:
         mesh = max((p.device_mesh for p in dtensors), key=lambda m: m.ndim)  # type: ignore[attr-defined]
         shape = [int(s) for s in mesh.mesh.shape]
@@ -115,7 +166,7 @@ def detect(model: nn.Module, params: Sequence[Tensor], rank: int, world: int) ->
         info.update(strategy=strategy, dp=dp, tp=tp, mesh_shape=shape, mesh_dims=names)
         info["reduce"] = "all_reduce(SUM) + all_reduce(MAX) per logged step"
     info["norm_type"] = 2
-    info["grads"] = "pre-clip"
+    info["grads"] = hints.grads
     return Layout(rank, world, sharded=bool(dtensors), parallel=info)
 
 

@@ -26,7 +26,7 @@ from integration_support import (  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from gradtop.integrations.lightning import GradtopCallback  # noqa: E402
+from gradtop.integrations.lightning import GradtopCallback, is_fsdp1  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -135,15 +135,66 @@ def test_mixed_precision_grads_are_unscaled(tmp_path: Path, precision: str) -> N
         from lightning.pytorch.plugins import MixedPrecision
 
         plugin = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
-        path = _fit(tmp_path, model, max_steps=3, plugins=[plugin])
+        path = _fit(tmp_path, model, max_steps=3, accumulate_grad_batches=2, plugins=[plugin])
     else:
-        path = _fit(tmp_path, model, max_steps=3, precision=precision)
+        path = _fit(tmp_path, model, max_steps=3, accumulate_grad_batches=2, precision=precision)
     _, steps, _ = split(read_records(path))
     assert len(steps) == 3
     for step, expected in zip(steps, model.reference, strict=True):
         assert_step_matches(step, expected)
         assert step.total_grad_norm is not None and step.total_grad_norm < 100
+    # The loss is the training step's own (unscaled) loss, averaged over the micro-batches,
+    # not the scaled loss that the GradScaler hands to backward under 16-mixed.
+    assert len(model.micro_losses) == 6
+    for i, step in enumerate(steps):
+        micro = model.micro_losses[2 * i : 2 * i + 2]
+        assert step.loss == pytest.approx(sum(micro) / 2, rel=1e-5)
     if precision == "16-mixed":
         assert steps[0].loss_scale == 65536.0  # recorded, and the grads above are unscaled
     else:
         assert steps[0].loss_scale is None
+
+
+def test_fsdp1_strategy_is_detected_by_class() -> None:
+    from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy, ModelParallelStrategy
+
+    assert is_fsdp1(FSDPStrategy())
+    assert not is_fsdp1(DDPStrategy())
+    assert not is_fsdp1(ModelParallelStrategy())  # FSDP2: DTensors, reduced correctly
+
+
+def test_fsdp1_warns_and_the_header_says_fsdp1(tmp_path: Path) -> None:
+    """Lightning's FSDP1 wraps the LightningModule from outside, out of the Logger's sight.
+
+    FSDP1 cannot run on CPU (torch wants an accelerator, and Lightning refuses
+    ``FSDPStrategy`` on CPU by an exact class check, which a subclass passes), so this
+    builds a real Trainer with the strategy and runs the callback's ``on_fit_start``, where
+    the header is written, directly.
+    """
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    from gradtop.logger import GradtopWarning
+
+    class CPUFSDPStrategy(FSDPStrategy):
+        pass
+
+    path = tmp_path / "run.jsonl"
+    callback = GradtopCallback(path)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        strategy=CPUFSDPStrategy(),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[callback],
+    )
+    model = Tiny()
+    with pytest.warns(GradtopWarning, match="per-shard"):
+        callback.on_fit_start(trainer, model)
+    callback.on_fit_end(trainer, model)
+    headers, steps, ends = split(read_records(path))
+    assert len(headers) == 1 and steps == [] and len(ends) == 1
+    assert headers[0].parallel["strategy"] == "fsdp1"
+    assert "not supported" in headers[0].parallel["reduce"]
+    assert headers[0].meta["strategy"] == "CPUFSDPStrategy"
