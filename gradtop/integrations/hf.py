@@ -18,13 +18,17 @@ which erases which layer went bad first. Hence two ways to use this callback:
   attribute of this one Accelerator object; nothing global is patched). Header meta
   ``"grads": "pre-clip"``.
 * ``Trainer(..., callbacks=[GradtopCallback(path)])``: logs at ``on_pre_optimizer_step``;
-  header meta says ``"grads": "post-clip"`` when ``max_grad_norm > 0``.
+  header meta (and, in a distributed run, ``parallel.grads``) says ``"grads": "post-clip"``
+  when ``max_grad_norm > 0``.
 
 The loss recorded with a step is the model's own ``loss`` output over the step's
 micro-batches, combined as the Trainer combines it for its logged ``loss`` (a mean, or a
 sum when the model normalises by ``num_items_in_batch``). Models that return no ``loss``
-(a custom ``compute_loss``) record none. The learning rate is read from the optimizer
-before the scheduler steps, as the Trainer logs it.
+(a custom ``compute_loss``) record none. In a multi-process run the recorded loss is
+rank 0's local loss (rank 0 writes the file), whereas the Trainer's logged ``loss`` is the
+mean over all ranks (``nested_gather(tr_loss).mean()``), so the two can differ a little;
+reducing it here would cost a collective per step. The learning rate is read from the
+optimizer before the scheduler steps, as the Trainer logs it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without Transfor
 from torch import Tensor, nn
 
 from gradtop.logger import Logger
+from gradtop.logger.parallel import caller_hints
 
 
 class GradtopCallback(TrainerCallback):
@@ -108,22 +113,24 @@ class GradtopCallback(TrainerCallback):
         self._args, self._state = args, state
         options = dict(self.logger_options)
         clip = float(getattr(args, "max_grad_norm", 0.0) or 0.0)
+        grads = "pre-clip" if self.pre_clip or clip <= 0 else "post-clip"
         meta = {
             "integration": "hf",
-            "grads": "pre-clip" if self.pre_clip or clip <= 0 else "post-clip",
+            "grads": grads,
             "max_grad_norm": clip,
             "gradient_accumulation_steps": getattr(args, "gradient_accumulation_steps", 1),
             **(options.pop("meta", None) or {}),
         }
-        self.logger = Logger(
-            self.path,
-            model,
-            optimizer=_unwrap_optimizer(optimizer),
-            every=self.every,
-            scaler=getattr(optimizer, "scaler", None),
-            meta=meta,
-            **options,
-        )
+        with caller_hints(grads=grads):  # the header's parallel.grads agrees with meta
+            self.logger = Logger(
+                self.path,
+                model,
+                optimizer=_unwrap_optimizer(optimizer),
+                every=self.every,
+                scaler=getattr(optimizer, "scaler", None),
+                meta=meta,
+                **options,
+            )
         self._hook = model.register_forward_hook(self._on_forward, with_kwargs=True)
         self._reset_loss()
 
