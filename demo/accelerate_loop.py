@@ -16,7 +16,11 @@ latter unscales again, and a GradScaler refuses a second unscale in the same ste
 the engine's own clipping.) Every process runs the same loop; rank 0 writes.
 
     python demo/accelerate_loop.py --out accelerate.jsonl
-    accelerate launch --num_processes 2 --cpu demo/accelerate_loop.py --out accelerate.jsonl
+    ACCELERATE_USE_CPU=1 torchrun --nproc-per-node 2 demo/accelerate_loop.py --out accelerate.jsonl
+
+The second runs two CPU processes (gloo; Accelerate reads torchrun's environment).
+``accelerate launch --cpu --num_processes 2`` would start only one: with ``--cpu`` and no
+multi-CPU configuration it picks the single-process launcher.
 """
 
 from __future__ import annotations
