@@ -13,6 +13,29 @@ import click
 from gradtop import __version__
 
 
+def _check_thresholds(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Validate --threshold early, so a typo is a usage error (exit 2), not a surprise."""
+    from gradtop.diagnosis.thresholds import Thresholds
+
+    try:
+        Thresholds.from_overrides(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return values
+
+
+# One option for `watch` and `check`, so that both diagnose a file the same way.
+THRESHOLD_OPTION = click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=lambda ctx, param, value: _check_thresholds(value),
+    help="Override a diagnosis threshold (repeatable), e.g. vanishing_ratio=1e-4. "
+    "Names, defaults and sources: docs/diagnosis.md.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="gradtop")
 def main() -> None:
@@ -38,7 +61,8 @@ def main() -> None:
     show_default=True,
     help="Seconds between screen updates; raise it on a slow link.",
 )
-def watch(path: str, poll: bool | None, refresh: float) -> None:
+@THRESHOLD_OPTION
+def watch(path: str, poll: bool | None, refresh: float, thresholds: tuple[str, ...]) -> None:
     """Live dashboard of a gradtop log: per-layer gradient health, loss, findings.
 
     Built for SSH: run it on the training machine. PATH may not exist yet; gradtop waits
@@ -46,7 +70,7 @@ def watch(path: str, poll: bool | None, refresh: float) -> None:
     """
     from gradtop.ui import run_watch
 
-    run_watch(path, poll=poll, refresh=refresh)
+    run_watch(path, poll=poll, refresh=refresh, thresholds=thresholds)
 
 
 @main.command()
@@ -79,15 +103,7 @@ def watch(path: str, poll: bool | None, refresh: float) -> None:
     show_default=True,
     help="Exit 1 when an active finding at or above this severity exists; 'never' only reports.",
 )
-@click.option(
-    "--threshold",
-    "thresholds",
-    multiple=True,
-    metavar="NAME=VALUE",
-    callback=lambda ctx, param, value: _check_thresholds(value),
-    help="Override a diagnosis threshold (repeatable), e.g. vanishing_ratio=1e-4. "
-    "Names, defaults and sources: docs/diagnosis.md.",
-)
+@THRESHOLD_OPTION
 @click.option("--tick", type=click.FloatRange(0.01, 10.0), default=0.5, hidden=True)
 def check(file: str, **opts: Any) -> None:
     """Report on a gradtop log: the run, its steps, skipped lines and findings.
@@ -131,17 +147,6 @@ def check(file: str, **opts: Any) -> None:
         echo_err(f"gradtop check: internal error: {type(exc).__name__}: {exc}")
         code = EXIT_UNREADABLE
     sys.exit(code)
-
-
-def _check_thresholds(values: tuple[str, ...]) -> tuple[str, ...]:
-    """Validate --threshold early, so a typo is a usage error (exit 2), not a surprise."""
-    from gradtop.diagnosis.thresholds import Thresholds
-
-    try:
-        Thresholds.from_overrides(values)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    return values
 
 
 @main.command()

@@ -8,16 +8,32 @@ is the reader worker; ``app`` wires them together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+from gradtop.diagnosis import Diagnoser
+from gradtop.diagnosis.thresholds import Thresholds
 from gradtop.ui.app import DEFAULT_REFRESH, GradtopApp
 
 
 def run_watch(
-    path: str | Path, *, poll: bool | None = None, refresh: float = DEFAULT_REFRESH
+    path: str | Path,
+    *,
+    poll: bool | None = None,
+    refresh: float = DEFAULT_REFRESH,
+    thresholds: Sequence[str] = (),
 ) -> None:
-    """Run the dashboard on ``path`` until the user quits."""
-    GradtopApp(path, poll=poll, refresh_interval=refresh).run()
+    """Run the dashboard on ``path`` until the user quits.
+
+    ``thresholds`` are ``NAME=VALUE`` overrides, as ``gradtop check --threshold`` takes.
+    """
+    overrides = Thresholds.from_overrides(thresholds)
+    GradtopApp(
+        path,
+        poll=poll,
+        refresh_interval=refresh,
+        make_diagnoser=lambda: Diagnoser(overrides),
+    ).run()
 
 
 __all__ = ["DEFAULT_REFRESH", "GradtopApp", "run_watch"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from ui_helpers import fixture_path, make_app, until_loaded, wait_until
 
 from gradtop.records import encode_record
@@ -235,3 +236,32 @@ async def test_a_failing_diagnosis_is_shown_and_never_passes_for_healthy() -> No
         assert isinstance(app.screen, FindingsScreen)
         full = str(app.screen.query_one("QuietStatic").render())
         assert "diagnosis failed" in full and "healthy so far" not in full
+
+
+async def test_watch_threshold_overrides_reach_the_dashboards_diagnosis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`gradtop watch --threshold` must diagnose like `gradtop check --threshold`."""
+    from click.testing import CliRunner
+
+    from gradtop.cli import main
+    from gradtop.ui.app import GradtopApp
+
+    built: list[GradtopApp] = []
+    monkeypatch.setattr(GradtopApp, "run", lambda self, *a, **k: built.append(self))
+    path = str(fixture_path("vanishing.jsonl"))
+    for args in ([], ["--threshold", "vanishing_ratio=1e-30"]):
+        result = CliRunner().invoke(main, ["watch", path, *args])
+        assert result.exit_code == 0, result.output
+    bad = CliRunner().invoke(main, ["watch", path, "--threshold", "no_such=1"])
+    assert bad.exit_code == 2 and "unknown threshold" in bad.output
+
+    kinds = []
+    for app in built:
+        async with app.run_test(size=SIZE) as pilot:
+            await until_loaded(pilot)
+            run = app.current_run()
+            assert run is not None
+            kinds.append({f.kind for f in app.model.findings.get(run.run_id, [])})
+    assert "vanishing" in kinds[0]
+    assert "vanishing" not in kinds[1]
