@@ -174,6 +174,9 @@ def test_half_precision_parameters_are_reduced_in_fp32(tmp_path: Path, dtype: to
     # The reference sees the same half-precision values, upcast; only fp32
     # accumulation order differs.
     _compare(stats, model, rel=1e-4)
+    fused = _engine_stats(model, sync_free=True)  # the accelerator path, on the same grads
+    for name in STATS:
+        assert_close(fused[name], naive_stats(model)[name], rel=1e-4)
 
 
 def test_mixed_dtypes_and_zero_size_parameter_keep_header_order(tmp_path: Path) -> None:
