@@ -100,9 +100,16 @@ class Reference:
         x, y = torch.cat(xs), torch.cat(ys)
         (loss_fn(self.model(x), y) / ACCUMULATE).backward()
 
-    def step(self) -> None:
+    def step(self, inf_at: tuple[int, int] | None = None) -> None:
+        """``inf_at``: an element of the first weight's gradient set to +inf while logging."""
+        grad = self.model[0].weight.grad
+        saved = None if inf_at is None else grad[inf_at].clone()
+        if inf_at is not None:
+            grad[inf_at] = math.inf
         self.stats.append(naive(self.model))
         self.log.log()
+        if saved is not None:
+            grad[inf_at] = saved  # the optimizer steps on the real gradient, as the job does
         self.opt.step()
         self.opt.zero_grad()
 
@@ -155,6 +162,10 @@ def run_fsdp2(rank: int, world: int, out: Path) -> dict[str, Any]:
     fully_shard(model, mesh=mesh)
     opt = make_opt(model)
     log = gradtop.Logger(out / "run.jsonl", model, opt, hist=True, detail_every=1)
+    # Step 1: one +inf in rank 1's shard of the first weight's gradient, nowhere else, so
+    # the non-finite count is partial on one shard (1 of 64 there, 0 on rank 0). FSDP2
+    # shards dim 0 in chunks: rank 1's local row 0 is global row 16 // world.
+    inf_row = model[0].weight.shape[0] // world
     for step in range(STEPS):
         poison = 1 if step == STEPS - 1 else None  # a NaN on rank 1 only, last step
         for micro in range(ACCUMULATE):
@@ -162,11 +173,18 @@ def run_fsdp2(rank: int, world: int, out: Path) -> dict[str, Any]:
             (loss_fn(model(x), y) / ACCUMULATE).backward()
             if rank == 0:
                 ref.backward(step, micro, list(range(world)), poison)
+        shard, saved = model[0].weight.grad.to_local(), None
+        if step == 1 and rank == 1:
+            assert shard.shape == (16 - inf_row, 8), shard.shape
+            saved = shard[0, 0].clone()
+            shard[0, 0] = math.inf
         log.log(step=step + 1)
+        if saved is not None:
+            shard[0, 0] = saved
         opt.step()
         opt.zero_grad()
         if rank == 0:
-            ref.step()
+            ref.step(inf_at=(inf_row, 0) if step == 1 else None)
     log.close()
     result: dict[str, Any] = {"active": log.active}
     if rank == 0:

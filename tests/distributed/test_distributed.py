@@ -151,6 +151,9 @@ def test_fsdp2_reduces_shards_to_the_unsharded_statistics(healthy: Path) -> None
     _, steps, _ = split(read_records(tmp_path / "run.jsonl"))
     assert sum(steps[-1].stats["nonfinite"]) > 0  # rank 1's NaN reached the reduction
     assert sum(steps[0].stats["nonfinite"]) == 0
+    # One +inf in rank 1's shard only: counted once, in its parameter, nothing else.
+    assert steps[1].stats["nonfinite"] == [1] + [0] * (len(steps[1].stats["nonfinite"]) - 1)
+    assert steps[1].stats["grad_max"][0] == float("inf")
     assert rank_result(tmp_path, 1)["warnings"] == []
 
 
