@@ -26,6 +26,7 @@ def count_nonzero_float(g: Tensor) -> Tensor:
     size = g.element_size()
     return torch.count_nonzero(g.view(INT_VIEW[size]).bitwise_and(_MAGNITUDE_BITS[size]))
 
+
 # Largest temporary (in elements) the fused non-finite count may allocate at once.
 FUSED_CHUNK = 1 << 24
 
