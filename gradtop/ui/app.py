@@ -274,7 +274,8 @@ class GradtopApp(App[None]):
             return
         compact = self.table.screen.has_class("-short")
         panel = self.findings_panel
-        panel.show(findings, compact=compact, error=model.diagnosis_error)
+        no_data = run is None or run.steps == 0
+        panel.show(findings, compact=compact, error=model.diagnosis_error, no_data=no_data)
         loss = self.loss
         # The loss curve redraws at most once a second (forced after a model or run
         # change): it is the costliest panel to build and a second is plenty for it.

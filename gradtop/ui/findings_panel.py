@@ -40,17 +40,22 @@ class FindingsPanel(VerticalScroll):
         yield self._body
 
     def show(
-        self, findings: Sequence[Finding], *, compact: bool | None = None, error: str = ""
+        self,
+        findings: Sequence[Finding],
+        *,
+        compact: bool | None = None,
+        error: str = "",
+        no_data: bool = False,
     ) -> None:
         if compact is not None:
             self.compact = compact
             self.set_class(compact, "-compact")
         lines = (
-            findings_lines(findings, detail=False, limit=1, error=error)
+            findings_lines(findings, detail=False, limit=1, error=error, no_data=no_data)
             if self.compact
-            else findings_lines(findings, error=error)
+            else findings_lines(findings, error=error, no_data=no_data)
         )
-        title = f"findings: {summary(findings, error)}"
+        title = f"findings: {summary(findings, error, no_data)}"
         if self.border_title != title:  # setting it always repaints the whole panel
             self.border_title = title
         worst = max((f.severity for f in findings if f.active), default=None)

@@ -73,12 +73,16 @@ def findings_lines(
     detail: bool = True,
     limit: int | None = None,
     error: str = "",
+    no_data: bool = False,
 ) -> list[Line]:
     """Active findings first (the Diagnoser orders them); cleared ones dimmed at the end.
 
     ``error`` (the diagnosis failed) comes first: the findings are then unknown, so the
-    panel must not say the gradients look healthy.
+    panel must not say the gradients look healthy; nor may it before any step was read
+    (``no_data``).
     """
+    if no_data and not error:
+        return [[("… no steps yet", "muted"), (": findings appear as the run logs", "muted")]]
     if error:
         head: list[Line] = [
             [("✖ ", "error"), (safe_text(error, 300), "error")],
@@ -101,11 +105,13 @@ def findings_lines(
     return out
 
 
-def summary(findings: Sequence[Finding], error: str = "") -> str:
+def summary(findings: Sequence[Finding], error: str = "", no_data: bool = False) -> str:
     """Counts for a panel title: '2 critical, 1 warning'."""
     active = [f for f in findings if f.active]
     if not active:
-        return "diagnosis failed" if error else "healthy"
+        if error:
+            return "diagnosis failed"
+        return "waiting for data" if no_data else "healthy"
     parts = []
     for sev in (Severity.CRITICAL, Severity.WARNING, Severity.INFO):
         n = sum(1 for f in active if f.severity == sev)

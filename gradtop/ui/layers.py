@@ -169,7 +169,25 @@ def build_rows(
                 rows[i].kinds = (*rows[i].kinds, finding.kind)
                 if status.rank > rows[i].status.rank:
                     rows[i].status = status
+    _share_module_status(rows)
     return rows
+
+
+def _share_module_status(rows: list[LayerRow]) -> None:
+    """A bias (or norm gain) the rules leave out on purpose must not read "✓ ok" right
+    under its own module's "▼ VANISH" weight: it shows the module's word, muted (not
+    sick itself, so ``n`` skips it and the severity sort keeps it below the weight)."""
+    worst: dict[str, LayerStatus] = {}
+    for row in rows:
+        best = worst.get(row.info.module)
+        if row.status.sick and (best is None or row.status.rank > best.rank):
+            worst[row.info.module] = row.status
+    for row in rows:
+        module_status = worst.get(row.info.module)
+        if row.status is OK and module_status is not None:
+            row.status = LayerStatus(
+                module_status.key, module_status.label, "muted", module_status.rank - 1
+            )
 
 
 def _fact_status(row: LayerRow, has_data: bool) -> LayerStatus:

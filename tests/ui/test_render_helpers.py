@@ -100,7 +100,16 @@ def test_rows_take_status_from_findings_and_facts() -> None:
     finding = Finding("vanishing", Severity.CRITICAL, "Vanishing", (0, 2), 40, 200)
     rows = build_rows(run, [finding])
     assert rows[0].status.label == "▼ VANISH" and rows[2].status.sick
-    assert rows[1].status is OK
+    # net.0.bias: left out of the depth rules, but not "ok" under its module's VANISH
+    # weight: the module's word, muted, and not itself a sick row.
+    assert rows[1].info.module == rows[0].info.module
+    assert rows[1].status.label == "▼ VANISH" and rows[1].status.tone == "muted"
+    assert not rows[1].status.sick
+    # A module with no finding keeps "ok" on its bias.
+    healthy_biases = [
+        r for r in rows if r.info.module not in {rows[0].info.module, rows[2].info.module}
+    ]
+    assert healthy_biases and all(r.status is OK for r in healthy_biases)
     assert rows[0].grad_norm == pytest.approx(3.2e-9, rel=0.05)
 
 
@@ -121,7 +130,8 @@ def test_sorting_filtering_and_next_sick() -> None:
     by_sev = sort_rows(rows, SortKey.SEVERITY)
     assert [r.index for r in by_sev[:3]] == [0, 2, 4]
     assert {r.info.param for r in filter_rows(rows, "BIAS")} == {"bias"}
-    assert [r.index for r in filter_rows(rows, "vanish")] == [0, 2, 4]
+    # The status word filters whole modules: the flagged weights and their biases.
+    assert [r.index for r in filter_rows(rows, "vanish")] == [0, 1, 2, 3, 4, 5]
     assert next_sick(rows, 0) == 2 and next_sick(rows, 4) == 0
     assert SortKey.DEPTH.next() is SortKey.GRAD_NORM
 
