@@ -60,7 +60,7 @@ def run_headless(
 
     session_id = uuid.uuid4().hex[:12]
     torch.set_num_threads(TRAIN_THREADS)  # as in the live lesson: the claims hold there
-    run_scenario(
+    result = run_scenario(
         demo.scenario,
         total,
         out,
@@ -69,6 +69,9 @@ def run_headless(
         on_step=progress,
         **state.overrides(),
     )
+    if result.steps < total and result.first_nonfinite_loss is not None:
+        first = result.first_nonfinite_loss + 1  # 1-based, as the progress lines count
+        echo("  " + texts.ui(lang, "stopped_nonfinite", done=result.steps, first=first))
 
     session = CheckSession(out, fail_on="never")
     status = read_all(out, session)

@@ -132,6 +132,12 @@ def test_headless_output_judges_the_fix_and_names_the_next(tmp_path: Path) -> No
     assert f"--fix relu --fix he_init --out {out}" in text  # the next step, ready to paste
 
 
+def test_a_run_stopped_by_nan_says_why(trained: Cache, runs_dir: Path) -> None:
+    _, text = _headless(DEMOS["exploding"], frozenset(), trained, runs_dir)
+    assert f"step    40/{STEPS['exploding']}" not in text  # it did stop early
+    assert "the loss has been NaN/Inf since step" in text
+
+
 def test_chinese_headless_output(tmp_path: Path) -> None:
     out = tmp_path / "zh.jsonl"
     args = ["demo", "dead_relu", "--no-ui", "--steps", "40", "--lang", "zh", "--out", str(out)]

@@ -307,6 +307,8 @@ UI: dict[str, str] = {
     "picker_title": "Choose a demo (Enter starts it, Esc cancels)",
     "no_fixes": "(no fixes: a reference run)",
     "progress": "step {step:>5}/{steps}  loss {loss}",
+    "stopped_nonfinite": "stopped after {done} steps: the loss has been NaN/Inf since step "
+    "{first}, so there is nothing more to learn from this run",
     "writing": "writing {path}",
     "saved": "The runs are in {path} — open them again with: gradtop watch {path}",
     "changes": "changes",

@@ -255,6 +255,8 @@ UI: dict[str, str] = {
     "picker_title": "选择一个演示（回车开始，Esc 取消）",
     "no_fixes": "（没有修复项：这是参考运行）",
     "progress": "第 {step:>5}/{steps} 步  损失 {loss}",
+    "stopped_nonfinite": "训练在第 {done} 步后停止：损失自第 {first} 步起一直是 NaN/Inf，"
+    "继续训练已没有意义",
     "writing": "写入 {path}",
     "saved": "运行记录保存在 {path}，可以用 gradtop watch {path} 再次打开",
     "changes": "改动",
