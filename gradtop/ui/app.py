@@ -93,6 +93,7 @@ class GradtopApp(App[None]):
         Binding("p,space", "toggle_pause", "Pause"),
         Binding("f", "show_findings", "Findings"),
         Binding("r", "switch_run", "Runs", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
     def __init__(
@@ -380,6 +381,13 @@ class GradtopApp(App[None]):
         box = self.filter_box
         box.add_class("-active")
         box.focus()
+
+    def action_clear_filter(self) -> None:
+        """Esc from the table too: a filter applied with Enter is cleared the same way."""
+        self.filter_box.value = ""
+        self.filter_text = ""
+        self.action_close_filter()
+        self.redraw()
 
     def action_close_filter(self) -> None:
         box = self.filter_box

@@ -53,6 +53,10 @@ async def test_filter_by_name_and_clear() -> None:
         assert table.has_focus, "Enter hands the keys back to the table"
         await pilot.press("slash", "escape")
         assert app.filter_text == "" and len(table.rows) == 20
+        await pilot.press("slash", *"bias", "enter")
+        assert len(table.rows) == 10 and table.has_focus
+        await pilot.press("escape")  # from the table: the help promises Esc clears
+        assert app.filter_text == "" and len(table.rows) == 20
 
 
 async def test_jump_to_next_and_previous_sick_layer() -> None:
