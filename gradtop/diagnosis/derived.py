@@ -182,6 +182,42 @@ def total_norm_log(v: View) -> np.ndarray:
     return v.cached("total_log", make)
 
 
+def _reference_rows(v: View) -> tuple[int, list[float]]:
+    """(global row of the first reference row, log10 norms of the reference rows known so
+    far): those already in memory, then the window's rows that follow them."""
+    mem, k = v.mem, v.th.reference_steps
+    row0 = v.row0 if mem.norm_row0 is None else mem.norm_row0
+    values = list(mem.first_norms)
+    rows = v.row_index()
+    take = (rows >= row0 + len(values)) & (rows < row0 + k)
+    values.extend(float(x) for x in total_norm_log(v)[take])
+    return row0, values
+
+
+def reference_norm_log(v: View) -> np.ndarray:
+    """log10 of the run's reference grad norm, per row: the median total norm of its first
+    ``reference_steps`` logged rows (of those up to the row, so it stays causal).
+
+    An absolute level that does not move with the window: a converged run whose norm
+    fell to 1e-9 and wanders back to 1e-4 has "grown" 10^5x over its own minimum, yet is
+    still far below the norms it trained with at the start, which were stable.
+    NaN before the first finite norm.
+    """
+
+    def make() -> np.ndarray:
+        row0, values = _reference_rows(v)
+        prefix = np.full(len(values) + 1, np.nan)  # prefix[c]: median of the first c
+        arr = np.asarray(values, dtype=np.float64)
+        for c in range(1, len(values) + 1):
+            head = arr[:c][np.isfinite(arr[:c])]
+            if len(head):
+                prefix[c] = float(np.median(head))
+        count = np.clip(v.row_index() - row0 + 1, 0, len(values))
+        return prefix[count]
+
+    return v.cached("reference_norm_log", make)
+
+
 def huge(v: View) -> np.ndarray:
     """The absolute fallback: a total grad norm or loss no healthy run produces."""
 
@@ -216,6 +252,7 @@ def update_memory(v: View) -> None:
         lr = v.lr[new]
         if np.any(np.isfinite(lr)):
             mem.max_lr = float(np.fmax(mem.max_lr, np.nanmax(lr)))
+    mem.norm_row0, mem.first_norms = _reference_rows(v)
     if mem.first_row_huge is None and v.row0 == 0 and v.n > 0:
         mem.first_row_huge = bool(huge(v)[0])
     mem.rows = v.row0 + v.n

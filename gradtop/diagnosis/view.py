@@ -176,6 +176,10 @@ class Memory:
     max_lr: float = np.nan
     first_losses: list[float] = field(default_factory=list)
     first_row_huge: bool | None = None  # was the very first logged step already exploding?
+    # log10 total grad norm of the first ``reference_steps`` rows seen (NaN kept, in row
+    # order from ``norm_row0``): the run's reference level, which outlives the window.
+    first_norms: list[float] = field(default_factory=list)
+    norm_row0: int | None = None  # global row of first_norms[0]
     amp_calibrated: bool = False  # a clean AMP step was seen (initial scale search is over)
 
 

@@ -150,6 +150,28 @@ def diagnose(run: RunHistory, **overrides: float) -> list[Finding]:
     return Diagnoser(th).update(run, force=True)
 
 
+def watch(
+    head: Header,
+    steps: range,
+    *,
+    every: int = 16,
+    thresholds: Thresholds | None = None,
+    **series: object,
+) -> tuple[RunHistory, list[Finding]]:
+    """Feed ``steps`` in chunks of ``every`` and update one Diagnoser after each chunk,
+    as a live viewer does: runs longer than ``Thresholds.window`` are then judged with
+    the run's memory (reference norm, first losses) instead of from their tail alone."""
+    history = History()
+    diagnoser = Diagnoser(thresholds)
+    run: RunHistory | None = None
+    for start in range(steps.start, steps.stop, every):
+        chunk = range(start, min(start + every, steps.stop))
+        run = feed(history, head, chunk, **series)  # type: ignore[arg-type]
+        diagnoser.update(run)
+    assert run is not None, "no steps"
+    return run, diagnoser.update(run, force=True)
+
+
 def kinds(findings: list[Finding], *, at_least: Severity = Severity.INFO) -> set[str]:
     return {f.kind for f in findings if f.severity >= at_least and f.active}
 

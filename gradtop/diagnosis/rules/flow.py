@@ -9,6 +9,7 @@ from gradtop.diagnosis.derived import (
     huge,
     initial_loss,
     layer_update_ratio,
+    reference_norm_log,
     smooth_loss,
     total_norm_log,
 )
@@ -164,8 +165,11 @@ def _spikes(v: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         start = v.start(v.th.spike_window + 1)
         z, med = robust_z(lg, v.th.spike_window, v.th.spike_warmup, start)
         ratio = np.power(10.0, lg - med)
+        # A jump that stays far below the norms the run trained with at its start cannot
+        # make a dangerous step: a converged net's 1e-9 norm jumping to 1e-6 is noise.
+        floor = reference_norm_log(v) + np.log10(v.th.spike_min_ref)
         with np.errstate(invalid="ignore"):
-            spike = (ratio >= v.th.spike_ratio) & (z >= v.th.spike_z)
+            spike = (ratio >= v.th.spike_ratio) & (z >= v.th.spike_z) & ~(lg < floor)
         return spike, ratio, z
 
     return v.cached("spikes", make)
@@ -185,18 +189,30 @@ def exploding(v: View) -> list[Signal]:
             deep = (rows >= th.min_steps) & (big_r > th.exploding_ratio)
             very_deep = deep & (big_r > th.exploding_ratio**2)
     # Sustained growth: EMA of log10 norm vs its minimum in the window, while the loss
-    # is not falling (a norm that grows as the loss drops is learning, not exploding).
+    # is not falling (a norm that grows as the loss drops is learning, not exploding),
+    # and up to a level above the run's reference norm (growth back from a converged
+    # net's tiny norms is noise: its loss is ~0 and its steps are far smaller than the
+    # stable ones it took at the start).
     lg = total_norm_log(v)
     trend = ema(lg, th.growth_ema)
     # "within the window": the view IS the window, so a running minimum from its first
     # row is exactly the minimum over the last th.window rows for every row evaluated
     base = np.fmin.accumulate(trend)
     growth = trend - base
+    ref = reference_norm_log(v)
+    above_ref = ~(trend < ref + np.log10(th.growth_min_ref))  # unknown reference: no floor
     ls = smooth_loss(v)
     loss_low = np.fmin.accumulate(ls)
+    # "Above its minimum" needs a tolerance that does not vanish with the minimum: once
+    # the loss has been 0.0, any 1e-9 of noise would otherwise count as a rising loss.
+    init = abs(initial_loss(v))
+    tol = np.maximum(
+        th.growth_loss_rise * np.abs(loss_low),
+        th.growth_loss_abs * init if np.isfinite(init) else 0.0,
+    )
     with np.errstate(invalid="ignore"):
-        rising_loss = ls > 1.1 * loss_low
-        grow = (growth >= np.log10(th.growth_factor)) & rising_loss
+        rising_loss = ls > loss_low + tol
+        grow = (growth >= np.log10(th.growth_factor)) & rising_loss & above_ref
         grow_crit = grow & (growth >= 3 * np.log10(th.growth_factor))
     spike, _, _ = _spikes(v)
     repeated = rolling_count(spike, th.spike_window) >= th.spikes_for_exploding
