@@ -310,6 +310,7 @@ class Advice:
     verdict: str = ""  # "", "wait", "ok", "soft_ok", "bad"
     alternatives: tuple[str, ...] = field(default_factory=tuple)  # other fixes from the start
     earlier: tuple[str, ...] = ()  # warning or worse earlier in the run, cleared since
+    notes: tuple[str, ...] = ()  # active info findings (a frozen layer is info, by design)
 
 
 def advise(
@@ -355,7 +356,10 @@ def advise(
         return Advice("watching", (), (), claim, verdict, ())
     # Healthy: the other ways to cure the original net, if this run was not just that.
     others = tuple(f for f in demo.cures if applied and applied != {f})
-    return Advice("healthy", (), (), claim, verdict, others)
+    notes = tuple(
+        dict.fromkeys(f.kind for f in findings if f.active and f.severity == Severity.INFO)
+    )
+    return Advice("healthy", (), (), claim, verdict, others, notes=notes)
 
 
 def relevant(claim: Claim, before: Mapping[str, int]) -> Claim | None:

@@ -244,6 +244,7 @@ class LessonApp(GradtopApp):
             restarting=restarting,
             error=getattr(self.runner, "error", ""),
             reference=not demo.fixes,
+            first_run=len(summaries) <= 1,
             compact=compact,
             finished=current is not None and current.end is not None,
         )

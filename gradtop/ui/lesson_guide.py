@@ -68,6 +68,7 @@ def guidance_lines(
     reference: bool,
     compact: bool,
     finished: bool = False,
+    first_run: bool = False,
 ) -> list[Line]:
     """Where the lesson stands, what to press next, and the key row."""
     status: Line
@@ -84,10 +85,14 @@ def guidance_lines(
     elif advice.status == "watching":
         status = [("… " + say("watching", steps=steps), "info")]
     else:
-        status = [("✓ " + say("healthy_reference" if reference else "healthy"), "ok")]
+        word = "healthy_reference" if reference else "healthy_first" if first_run else "healthy"
+        status = [("✓ " + say(word), "ok")]
     if finished and not restarting and not error:
         status.append(("   " + say("finished"), "muted"))
     lines: list[Line] = [status]
+    if advice is not None and advice.status == "healthy" and advice.notes and not restarting:
+        # Info findings are part of some lessons (a frozen layer is info, not vanishing).
+        lines.append([("ℹ " + say("notes", kinds=kind_list(advice.notes)), "info")])
     if advice is not None and advice.claim is not None and not restarting and not error:
         verdict = _verdict(advice, say, kind_list)
         if compact:

@@ -129,3 +129,16 @@ def test_a_finding_that_cleared_still_counts() -> None:
     assert advice.suggest == ("clip", "gain_1")
     info_only = advise(state, [finding("loss_plateau", Severity.INFO, cleared=90)], 200, False)
     assert info_only.status == "healthy" and info_only.earlier == ()
+
+
+def test_info_findings_are_noted_on_a_healthy_run() -> None:
+    """The frozen-layer lesson is that frozen is info, not vanishing: the lesson must say
+    the info finding, not only 'no warnings'."""
+    state = LessonState(DEMOS["frozen_layer"])
+    findings = [
+        finding("frozen", Severity.INFO),
+        finding("loss_plateau", Severity.INFO, cleared=60),  # cleared: not a note
+    ]
+    advice = advise(state, findings, 40, False)
+    assert advice.status == "healthy"
+    assert advice.notes == ("frozen",)

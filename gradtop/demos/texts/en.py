@@ -272,6 +272,8 @@ UI: dict[str, str] = {
     "earlier": "(earlier: {kinds})",
     "healthy": "No warnings: this run is healthy. Compare it with the runs above.",
     "healthy_reference": "No warnings: a healthy reference run.",
+    "healthy_first": "No warnings: this run is healthy.",
+    "notes": "gradtop notes (info): {kinds}.",
     "try": "Try {keys}.",
     "try_headless": "Try next:",
     "or": " or ",

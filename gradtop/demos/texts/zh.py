@@ -220,6 +220,8 @@ UI: dict[str, str] = {
     "earlier": "（之前：{kinds}）",
     "healthy": "没有警告：这次运行是健康的。和上面几次运行对比一下。",
     "healthy_reference": "没有警告：这是一次健康的参考运行。",
+    "healthy_first": "没有警告：这次运行是健康的。",
+    "notes": "gradtop 提示（信息）：{kinds}。",
     "try": "试试 {keys}。",
     "try_headless": "下一步试试：",
     "or": " 或 ",
