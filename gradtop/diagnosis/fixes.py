@@ -114,6 +114,19 @@ CATALOGUE: dict[str, Fix] = {
             "weights or gradients that keep growing over a long run",
         ),
         Fix(
+            "l1_regularisation",
+            "Add L1 regularisation",
+            "An L1 penalty pulls every weight toward 0 by the same amount each step, so "
+            "weights (and the logits and gradients they drive) cannot grow without bound, "
+            "and the ones the task does not need become exactly 0 (a sparser, simpler model "
+            "that overfits less).",
+            "l1 = sum(p.abs().sum() for n, p in model.named_parameters() if 'weight' in n)\n"
+            "loss = loss_fn(model(x), y) + 1e-5 * l1  # tune 1e-6..1e-3\n"
+            "loss.backward()",
+            "weights that keep growing, or overfitting with many irrelevant inputs; prefer "
+            "weight decay (L2) when you want small weights rather than sparse ones",
+        ),
+        Fix(
             "lstm_gru",
             "Use an LSTM or GRU instead of a plain RNN",
             "Their gated, additive cell state lets gradients flow across many time steps "
@@ -267,6 +280,42 @@ def _recurrent_keys(roles: Roles) -> tuple[str, ...]:
     )
 
 
+def _containment(fix: Fix) -> Fix:
+    """Clipping when the cause is elsewhere (a recurrent matrix too large from the start):
+    offered only after the real fixes, and saying plainly that it treats the symptom."""
+    return Fix(
+        fix.key,
+        "Clip the gradient norm (containment only, not the cure)",
+        "Clipping caps each step while you fix the cause above; it does not make the "
+        "recurrent matrix any smaller, so gradients through time still explode and the net "
+        "still cannot learn long dependencies. Do not stop at this.",
+        fix.code,
+        "only together with orthogonal init / a gain <= 1 or a gated cell",
+    )
+
+
+def _dead_keys(roles: Roles) -> tuple[str, ...]:
+    """Fixes for units whose gradient is exactly 0.
+
+    In a Tanh/Sigmoid or recurrent model such units are saturated (|pre-activation| so
+    large the slope is 0 in float32), not dead ReLUs: too-large steps or weights pushed
+    them there, so a lower LR, a scale-preserving init and normalisation come first, and
+    bias resets or LeakyReLU (ReLU remedies) only when the model also has ReLUs.
+    """
+    if not (roles.saturating or roles.recurrent):
+        return ("reset_bias", "leaky_relu", "lower_lr", "he_init", _norm_key(roles))
+    relu = any(a in roles.activations for a in _RELU_FAMILY)
+    return (
+        "lower_lr",
+        "orthogonal_init" if roles.recurrent else "xavier_init",
+        _norm_key(roles),
+        "non_saturating_activation" if roles.saturating and not roles.recurrent else "",
+        "lstm_gru" if any(t in ("RNN", "RNNCell") for t in roles.module_types) else "",
+        "leaky_relu" if relu else "",
+        "reset_bias" if relu else "",
+    )
+
+
 def fixes_for(kind: str, roles: Roles, cause: str = "") -> tuple[Fix, ...]:
     """Ranked fixes for a finding of ``kind`` whose rule diagnosed ``cause``."""
     fixes: tuple[Fix, ...]
@@ -285,9 +334,19 @@ def fixes_for(kind: str, roles: Roles, cause: str = "") -> tuple[Fix, ...]:
     if kind == "exploding":
         if cause == "init":
             return _pick(_init_key(roles), _norm_key(roles), "lower_lr")
+        if cause == "recurrent_init":  # huge from the first step: the recurrent matrix
+            fixes = _pick("orthogonal_init", *_recurrent_keys(roles), "lower_lr")
+            return (*fixes, _containment(CATALOGUE["clip_grad_norm"]))
         if cause == "recurrent" or roles.recurrent:
             return _pick(*_recurrent_keys(roles), "clip_grad_norm", "lower_lr")
-        return _pick("lower_lr", "warmup", "clip_grad_norm", _norm_key(roles), "weight_decay")
+        return _pick(
+            "lower_lr",
+            "warmup",
+            "clip_grad_norm",
+            _norm_key(roles),
+            "weight_decay",
+            "l1_regularisation",
+        )
     if kind == "grad_spike":
         return _pick("clip_grad_norm", "warmup", "lower_lr", "check_data_nan")
     if kind == "nonfinite":
@@ -304,7 +363,11 @@ def fixes_for(kind: str, roles: Roles, cause: str = "") -> tuple[Fix, ...]:
             "check_data_nan",
         )
     if kind == "dead_units":
-        return _pick("reset_bias", "leaky_relu", "lower_lr", "he_init", _norm_key(roles))
+        fixes = _pick(*_dead_keys(roles))
+        if roles.saturating and not roles.recurrent:
+            act = _activation_fix(roles)
+            fixes = tuple(act if f.key == act.key else f for f in fixes)
+        return fixes
     if kind == "no_grad":
         return _pick("unused_param")
     if kind == "frozen":
@@ -316,7 +379,14 @@ def fixes_for(kind: str, roles: Roles, cause: str = "") -> tuple[Fix, ...]:
     if kind == "lr_too_low":
         return _pick("raise_lr")
     if kind == "loss_divergence":
-        return _pick("lower_lr", "clip_grad_norm", "warmup", "weight_decay", "check_data_nan")
+        return _pick(
+            "lower_lr",
+            "clip_grad_norm",
+            "warmup",
+            "weight_decay",
+            "l1_regularisation",
+            "check_data_nan",
+        )
     if kind == "loss_plateau":
         if cause == "small_updates":
             return _pick("raise_lr", _norm_key(roles), "residual")

@@ -176,6 +176,50 @@ def test_recurrent_explosions_suggest_gating_and_orthogonal_init() -> None:
     h = History()
     run = feed(h, header(specs, activations=()), range(1, 30), grad=lambda s: 1e6)
     boom = only(diagnose(run), "exploding")
+    assert boom.extra["cause"] == "recurrent" and boom.extra["from_first_step"]
     keys = [f.key for f in boom.fixes]
-    assert keys[:2] == ["lstm_gru", "orthogonal_init"]
-    assert keys.index("clip_grad_norm") > keys.index("orthogonal_init")
+    # huge at the first step: the recurrent init is the cause, clipping only contains it
+    assert keys[:2] == ["orthogonal_init", "lstm_gru"]
+    assert keys[-1] == "clip_grad_norm"
+    clip = boom.fixes[-1]
+    assert "not the cure" in clip.title and "symptom" in boom.explanation
+
+
+def test_recurrent_growth_after_a_sane_start_offers_clipping_as_a_fix() -> None:
+    specs = [
+        Spec("rnn.weight_ih_l0", "RNN", (32, 8)),
+        Spec("rnn.weight_hh_l0", "RNN", (32, 32)),
+        Spec("rnn.bias_ih_l0", "RNN", (32,)),
+        Spec("head.weight", "Linear", (10, 32)),
+    ]
+
+    def loss(s: int) -> float:
+        return 2.3 if s < 40 else 2.3 * 1.6 ** (s - 40)
+
+    def grad(s: int) -> float:
+        return 1.0 if s < 40 else 1.7 ** (s - 40)
+
+    run = feed(History(), header(specs, activations=()), range(1, 58), grad=grad, loss=loss)
+    boom = only(diagnose(run), "exploding")
+    assert boom.extra["cause"] == "recurrent" and not boom.extra["from_first_step"]
+    keys = [f.key for f in boom.fixes]
+    assert keys[:2] == ["lstm_gru", "orthogonal_init"] and "clip_grad_norm" in keys
+    clip = next(f for f in boom.fixes if f.key == "clip_grad_norm")
+    assert "not the cure" not in clip.title
+
+
+def test_growth_explosions_offer_weight_decay_and_l1() -> None:
+    def loss(s: int) -> float:
+        return 2.3 if s < 40 else 2.3 * 1.6 ** (s - 40)
+
+    run = feed(
+        History(),
+        header(mlp_specs(4)),
+        range(1, 58),
+        grad=lambda s: np.full(8, 1.0 if s < 40 else 1.7 ** (s - 40)),
+        loss=loss,
+    )
+    keys = [f.key for f in only(diagnose(run), "exploding").fixes]
+    assert keys[0] == "lower_lr" and {"weight_decay", "l1_regularisation"} <= set(keys)
+    l1 = next(f for f in only(diagnose(run), "exploding").fixes if f.key == "l1_regularisation")
+    assert "abs()" in l1.code and l1.why and l1.when

@@ -98,6 +98,29 @@ def test_a_dead_network_is_critical() -> None:
     assert f.fixes[0].key == "reset_bias"
 
 
+def _saturated(**head: object) -> list[str]:
+    """Fix keys for a net whose first three layers pass back exactly zero gradient."""
+    run = feed(
+        History(),
+        header(mlp_specs(4), **head),  # type: ignore[arg-type]
+        range(1, 60),
+        grad=lambda s: np.array([0, 0, 0, 0, 0, 0, 0.1, 0.1]),
+        zero=lambda s: np.array([1, 1, 1, 1, 1, 1, 0, 0.0]),
+        loss=lambda s: 2.3,
+    )
+    return [f.key for f in only(diagnose(run), "dead_units").fixes]
+
+
+def test_saturated_tanh_units_get_saturation_fixes_not_relu_ones() -> None:
+    keys = _saturated(activations=("Tanh",))
+    assert keys[:4] == ["lower_lr", "xavier_init", "batchnorm", "non_saturating_activation"]
+    assert "reset_bias" not in keys and "leaky_relu" not in keys
+    with_relu = _saturated(activations=("Tanh", "ReLU"))  # both kinds of zero-slope unit
+    assert with_relu[0] == "lower_lr" and with_relu[-2:] == ["leaky_relu", "reset_bias"]
+    relu_only = _saturated(activations=("ReLU",))
+    assert relu_only[:2] == ["reset_bias", "leaky_relu"]
+
+
 def test_partly_dead_layer_warns_and_names_it() -> None:
     h = History()
     zero = np.zeros(N)

@@ -273,9 +273,10 @@ def exploding(v: View) -> list[Signal]:
                 ">",
             )
         )
+    first_huge = bool(v.mem.first_row_huge or (v.row0 == 0 and big[0]))
     if roles.recurrent:
         cause = "recurrent"
-    elif v.mem.first_row_huge or (v.row0 == 0 and big[0]):
+    elif first_huge:
         cause = "init"
     else:
         cause = "growth"
@@ -301,13 +302,24 @@ def exploding(v: View) -> list[Signal]:
         "growth": "Each update makes the next gradient bigger: the learning rate is too "
         "large for the curvature of the loss, so steps overshoot further and further.",
     }[cause]
+    if cause == "recurrent" and first_huge:
+        reason += (
+            " They were already enormous at the first logged step, before any update: the "
+            "recurrent weights are initialised too large (a gain above 1). Fix the "
+            "initialisation; clipping would only contain the symptom."
+        )
     signal.explanation = (
         f"Gradients are blowing up (total norm {v.total[at]:.3g} at step {int(v.steps[at])}). "
         f"{reason} The next steps typically turn the loss and weights into Inf/NaN, after "
         "which nothing can be learned."
     )
-    signal.fixes = fixes_for("exploding", roles, cause)
-    signal.extra = {"cause": cause, "layers": [roles.names[i] for i in top]}
+    at_init = cause == "recurrent" and first_huge
+    signal.fixes = fixes_for("exploding", roles, "recurrent_init" if at_init else cause)
+    signal.extra = {
+        "cause": cause,
+        "layers": [roles.names[i] for i in top],
+        "from_first_step": first_huge,
+    }
     return [signal]
 
 
