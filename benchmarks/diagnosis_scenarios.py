@@ -9,7 +9,8 @@
    watch`` does), and compared with what it should raise:
    expected kind -> found (first step it was reported, severity) or MISSED;
    false alarms = warning-or-worse kinds neither expected nor allowed.
-   For runs whose loss turned NaN/Inf: how many steps before it the exploding warning came.
+   For runs whose loss turned NaN/Inf: how many steps before it the exploding warning came
+   (the lead); for exploding scenarios whose loss stayed finite, when it was raised.
 2. The same scenarios trained with their fix (``Scenario.fix``): no warning may remain.
 3. Cost of one Diagnoser evaluation on synthetic runs of 20 to 4000 parameter tensors:
    re-evaluation after 4 new steps (what a live view pays) and a cold full window.
@@ -67,14 +68,18 @@ def scorecard(workdir: Path, fixes: bool) -> bool:
                 f"{label:26} {kind + ' ' + level:24} {cell:30} "
                 f"{alarms if i == 0 else '':14} {also if i == 0 else ''}"
             )
+        boom = result.found.get("exploding")
         if result.first_nonfinite_loss is not None:
             lead = "not raised" if result.lead is None else f"{result.lead} step(s) before"
             leads.append(
                 f"  {name}: first NaN/Inf loss at step {result.first_nonfinite_loss}; "
                 f"exploding raised {lead}"
             )
+        elif "exploding" in scenario.expect:
+            at = "not raised" if boom is None else f"raised at step {boom.first_step}"
+            leads.append(f"  {name}: no NaN/Inf loss in {scenario.steps} steps; exploding {at}")
     if leads:
-        print("\nexploding warning vs first non-finite loss:")
+        print("\nexploding warning vs first non-finite loss (lead = steps between them):")
         print("\n".join(leads))
     if fixes:
         print("\nwith the fix applied (no warning may remain):")
