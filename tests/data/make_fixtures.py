@@ -232,7 +232,13 @@ FIXTURES: dict[str, Callable[[], list[Header | Step | End]]] = {
     "healthy.jsonl": healthy_run,
     "vanishing.jsonl": vanishing_run,
     "exploding.jsonl": exploding_run,
-    "hostile.jsonl": hostile_run,
+    # The same run while it is still growing, before any Inf/NaN: what a user attached to
+    # a live job sees in time to stop it (the table's EXPLODE status, not NaN/Inf).
+    "exploding_live.jsonl": lambda: [
+        r
+        for r in exploding_run()
+        if isinstance(r, Header) or (isinstance(r, Step) and r.step <= 150)
+    ],
     # Two runs appended to one file: the second (newest) is shown first, the first can be picked.
     "two_runs.jsonl": lambda: [*vanishing_run(), *healthy_run("healthy-0005", T0 + 100)],
 }

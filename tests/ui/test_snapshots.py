@@ -12,7 +12,7 @@ import pytest
 from textual.pilot import Pilot
 from ui_helpers import fixture_path, make_app, until_loaded
 
-FIXTURES = ("healthy", "vanishing", "exploding", "hostile")
+FIXTURES = ("healthy", "vanishing", "exploding", "exploding_live", "hostile")
 SIZES = ((80, 24), (160, 48))
 
 

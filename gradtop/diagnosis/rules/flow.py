@@ -280,10 +280,13 @@ def exploding(v: View) -> list[Signal]:
         cause = "init"
     else:
         cause = "growth"
-    # The layers carrying the explosion: the largest gradients (non-finite ones first).
+    # The layers carrying the explosion: every gradient within a decade of the largest
+    # (non-finite ones, when there are any). Not a fixed top few: when every layer grows
+    # alike, naming three of them would show the others as healthy at the same norm.
     g = np.where(v.grad_missing[at], -1.0, np.nan_to_num(v.grad[at], nan=np.inf))
     g[~roles.trainable] = -1.0
-    top = tuple(sorted(int(i) for i in np.argsort(-g)[:3] if g[i] > 0))
+    peak = float(g.max()) if g.size else 0.0
+    top = tuple(int(i) for i in np.flatnonzero((g > 0) & (g >= peak / 10))) if peak > 0 else ()
     signal.params = top
     signal.evidence = tuple(evidence)
     signal.title = {
