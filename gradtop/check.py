@@ -242,6 +242,10 @@ def summarise(
         "skipped_total": status.skipped_total,
         "truncations": status.truncations,
         "rotations": status.rotations,
+        # Repeated headers: the same run going on (a Logger reopening a rotated path), or
+        # the same id with another parameter list, which dropped that run's history.
+        "runs_continued": history.continued,
+        "runs_restarted": history.restarted,
         "partial_bytes": status.partial,
         "message": status.message,
         "version_error": status.version_error,

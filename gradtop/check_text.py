@@ -126,6 +126,12 @@ def format_summary(s: Mapping[str, Any], color: bool = False) -> str:
         file_notes.append(f"truncated {_n(s['truncations'])}x")
     if s["rotations"]:
         file_notes.append(f"replaced {_n(s['rotations'])}x")
+    if s.get("runs_continued"):
+        file_notes.append(f"run header repeated {_n(s['runs_continued'])}x (run continued)")
+    if s.get("runs_restarted"):
+        file_notes.append(
+            f"run restarted {_n(s['runs_restarted'])}x (same run id, other parameter list)"
+        )
     if s.get("partial_bytes"):
         file_notes.append(f"last line incomplete ({_n(s['partial_bytes'])} bytes)")
     if s.get("state") not in (None, "following"):

@@ -317,6 +317,8 @@ class History:
         self.runs: OrderedDict[str, RunHistory] = OrderedDict()
         self.max_runs = max_runs
         self.orphans = 0  # step/end records whose run's header was never seen
+        self.continued = 0  # repeated headers that continued their run (a Logger reopening)
+        self.restarted = 0  # same run id, other parameter list: the old history was dropped
 
     @property
     def current(self) -> RunHistory | None:
@@ -330,10 +332,7 @@ class History:
     def add(self, record: Record) -> None:
         """Route one decoded record to its run. Never raises on well-typed records."""
         if isinstance(record, Header):
-            self.runs.pop(record.run_id, None)  # a repeated header restarts that run
-            self.runs[record.run_id] = RunHistory(record)
-            while len(self.runs) > self.max_runs:
-                self.runs.popitem(last=False)
+            self._add_header(record)
             return
         run = self.runs.get(record.run_id)
         if run is None:
@@ -343,6 +342,29 @@ class History:
             run.add_step(record)
         else:
             run.end = record
+
+    def _add_header(self, header: Header) -> None:
+        """A header for a run already read continues it when its parameter list is the same.
+
+        The Logger writes its header again, unchanged, whenever it reopens the path after
+        a rotation or deletion, so the steps that follow are the same run going on: its
+        history must stay. A header with the same run id but another parameter list
+        cannot belong to the same run (its steps would not fit the tables): it starts
+        the run afresh, and ``restarted`` counts that so a report can say so.
+        """
+        run = self.runs.get(header.run_id)
+        if run is not None and run.header.params == header.params:
+            run.header = header
+            run.end = None  # the writer is writing again: whatever "end" said is over
+            self.runs.move_to_end(header.run_id)  # the newest header's run is current
+            self.continued += 1
+            return
+        if run is not None:
+            del self.runs[header.run_id]
+            self.restarted += 1
+        self.runs[header.run_id] = RunHistory(header)
+        while len(self.runs) > self.max_runs:
+            self.runs.popitem(last=False)
 
     def extend(self, records: Iterable[Record]) -> None:
         for record in records:

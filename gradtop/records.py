@@ -418,6 +418,10 @@ def _opt_str(value: Any, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
+def _opt_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _hist_edges(value: Any) -> tuple[float, ...] | None:
     """The histogram's log10 bin edges: finite numbers (they are printed as axis labels)."""
     if value is None:
@@ -530,7 +534,7 @@ def header_from_json(obj: dict[str, Any]) -> Header:
         pid=_opt_int(obj.get("pid"), 0),
         rank=_opt_int(obj.get("rank"), 0),
         world_size=_opt_int(obj.get("world_size"), 1),
-        parallel=obj.get("parallel") if isinstance(obj.get("parallel"), dict) else {},
+        parallel=_opt_dict(obj.get("parallel")),
         model=_opt_str(obj.get("model")),
         total_params=_opt_int(obj.get("total_params"), 0),
         trainable_params=_opt_int(obj.get("trainable_params"), 0),
@@ -541,7 +545,7 @@ def header_from_json(obj: dict[str, Any]) -> Header:
         detail_every=_positive_int(obj.get("detail_every")),
         stats=_str_tuple(obj.get("stats")) or PARAM_STATS,
         hist_edges=_hist_edges(obj.get("hist_edges")),
-        meta=obj.get("meta") if isinstance(obj.get("meta"), dict) else {},
+        meta=_opt_dict(obj.get("meta")),
     )
 
 

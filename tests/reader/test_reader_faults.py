@@ -17,6 +17,8 @@ import pytest
 from gradwriter import Writer, step_line
 from reader_harness import Collector, header_key, step_keys
 
+from gradtop.history import History
+
 N = 3  # parameters per run: small lines keep the tests fast
 
 MODES = [pytest.param(False, id="native"), pytest.param(True, id="polling")]
@@ -93,6 +95,32 @@ def test_rename_and_recreate_finishes_the_old_file_first(
     ]
     assert collector.status.rotations == 1 and collector.status.state == "following"
     assert collector.status.skipped == {}
+
+
+def test_a_writer_reopening_with_its_own_header_continues_the_run(
+    path: Path, writer: Writer, collector: Collector
+) -> None:
+    """What the Logger does after a rotation: the same header (same run id) again, then on."""
+    writer.header("r1", N)
+    writer.steps("r1", 1, 100, N)
+    collector.wait_records(101)
+    os.rename(path, path.with_suffix(".jsonl.1"))
+    writer.do("reopen")
+    writer.header("r1", N)
+    writer.steps("r1", 101, 3, N)
+    collector.wait_records(105)
+    assert collector.keys() == [
+        header_key("r1"),
+        *step_keys("r1", 1, 100),
+        header_key("r1"),
+        *step_keys("r1", 101, 3),
+    ]
+    assert collector.status.rotations == 1 and collector.status.skipped == {}
+    history = History()
+    history.extend(collector.records)
+    run = history.runs["r1"]
+    assert list(history.runs) == ["r1"] and history.continued == 1
+    assert (run.steps, run.first_step, run.last_step) == (103, 1, 103)
 
 
 def test_delete_reads_the_unlinked_file_then_waits_for_a_new_one(

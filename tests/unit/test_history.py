@@ -86,3 +86,31 @@ def test_runs_are_kept_apart_and_first_nonfinite_is_recorded() -> None:
     assert a.first_nonfinite.params == (1,) and a.first_nonfinite_loss == 2
     assert b.stats["grad_norm"].n_cols == 3
     assert history.n_params_for("b") == 3
+
+
+def _steps(run: str, start: int, count: int, n: int = 2) -> list[Step]:
+    return [
+        Step(run, s, s, float(s), loss=1.0 / s, stats={"grad_norm": [float(s)] * n})
+        for s in range(start, start + count)
+    ]
+
+
+def test_the_same_header_again_continues_its_run() -> None:
+    """What a Logger writes after a rotation: its own header, unchanged, then more steps."""
+    history = History()
+    history.extend([_header("r1"), *_steps("r1", 1, 100), _header("other")])
+    history.extend([_header("r1"), *_steps("r1", 101, 3)])
+    run = history.runs["r1"]
+    assert (run.steps, run.first_step, run.last_step) == (103, 1, 103)
+    assert run.stats["grad_norm"].total_rows == 103 and run.scalars["loss"].total_rows == 103
+    assert history.current is run, "the run whose header came last is the current one"
+    assert (history.continued, history.restarted) == (1, 0)
+
+
+def test_the_same_run_id_with_other_parameters_starts_afresh_and_is_counted() -> None:
+    history = History()
+    history.extend([_header("r1", n=2), *_steps("r1", 1, 10, n=2)])
+    history.extend([_header("r1", n=3), *_steps("r1", 1, 2, n=3)])
+    run = history.runs["r1"]
+    assert (run.steps, run.last_step, run.stats["grad_norm"].n_cols) == (2, 2, 3)
+    assert (history.continued, history.restarted) == (0, 1)
