@@ -246,6 +246,9 @@ def summarise(
         # the same id with another parameter list, which dropped that run's history.
         "runs_continued": history.continued,
         "runs_restarted": history.restarted,
+        # Values inside accepted steps that the bounded history did not keep, by reason:
+        # unknown statistic names, user scalars past the per-run limit, bad histograms.
+        "ignored": dict(history.ignored),
         "partial_bytes": status.partial,
         "message": status.message,
         "version_error": status.version_error,

@@ -138,6 +138,10 @@ def format_summary(s: Mapping[str, Any], color: bool = False) -> str:
         file_notes.append(f"file {safe(s['state'], 20)}")
     if file_notes:
         lines.append(f"  file      {'; '.join(file_notes)}")
+    ignored = s.get("ignored") or {}
+    if ignored:
+        parts = ", ".join(f"{safe(k, 40)} {_n(v)}" for k, v in sorted(ignored.items()))
+        lines.append(f"  ignored   {parts} (values in steps that were not kept)")
     if s.get("run_id") is not None:
         if s.get("ended"):
             dropped = f", {_n(s.get('dropped'))} records dropped" if s.get("dropped") else ""

@@ -9,22 +9,50 @@ into a decimated archive whose buckets keep min, max and last, so a spike from a
 Missing values (a parameter with no gradient) are stored as NaN in the value arrays and
 flagged in a separate mask, because NaN in a gradient is itself a finding and must never
 be confused with "no data".
+
+Memory follows the data actually read, never what a line claims: tables start small and
+grow as rows arrive; only the format's statistics get tables; a run keeps at most
+``MAX_SCALARS`` user scalar series and a bounded number of histogram counts; runs older
+than the newest ``FULL_RUNS`` are compacted to a coarse summary. Whatever a run's steps
+carried that was not kept is counted in ``ignored`` (``gradtop check`` shows it).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradtop.records import End, Header, ParamInfo, Record, Step
+from gradtop.records import PARAM_STATS, End, Header, ParamInfo, Record, Step
 
 RECENT_ROWS = 1024
 ARCHIVE_BUCKETS = 512
 MAX_RUNS = 16
 HIST_ROWS = 256
+# Tables start with room for this many rows and double as rows arrive: a run of three
+# steps over 500 tensors must not cost what a run of a million steps does.
+INITIAL_ROWS = 16
+# Statistic names that get a table: the format's. A reader ignores others (docs/format.md),
+# and a table per name would let one line of 20,000 invented names take gigabytes.
+KNOWN_STATS = frozenset(PARAM_STATS)
+# User scalar series per run (log(**scalars)); names past this are counted, not kept.
+MAX_SCALARS = 64
+# Histogram counts kept per run (all rows together): the oldest rows go first past it.
+HIST_MAX_VALUES = 1 << 18
+MAX_HIST_BINS = 1025
+# Runs beyond the newest FULL_RUNS keep only COMPACT_ROWS recent rows and COMPACT_BUCKETS
+# archive buckets per table (their sparklines stay; their fine detail goes), no histogram.
+FULL_RUNS = 4
+COMPACT_ROWS = 64
+COMPACT_BUCKETS = 32
+
+# Keys of ``RunHistory.ignored``: values a step carried that the history did not keep.
+IGNORED_STAT = "unknown_stat"  # a statistic name the format does not define
+IGNORED_SCALAR = "scalar_limit"  # a user scalar past MAX_SCALARS names in its run
+IGNORED_SCALAR_NAME = "scalar_name"  # a user scalar named like a built-in series (loss...)
+IGNORED_HIST = "hist"  # a histogram not shaped like the header's parameters and bins
 
 FloatArray = np.ndarray
 
@@ -36,6 +64,13 @@ def _to_array(row: Sequence[float | None], n_cols: int) -> tuple[FloatArray, Flo
         raise ValueError(f"row of {values.shape[0]} values for a table of {n_cols} columns")
     missing = np.fromiter((v is None for v in row), dtype=bool, count=n_cols)
     return values, missing
+
+
+def _regrown(old: np.ndarray, rows: int, keep: int, fill: object) -> np.ndarray:
+    """``old`` with ``rows`` rows (same dtype and columns), its first ``keep`` rows copied."""
+    out = np.full((rows, *old.shape[1:]), fill, dtype=old.dtype)
+    out[:keep] = old[:keep]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +89,22 @@ class Column:
 
 
 class Table:
-    """Rows of one statistic over steps, bounded to ``recent + archive`` rows of memory."""
+    """Rows of one statistic over steps, bounded to ``recent + archive`` rows of memory.
+
+    Storage grows (doubling) up to those bounds as rows arrive, so a table costs what it
+    holds; ``compact`` shrinks an old run's table to a coarse summary.
+    """
 
     def __init__(self, n_cols: int, recent: int = RECENT_ROWS, archive: int = ARCHIVE_BUCKETS):
         if recent < 2 or archive < 2:
             raise ValueError("recent and archive sizes must be at least 2")
         self.n_cols = n_cols
-        self._cap = recent
-        self._steps = np.zeros(recent, dtype=np.int64)
-        self._values = np.full((recent, n_cols), np.nan)
-        self._missing = np.zeros((recent, n_cols), dtype=bool)
+        self._cap = recent  # most recent rows kept; storage (``_alloc``) grows up to it
+        self._full = (recent, archive)  # the bounds ``expand`` restores after ``compact``
+        self._alloc = min(recent, INITIAL_ROWS)
+        self._steps = np.zeros(self._alloc, dtype=np.int64)
+        self._values = np.full((self._alloc, n_cols), np.nan)
+        self._missing = np.zeros((self._alloc, n_cols), dtype=bool)
         self._start = 0  # ring index of the oldest recent row
         self._size = 0
         self.total_rows = 0
@@ -72,15 +113,22 @@ class Table:
         self._arch_size = 0
         self._bucket_rows = 1
         self._pending = 0  # rows folded into the (unfinished) newest archive bucket
-        self._a_first = np.zeros(archive, dtype=np.int64)
-        self._a_last_step = np.zeros(archive, dtype=np.int64)
-        self._a_low = np.full((archive, n_cols), np.nan)
-        self._a_high = np.full((archive, n_cols), np.nan)
-        self._a_last = np.full((archive, n_cols), np.nan)
-        self._a_nan = np.zeros((archive, n_cols), dtype=bool)
+        self._a_first = np.zeros(0, dtype=np.int64)
+        self._a_last_step = np.zeros(0, dtype=np.int64)
+        self._a_low = np.full((0, n_cols), np.nan)
+        self._a_high = np.full((0, n_cols), np.nan)
+        self._a_last = np.full((0, n_cols), np.nan)
+        self._a_nan = np.zeros((0, n_cols), dtype=bool)  # allocated when rows first fold in
 
     def __len__(self) -> int:
         return self.total_rows
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of array storage held (what memory bounds are measured in)."""
+        arrays = (self._steps, self._values, self._missing, self._a_first, self._a_last_step)
+        extra = (self._a_low, self._a_high, self._a_last, self._a_nan)
+        return sum(a.nbytes for a in arrays + extra)
 
     # ------------------------------------------------------------------ writing
 
@@ -90,24 +138,72 @@ class Table:
             values, missing = row.astype(np.float64, copy=False), np.zeros(self.n_cols, bool)
         else:
             values, missing = _to_array(row, self.n_cols)
-        if self._size == self._cap:
-            self._archive_oldest()
-        idx = (self._start + self._size) % self._cap
+        if self._size == self._alloc:
+            if self._alloc < self._cap:
+                self._resize_ring(min(self._cap, 2 * self._alloc))
+            else:
+                self._archive_oldest()
+        idx = (self._start + self._size) % self._alloc
         self._steps[idx] = step
         self._values[idx] = values
         self._missing[idx] = missing
         self._size += 1
         self.total_rows += 1
 
+    def compact(self, recent: int = COMPACT_ROWS, archive: int = COMPACT_BUCKETS) -> None:
+        """Keep at most ``recent`` full rows and ``archive`` buckets, and free the rest.
+
+        Older rows fold into the archive first, so min/max/last over the whole run (and a
+        spike anywhere in it) survive; only resolution is lost.
+        """
+        recent, archive = max(2, recent), max(2, archive)
+        self._arch_cap = min(self._arch_cap, archive)
+        while self._arch_size > self._arch_cap:
+            self._halve_archive()
+        while self._size > recent:
+            self._archive_oldest()
+        self._cap = min(self._cap, recent)
+        self._resize_ring(max(2, min(self._alloc, self._cap)))
+        self._resize_archive(min(len(self._a_first), self._arch_cap))
+
+    def expand(self) -> None:
+        """Allow full size again (a compacted run became current); storage grows as needed."""
+        self._cap, self._arch_cap = self._full
+
+    def _resize_ring(self, alloc: int) -> None:
+        """New ring storage of ``alloc`` rows, the kept rows laid out oldest first from 0."""
+        order = self._order()
+        steps = np.zeros(alloc, dtype=np.int64)
+        values = np.full((alloc, self.n_cols), np.nan)
+        missing = np.zeros((alloc, self.n_cols), dtype=bool)
+        steps[: self._size] = self._steps[order]
+        values[: self._size] = self._values[order]
+        missing[: self._size] = self._missing[order]
+        self._steps, self._values, self._missing = steps, values, missing
+        self._alloc, self._start = alloc, 0
+
+    def _resize_archive(self, alloc: int) -> None:
+        """Archive storage of ``alloc`` buckets, the ``_arch_size`` buckets in use kept."""
+        n = self._arch_size
+        self._a_first = _regrown(self._a_first, alloc, n, 0)
+        self._a_last_step = _regrown(self._a_last_step, alloc, n, 0)
+        self._a_low = _regrown(self._a_low, alloc, n, np.nan)
+        self._a_high = _regrown(self._a_high, alloc, n, np.nan)
+        self._a_last = _regrown(self._a_last, alloc, n, np.nan)
+        self._a_nan = _regrown(self._a_nan, alloc, n, False)
+
     def _archive_oldest(self) -> None:
         i = self._start
         step, values = int(self._steps[i]), self._values[i]
-        self._start = (self._start + 1) % self._cap
+        self._start = (self._start + 1) % self._alloc
         self._size -= 1
         nan = np.isnan(values) & ~self._missing[i]
         if self._pending == 0:
             if self._arch_size == self._arch_cap:
                 self._halve_archive()
+            elif self._arch_size == len(self._a_first):
+                grown = max(INITIAL_ROWS, 2 * len(self._a_first))
+                self._resize_archive(min(self._arch_cap, grown))
             b = self._arch_size
             self._arch_size += 1
             self._a_first[b] = step
@@ -147,7 +243,7 @@ class Table:
     # ------------------------------------------------------------------ reading
 
     def _order(self) -> np.ndarray:
-        return (self._start + np.arange(self._size)) % self._cap
+        return (self._start + np.arange(self._size)) % self._alloc
 
     def recent(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The newest ``n`` full-resolution rows, oldest first: (steps, values[n, cols])."""
@@ -166,12 +262,12 @@ class Table:
         """The newest row (NaN where missing), or None before the first row."""
         if self._size == 0:
             return None
-        return self._values[(self._start + self._size - 1) % self._cap]
+        return self._values[(self._start + self._size - 1) % self._alloc]
 
     def last_step(self) -> int | None:
         if self._size == 0:
             return None
-        return int(self._steps[(self._start + self._size - 1) % self._cap])
+        return int(self._steps[(self._start + self._size - 1) % self._alloc])
 
     def column(self, col: int, width: int | None = None) -> Column:
         """Column ``col`` over the whole history, resampled to at most ``width`` points.
@@ -212,6 +308,7 @@ LR = "lr"
 TOTAL_GRAD_NORM = "total_grad_norm"
 LOSS_SCALE = "loss_scale"
 STEP_TIME = "step_time"
+BUILTIN_SCALARS = frozenset({LOSS, LR, TOTAL_GRAD_NORM, LOSS_SCALE, STEP_TIME})
 
 
 @dataclass(slots=True)
@@ -239,6 +336,11 @@ class RunHistory:
     end: End | None = None
     first_nonfinite: NonFinite | None = None
     first_nonfinite_loss: int | None = None
+    # Values steps carried that were not kept, by reason (IGNORED_* above).
+    ignored: Counter[str] = field(default_factory=Counter)
+    compacted: bool = False  # an old run, shrunk to a coarse summary (``compact``)
+    _hist_values: int = field(default=0, repr=False)  # counts in ``hist`` (bounded)
+    _user_scalars: int = field(default=0, repr=False)  # user series in ``scalars``
 
     @property
     def run_id(self) -> str:
@@ -253,7 +355,12 @@ class RunHistory:
         for name, values in step.stats.items():
             table = self.stats.get(name)
             if table is None:
+                if name not in KNOWN_STATS:
+                    self.ignored[IGNORED_STAT] += 1
+                    continue
                 table = self.stats[name] = Table(n)
+                if self.compacted:
+                    table.compact()
             table.append(step.step, values)
         self._add_scalar(LOSS, step.step, step.loss)
         if step.lr:
@@ -262,11 +369,9 @@ class RunHistory:
         self._add_scalar(LOSS_SCALE, step.step, step.loss_scale)
         self._add_scalar(STEP_TIME, step.step, step.step_time)
         for name, value in step.scalars.items():
-            self._add_scalar(name, step.step, value)
+            self._add_user_scalar(name, step.step, value)
         if step.hist is not None:
-            self.hist.append((step.step, step.hist))
-            if len(self.hist) > HIST_ROWS:
-                del self.hist[: len(self.hist) - HIST_ROWS]
+            self._add_hist(step.step, step.hist)
         self._note_nonfinite(step)
         if self.last_seq and step.seq > self.last_seq + 1:
             self.seq_gaps += 1
@@ -283,7 +388,63 @@ class RunHistory:
             return  # never create a series that has only ever been missing
         if table is None:
             table = self.scalars[name] = Table(1)
+            if self.compacted:
+                table.compact()
         table.append(step, [value])
+
+    def _add_user_scalar(self, name: str, step: int, value: float | None) -> None:
+        """A ``log(**scalars)`` value: at most MAX_SCALARS names per run, none built-in.
+
+        A user scalar called "loss" would add a second row per step to the loss series
+        and misalign it with every other table, so such names are counted, not kept.
+        """
+        if name in BUILTIN_SCALARS:
+            self.ignored[IGNORED_SCALAR_NAME] += 1
+            return
+        if name not in self.scalars and value is not None:
+            if self._user_scalars >= MAX_SCALARS:
+                self.ignored[IGNORED_SCALAR] += 1
+                return
+            self._user_scalars += 1
+        self._add_scalar(name, step, value)
+
+    def _add_hist(self, step: int, hist: list[list[int] | None]) -> None:
+        """Keep a histogram row shaped like the header says, within HIST_MAX_VALUES counts.
+
+        The record format leaves ``hist`` loosely typed, so it is checked here: one entry
+        per parameter, each null or the same number of non-negative integer counts.
+        """
+        if self.compacted:
+            return  # an old run keeps no histograms (see FULL_RUNS)
+        width = _hist_width(hist, len(self.header.params))
+        values = 0 if width is None else width * sum(1 for c in hist if c is not None)
+        if width is None or values > HIST_MAX_VALUES:
+            self.ignored[IGNORED_HIST] += 1
+            return
+        self.hist.append((step, hist))
+        self._hist_values += values
+        while len(self.hist) > HIST_ROWS or self._hist_values > HIST_MAX_VALUES:
+            _, old = self.hist.pop(0)
+            self._hist_values -= _hist_values(old)
+
+    def compact(self) -> None:
+        """Shrink to a coarse summary (an old run): sparklines stay, fine detail goes."""
+        self.compacted = True
+        for table in (*self.stats.values(), *self.scalars.values()):
+            table.compact()
+        self.hist.clear()
+        self._hist_values = 0
+
+    def expand(self) -> None:
+        """Grow back to full size from here on (the run is among the newest again)."""
+        self.compacted = False
+        for table in (*self.stats.values(), *self.scalars.values()):
+            table.expand()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of table storage held by this run (histograms not included)."""
+        return sum(t.nbytes for t in (*self.stats.values(), *self.scalars.values()))
 
     def _note_nonfinite(self, step: Step) -> None:
         loss = step.loss
@@ -310,6 +471,29 @@ class RunHistory:
         return groups
 
 
+def _hist_width(hist: object, n_params: int) -> int | None:
+    """Bins per parameter of a well-formed histogram row, or None if it is not one."""
+    if not isinstance(hist, list) or len(hist) != n_params:
+        return None
+    width: int | None = None
+    for counts in hist:
+        if counts is None:
+            continue
+        if not isinstance(counts, list) or not 0 < len(counts) <= MAX_HIST_BINS:
+            return None
+        if width is None:
+            width = len(counts)
+        elif len(counts) != width:
+            return None
+        if not all(type(c) is int and c >= 0 for c in counts):
+            return None
+    return width or 0
+
+
+def _hist_values(hist: list[list[int] | None]) -> int:
+    return sum(len(counts) for counts in hist if counts is not None)
+
+
 class History:
     """All runs read from one file, newest last; at most ``max_runs`` are kept."""
 
@@ -319,6 +503,7 @@ class History:
         self.orphans = 0  # step/end records whose run's header was never seen
         self.continued = 0  # repeated headers that continued their run (a Logger reopening)
         self.restarted = 0  # same run id, other parameter list: the old history was dropped
+        self._ignored_gone: Counter[str] = Counter()  # ``ignored`` of runs no longer kept
 
     @property
     def current(self) -> RunHistory | None:
@@ -358,13 +543,39 @@ class History:
             run.end = None  # the writer is writing again: whatever "end" said is over
             self.runs.move_to_end(header.run_id)  # the newest header's run is current
             self.continued += 1
+            if run.compacted:
+                run.expand()
+            self._compact_old_runs()
             return
         if run is not None:
-            del self.runs[header.run_id]
+            self._forget(self.runs.pop(header.run_id))
             self.restarted += 1
         self.runs[header.run_id] = RunHistory(header)
         while len(self.runs) > self.max_runs:
-            self.runs.popitem(last=False)
+            self._forget(self.runs.popitem(last=False)[1])
+        self._compact_old_runs()
+
+    def _compact_old_runs(self) -> None:
+        """Only the newest FULL_RUNS runs keep full tables: memory is bounded by a few runs,
+        not by ``max_runs`` runs of a wide model."""
+        for run in list(self.runs.values())[: max(0, len(self.runs) - FULL_RUNS)]:
+            if not run.compacted:
+                run.compact()
+
+    def _forget(self, run: RunHistory) -> None:
+        self._ignored_gone.update(run.ignored)
+
+    @property
+    def ignored(self) -> Counter[str]:
+        """Values steps carried that no run kept, by reason, over every run read."""
+        total = Counter(self._ignored_gone)
+        for run in self.runs.values():
+            total.update(run.ignored)
+        return Counter({k: v for k, v in total.items() if v})
+
+    @property
+    def nbytes(self) -> int:
+        return sum(run.nbytes for run in self.runs.values())
 
     def extend(self, records: Iterable[Record]) -> None:
         for record in records:

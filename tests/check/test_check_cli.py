@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from gradtop.cli import main
+from gradtop.history import MAX_SCALARS
 from gradtop.records import encode_record
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reader"))
@@ -95,6 +97,29 @@ def test_hostile_lines_are_schema_skips_through_the_whole_pipeline(tmp_path: Pat
     code, out, err = check(str(path))
     assert (code, err) == (0, "")
     assert "5 logged (step 1 to 5)" in out and f"{len(hostile)} skipped (schema" in out
+
+
+def test_lines_that_would_claim_gigabytes_are_read_in_bounded_memory(tmp_path: Path) -> None:
+    """20,000 invented statistic names (once 1.7 GB) and 100,000 scalar names (once 4 GB)."""
+    many_stats = step("r1", 2, N)
+    many_stats["stats"].update({f"s{i:05}": [0.5] * N for i in range(20_000)})
+    many_scalars = step("r1", 3, N)
+    many_scalars["scalars"] = {f"x{i:06}": 1.0 for i in range(100_000)}
+    path = write(tmp_path / "run.jsonl", header_line("r1", N) + steps("r1", 1, 1))
+    write(path, encode_record(many_stats) + encode_record(many_scalars) + steps("r1", 4, 2))
+    tracemalloc.start()
+    try:
+        code, out, err = check("--json", str(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (code, err) == (0, "")
+    s = json.loads(out)
+    assert (s["steps"], s["last_step"], s["skipped"]) == (5, 5, {})
+    assert s["ignored"] == {"unknown_stat": 20_000, "scalar_limit": 100_000 - MAX_SCALARS}
+    assert peak < 100 << 20, f"peak {peak >> 20} MiB"  # the lines themselves are ~2 MB
+    code, out, _ = check(str(path))
+    assert code == 0 and "ignored   scalar_limit 99,936, unknown_stat 20,000" in out
 
 
 def test_several_runs_newest_first_and_run_selection(tmp_path: Path) -> None:

@@ -8,7 +8,17 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradtop.history import History, Table
+from gradtop import records
+from gradtop.history import (
+    COMPACT_ROWS,
+    FULL_RUNS,
+    HIST_MAX_VALUES,
+    HIST_ROWS,
+    MAX_HIST_BINS,
+    MAX_SCALARS,
+    History,
+    Table,
+)
 from gradtop.records import End, Header, ParamInfo, Step
 
 
@@ -114,3 +124,128 @@ def test_the_same_run_id_with_other_parameters_starts_afresh_and_is_counted() ->
     run = history.runs["r1"]
     assert (run.steps, run.last_step, run.stats["grad_norm"].n_cols) == (2, 2, 3)
     assert (history.continued, history.restarted) == (0, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=700),
+    st.integers(2, 100),
+    st.integers(2, 40),
+    st.integers(1, 30),
+)
+def test_growing_storage_keeps_recent_rows_exact_and_extremes(
+    values: list[float], recent: int, archive: int, width: int
+) -> None:
+    table = Table(1, recent=recent, archive=archive)
+    for s, v in enumerate(values):
+        table.append(s, [v])
+    steps, rows = table.recent()
+    kept = min(recent, len(values))
+    assert steps.tolist() == list(range(len(values) - kept, len(values)))
+    assert rows[:, 0].tolist() == values[-kept:]
+    col = table.column(0, width=width)
+    assert np.nanmax(col.high) == max(values) and np.nanmin(col.low) == min(values)
+    assert table._alloc <= recent and len(table._a_first) <= archive
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=700), st.integers(2, 20))
+def test_compacting_keeps_the_whole_range_in_a_few_rows(values: list[float], keep: int) -> None:
+    table = Table(1, recent=64, archive=32)
+    for s, v in enumerate(values):
+        table.append(s, [v])
+    table.compact(recent=keep, archive=keep)
+    col = table.column(0)
+    assert len(col) <= 2 * keep and table.total_rows == len(values)
+    assert np.nanmax(col.high) == max(values) and np.nanmin(col.low) == min(values)
+    assert col.first_step[0] == 0 and col.last_step[-1] == len(values) - 1
+    assert table.recent()[1][-1, 0] == values[-1]
+    table.append(len(values), [1e12])  # an old run can still grow, within its bounds
+    assert table.column(0).high.max() == 1e12 and len(table.column(0)) <= 2 * keep
+
+
+def test_storage_follows_the_rows_read_not_the_width_claimed() -> None:
+    """16 runs x 500 tensors x 3 steps once held 870 MB: every table full-size at creation."""
+    history = History()
+    for r in range(16):
+        history.add(_header(f"r{r}", n=500))
+        for s in range(1, 4):
+            history.add(Step(f"r{r}", s, s, float(s), loss=1.0, stats=_stats(500, s)))
+    assert len(history.runs) == 16 and all(run.steps == 3 for run in history.runs.values())
+    assert history.nbytes < 16 * 6 * 16 * 500 * 9 * 1.2  # about 16 rows per table, no more
+
+
+def _stats(n: int, s: int) -> dict[str, list[float | None]]:
+    return {name: [float(s)] * n for name in records.PARAM_STATS}
+
+
+def test_only_the_newest_runs_keep_full_tables() -> None:
+    history = History()
+    for r in range(FULL_RUNS + 2):
+        history.add(_header(f"r{r}", n=50))
+        for s in range(1, 3001):
+            spike = 1e9 if s == 777 else 1.0
+            history.add(Step(f"r{r}", s, s, float(s), loss=spike, stats=_stats(50, s)))
+    runs = list(history.runs.values())
+    old, new = runs[:2], runs[2:]
+    assert all(run.compacted for run in old) and not any(run.compacted for run in new)
+    for run in old:
+        assert run.steps == 3000 and len(run.stats["grad_norm"].recent()[0]) <= COMPACT_ROWS
+        assert run.scalars["loss"].column(0).high.max() == 1e9, "a spike survives compaction"
+        assert run.nbytes < new[0].nbytes / 10
+    history.add(_header("r0", n=50))  # the oldest run's writer reopened its file: full again
+    history.add(Step("r0", 3001, 3001, 3001.0, loss=1.0, stats=_stats(50, 3001)))
+    assert not history.runs["r0"].compacted and history.runs["r1"].compacted
+    assert history.runs["r0"].steps == 3001
+
+
+def test_unknown_statistics_get_no_tables_and_are_counted() -> None:
+    history = History()
+    history.add(_header("r1", n=2))
+    stats: dict[str, list[float | None]] = {f"invented_{i}": [1.0, 2.0] for i in range(20_000)}
+    stats["grad_norm"] = [1.0, 2.0]
+    history.add(Step("r1", 1, 1, 1.0, stats=stats))
+    run = history.runs["r1"]
+    assert set(run.stats) == {"grad_norm"} and run.ignored == {"unknown_stat": 20_000}
+    assert history.ignored == {"unknown_stat": 20_000}
+
+
+def test_user_scalars_are_capped_per_run_and_builtin_names_refused() -> None:
+    history = History()
+    history.add(_header("r1", n=2))
+    scalars: dict[str, float | None] = {f"s{i}": float(i) for i in range(MAX_SCALARS + 500)}
+    scalars["loss"] = 5.0  # would add a second loss row for this step
+    scalars["never_set"] = None
+    history.add(Step("r1", 1, 1, 1.0, loss=1.0, scalars=scalars))
+    history.add(Step("r1", 2, 2, 2.0, loss=1.0, scalars={"s0": 1.0, "late": 2.0}))
+    run = history.runs["r1"]
+    user = set(run.scalars) - {"loss"}
+    assert user == {f"s{i}" for i in range(MAX_SCALARS)}
+    assert run.scalars["loss"].total_rows == 2 and run.scalars["s0"].total_rows == 2
+    assert run.ignored == {"scalar_limit": 501, "scalar_name": 1}
+
+
+def test_histograms_are_checked_and_bounded() -> None:
+    history = History()
+    history.add(_header("r1", n=2))
+    bad: list[object] = [
+        [[1, 2]],  # one entry for two parameters
+        [[1, 2], [1, 2, 3]],  # ragged
+        [[1, -2], None],  # negative count
+        [["x"], None],
+        [[1.5], None],
+        [[True], None],
+        [[0] * (MAX_HIST_BINS + 1), None],
+        "not a list",
+    ]
+    for s, hist in enumerate(bad, start=1):
+        history.add(Step("r1", s, s, float(s), hist=hist))  # type: ignore[arg-type]
+    run = history.runs["r1"]
+    assert run.hist == [] and run.ignored == {"hist": len(bad)}
+    wide = [[1] * MAX_HIST_BINS, None]
+    for s in range(100, 100 + HIST_ROWS + 50):
+        history.add(Step("r1", s, s, float(s), hist=wide))
+    assert sum(len(c) for _, row in run.hist for c in row if c is not None) <= HIST_MAX_VALUES
+    assert run.hist[-1][0] == 100 + HIST_ROWS + 49 and len(run.hist) <= HIST_ROWS
+    history.add(Step("r1", 999, 999, 999.0, hist=[[3, 4], None]))
+    assert run.hist[-1] == (999, [[3, 4], None])
