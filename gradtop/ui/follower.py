@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from gradtop.reader import FileReader, ReaderStatus, Wakeup, read_latest
+from gradtop.reader.status import ERROR
 from gradtop.ui.messages import (
     BackfillProgressed,
     ModelChanged,
@@ -130,13 +131,19 @@ class _Follower:
             reader.close()
 
     def _backfill(self, reader: FileReader) -> WatchModel:
+        """The whole file into a fresh model; done only at the end of the file (or an error).
+
+        A read that yields no records is no sign of the end: a 5 MiB garbage line or a
+        header over one read's worth of bytes spans several reads, and stopping there
+        would hand over a "complete" model that is missing most of the file.
+        """
         model = self.make_model()
         while not self.stop.is_set():
             batch = reader.read(max_bytes=self.options.read_chunk)
             model.add(batch.records)
             status = batch.status
             self.post(BackfillProgressed(status.offset, status.size))
-            if status.at_eof or status.state != "following" or not batch.records:
+            if status.at_eof or status.state == ERROR:
                 break
         model.diagnose()
         return model
@@ -154,5 +161,6 @@ class _Follower:
             if batch.records or batch.status != last:
                 self.post(ModelChanged(batch.status))
             last = batch.status
-            if not batch.records or batch.status.at_eof or self.stop.is_set():
+            # As in the back-fill: a read without records (a long garbage line) is not the end.
+            if batch.status.at_eof or batch.status.state == ERROR or self.stop.is_set():
                 return batch.status
