@@ -10,6 +10,7 @@ prints the final summary (text) and exits with the same codes as a one-shot chec
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +27,7 @@ from gradtop.check import (
 )
 from gradtop.check_text import format_finding, format_summary, safe, skipped_text
 from gradtop.reader import Follower, ReaderStatus
-from gradtop.reader.status import WAITING
+from gradtop.reader.status import ERROR, WAITING
 
 REPORT_EVERY = 1.0  # seconds: at most about one report per second
 
@@ -42,12 +43,18 @@ def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
     pending: dict[str, Any] | None = None  # a newer one, waiting for the rate limit
     last_report = -math.inf
     last_data = time.monotonic()
+    fatal = False
     try:
         while True:
             batch = follower.reader.read(READ_BYTES)
             session.feed(batch.records)
             grew = batch.records or batch.status.offset != status.offset
             status = batch.status
+            # A directory will never become a log: waiting for it would loop forever.
+            # (Other errors, such as permissions or I/O, may clear: those are retried.)
+            if status.state == ERROR and os.path.isdir(options.path):
+                fatal = True
+                break
             now = time.monotonic()
             if grew:
                 last_data = now
@@ -72,6 +79,9 @@ def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
         pass  # Ctrl-C is how a user ends --follow: report and exit normally
     finally:
         follower.close()
+    if fatal:
+        echo_err(f"gradtop check: {why_unreadable(session, status)}")
+        return EXIT_UNREADABLE
     if pending is not None:
         _report(shown, pending, options, echo)
         shown = pending
@@ -104,6 +114,9 @@ def describe_changes(
             return [format_summary(cur, color)]
         if cur["state"] == WAITING:
             return [f"waiting for {safe(cur['file'], 300)} to appear"]
+        if cur["state"] == ERROR:
+            message = safe(cur["message"], 200)
+            return [f"cannot read {safe(cur['file'], 300)} yet: {message}; retrying"]
         skipped = skipped_text(cur["skipped"])
         return [f"no gradtop run yet in {safe(cur['file'], 300)}{skipped}"]
     lines: list[str] = []

@@ -318,6 +318,22 @@ def test_follow_a_file_that_never_appears_exits_2(tmp_path: Path) -> None:
     assert err.strip() == f"gradtop check: no such file: {tmp_path / 'never.jsonl'}"
 
 
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["text", "json"])
+def test_follow_a_directory_exits_2_at_once(tmp_path: Path, mode: list[str]) -> None:
+    # --idle-exit only bounds the old failure (it looped, printing "no gradtop run yet").
+    code, out, err = check("--follow", "--idle-exit", "30", *mode, str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err == f"gradtop check: {tmp_path}: cannot read: a directory\n"
+
+
+def test_follow_text_says_why_a_file_cannot_be_read_yet() -> None:
+    from gradtop.check_follow import describe_changes
+
+    cur = {"file": "run.jsonl", "state": "error", "message": "cannot open: Permission denied"}
+    lines = describe_changes(None, {**cur, "run_id": None, "skipped": {}})
+    assert lines == ["cannot read run.jsonl yet: cannot open: Permission denied; retrying"]
+
+
 def test_follow_text_reports_truncation_rotation_and_new_runs(tmp_path: Path) -> None:
     """In-process, with the file changed from inside the report callback: deterministic."""
     from gradtop.check import CheckOptions, run_check
