@@ -2,9 +2,11 @@
 
 inotify only sees changes made through the local kernel: on NFS, CIFS/SMB, sshfs and
 other FUSE mounts, 9p, Lustre or GPFS a writer on another machine changes the file and
-no event ever arrives (watchdog #504, #409). ``tail -F`` checks the filesystem type and
-polls on those; so does gradtop. Linux reports mounts in ``/proc/mounts``; elsewhere
-nothing is detected and ``--poll`` remains the user's switch.
+no event ever arrives (watchdog #504, #409). A virtual machine's shared folders
+(virtiofs, VirtualBox's vboxsf, VMware's vmhgfs, Parallels' prl_fs) are the same case: a
+writer on the host changes the file behind the guest kernel's back. ``tail -F`` checks
+the filesystem type and polls on those; so does gradtop. Linux reports mounts in
+``/proc/mounts``; elsewhere nothing is detected and ``--poll`` remains the user's switch.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ MOUNTS = "/proc/mounts"
 
 # Filesystems where a remote writer's changes produce no local events.
 REMOTE_PREFIXES = ("nfs", "smb", "fuse.", "cifs")
-REMOTE_TYPES = frozenset({"9p", "lustre", "gpfs", "ceph", "afs", "beegfs", "fuse", "ncpfs"})
+REMOTE_TYPES = frozenset(
+    {"9p", "lustre", "gpfs", "ceph", "afs", "beegfs", "fuse", "ncpfs"}
+    # Host folders shared into a virtual machine: the host's writes raise no guest events.
+    | {"virtiofs", "vboxsf", "vmhgfs", "prl_fs"}
+)
 
 _OCTAL = re.compile(r"\\([0-7]{3})")
 
 
 def is_remote(fstype: str) -> bool:
-    """True for nfs/nfs4, cifs, smb*/smbfs, fuse.* (sshfs, gcsfuse...), 9p, lustre, gpfs..."""
+    """True for nfs/nfs4, cifs, smb*/smbfs, fuse.* (sshfs, gcsfuse...), 9p, lustre, gpfs,
+    and VM shared folders (virtiofs, vboxsf...)."""
     return fstype in REMOTE_TYPES or fstype.startswith(REMOTE_PREFIXES)
 
 

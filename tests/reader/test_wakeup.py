@@ -163,12 +163,17 @@ def test_remote_filesystems_are_detected_from_proc_mounts() -> None:
         "srv:/export /mnt/nfs nfs4 rw 0 0\n"
         "//srv/share /mnt/my\\040share cifs rw 0 0\n"
         "me@box: /home/me/remote fuse.sshfs rw 0 0\n"
+        "myfs /mnt/host virtiofs rw 0 0\n"
+        "vagrant /vagrant vboxsf rw 0 0\n"
     )
     assert filesystem_type("/mnt/nfs/run/run.jsonl", mounts) == "nfs4"
     assert filesystem_type("/mnt/my share/x", mounts) == "cifs"
     assert filesystem_type("/home/me/remote/a", mounts) == "fuse.sshfs"
     assert filesystem_type("/mnt/nfsnot/x", mounts) == "ext4"  # a prefix is not a parent
-    for fstype in ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "lustre", "gpfs"):
+    assert filesystem_type("/mnt/host/runs/a.jsonl", mounts) == "virtiofs"
+    assert filesystem_type("/vagrant/run.jsonl", mounts) == "vboxsf"
+    remote = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "lustre", "gpfs")
+    for fstype in (*remote, "virtiofs", "vboxsf", "vmhgfs", "prl_fs"):
         assert is_remote(fstype), fstype
     for fstype in ("ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", "fuseblk"):
         assert not is_remote(fstype), fstype
