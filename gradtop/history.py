@@ -504,6 +504,8 @@ class History:
         self.continued = 0  # repeated headers that continued their run (a Logger reopening)
         self.restarted = 0  # same run id, other parameter list: the old history was dropped
         self._ignored_gone: Counter[str] = Counter()  # ``ignored`` of runs no longer kept
+        # Runs whose header just repeated: their next step tells rotation from restart.
+        self._repeated: dict[str, Header] = {}
 
     @property
     def current(self) -> RunHistory | None:
@@ -524,6 +526,12 @@ class History:
             self.orphans += 1
             return
         if isinstance(record, Step):
+            repeated = self._repeated.pop(record.run_id, None)
+            if repeated is not None and run.last_step is not None and record.step <= run.last_step:
+                # The steps after a repeated header started over: not a rotation but a
+                # new run under an old id (the diagnosis needs steps that go forward).
+                self.continued -= 1
+                run = self._start_run(repeated)
             run.add_step(record)
         else:
             run.end = record
@@ -533,9 +541,11 @@ class History:
 
         The Logger writes its header again, unchanged, whenever it reopens the path after
         a rotation or deletion, so the steps that follow are the same run going on: its
-        history must stay. A header with the same run id but another parameter list
+        history must stay. The next step decides for good: if its step number is not past
+        the run's last one, the steps started over, so the header started a new run under
+        an old id after all. A header with the same run id but another parameter list
         cannot belong to the same run (its steps would not fit the tables): it starts
-        the run afresh, and ``restarted`` counts that so a report can say so.
+        the run afresh. ``continued`` and ``restarted`` count both outcomes for reports.
         """
         run = self.runs.get(header.run_id)
         if run is not None and run.header.params == header.params:
@@ -543,17 +553,25 @@ class History:
             run.end = None  # the writer is writing again: whatever "end" said is over
             self.runs.move_to_end(header.run_id)  # the newest header's run is current
             self.continued += 1
+            self._repeated[header.run_id] = header
             if run.compacted:
                 run.expand()
             self._compact_old_runs()
             return
-        if run is not None:
-            self._forget(self.runs.pop(header.run_id))
+        self._start_run(header)
+
+    def _start_run(self, header: Header) -> RunHistory:
+        """A fresh run for ``header``, replacing (and counting) one of the same id."""
+        self._repeated.pop(header.run_id, None)
+        old = self.runs.pop(header.run_id, None)
+        if old is not None:
+            self._forget(old)
             self.restarted += 1
-        self.runs[header.run_id] = RunHistory(header)
+        run = self.runs[header.run_id] = RunHistory(header)
         while len(self.runs) > self.max_runs:
             self._forget(self.runs.popitem(last=False)[1])
         self._compact_old_runs()
+        return run
 
     def _compact_old_runs(self) -> None:
         """Only the newest FULL_RUNS runs keep full tables: memory is bounded by a few runs,
@@ -564,6 +582,7 @@ class History:
 
     def _forget(self, run: RunHistory) -> None:
         self._ignored_gone.update(run.ignored)
+        self._repeated.pop(run.run_id, None)
 
     @property
     def ignored(self) -> Counter[str]:

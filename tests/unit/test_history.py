@@ -249,3 +249,14 @@ def test_histograms_are_checked_and_bounded() -> None:
     assert run.hist[-1][0] == 100 + HIST_ROWS + 49 and len(run.hist) <= HIST_ROWS
     history.add(Step("r1", 999, 999, 999.0, hist=[[3, 4], None]))
     assert run.hist[-1] == (999, [[3, 4], None])
+
+
+def test_the_same_header_with_steps_starting_over_is_a_new_run() -> None:
+    """Not a rotation: the steps after the repeated header go back, so history restarts."""
+    history = History()
+    history.extend([_header("r1"), *_steps("r1", 1, 100)])
+    history.extend([_header("r1"), *_steps("r1", 1, 3)])
+    run = history.runs["r1"]
+    assert (run.steps, run.first_step, run.last_step) == (3, 1, 3)
+    assert run.stats["grad_norm"].total_rows == 3
+    assert (history.continued, history.restarted) == (0, 1)
