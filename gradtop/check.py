@@ -24,6 +24,7 @@ from typing import Any
 
 from gradtop.check_text import format_summary, safe, skipped_text
 from gradtop.diagnosis import Diagnoser, Finding, Severity, Thresholds
+from gradtop.diagnosis.diagnoser import REPLAY_EVERY
 from gradtop.history import LOSS, History, RunHistory
 from gradtop.reader import FileReader, ReaderStatus
 from gradtop.reader.status import ERROR, WAITING
@@ -33,9 +34,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_UNREADABLE = 2
 READ_BYTES = 1 << 20  # per read() call: few records alive at once is faster (docs/performance.md)
-# Logged steps of a run between Diagnoser updates while reading: well inside the
-# Diagnoser's window (256), so no row goes unseen, and cheap on million-step files.
-DIAGNOSE_EVERY = 64
+DIAGNOSE_EVERY = REPLAY_EVERY  # logged steps of a run between Diagnoser updates while reading
 FAIL_ON = ("info", "warning", "critical", "never")
 DEFAULT_FAIL_ON = "critical"
 

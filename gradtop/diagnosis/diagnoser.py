@@ -29,6 +29,10 @@ from gradtop.history import RunHistory
 from gradtop.records import Header
 
 MAX_CLEARED = 50
+# Logged steps of a run between updates while a file is read in bulk: well inside the
+# default window (256), so the replay sees every row and a finding that came and went
+# early in the file is still reported; shared by `gradtop check` and `gradtop watch`.
+REPLAY_EVERY = 64
 _KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
 
 

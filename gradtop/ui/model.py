@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from gradtop.diagnosis.diagnoser import REPLAY_EVERY
 from gradtop.diagnosis.findings import Finding
 from gradtop.history import History, RunHistory
 from gradtop.records import Header, Record, Step
@@ -103,24 +104,34 @@ class WatchModel:
         self.lock = threading.RLock()
         self._make_diagnoser = make_diagnoser
         self._diagnosers: dict[str, DiagnoserLike] = {}
+        self._diagnosed_steps: dict[str, int] = {}  # run id -> its steps at the last diagnosis
         self._undiagnosed: set[str] = set()
 
     def add(self, records: Iterable[Record]) -> set[str]:
         """Feed records in file order; returns the run ids that changed."""
         touched: set[str] = set()
+        runs = self.history.runs
         for record in records:
-            self.history.add(record)
             rid = record.run_id
-            if isinstance(record, Header):
+            before = runs.get(rid)
+            self.history.add(record)
+            run = runs.get(rid)
+            if isinstance(record, Header) and run is not before:
+                # A new run (or the same id with another parameter list); a repeated
+                # header of the same run (the Logger reopening a rotated file) keeps
+                # its clock, findings and diagnoser.
                 self.clocks[rid] = RunClock()
                 self.findings.pop(rid, None)
                 self._diagnosers.pop(rid, None)
-            elif isinstance(record, Step) and rid in self.history.runs:
+                self._diagnosed_steps.pop(rid, None)
+            elif isinstance(record, Step) and run is not None:
                 self.clocks.setdefault(rid, RunClock()).add(record.time, record.step)
-            if rid in self.history.runs:
+                if run.steps - self._diagnosed_steps.get(rid, 0) >= REPLAY_EVERY:
+                    self._diagnose(run)  # while reading, as gradtop check does
+            if run is not None:
                 touched.add(rid)
         # Runs evicted from the bounded history take their side tables with them.
-        for table in (self.findings, self.clocks, self._diagnosers):
+        for table in (self.findings, self.clocks, self._diagnosers, self._diagnosed_steps):
             for rid in [r for r in table if r not in self.history.runs]:
                 del table[rid]
         self._undiagnosed |= touched
@@ -145,6 +156,7 @@ class WatchModel:
     def _diagnose(self, run: RunHistory) -> None:
         if self._make_diagnoser is None:
             return
+        self._diagnosed_steps[run.run_id] = run.steps
         diagnoser = self._diagnosers.get(run.run_id)
         if diagnoser is None:
             diagnoser = self._diagnosers[run.run_id] = self._make_diagnoser()

@@ -239,6 +239,7 @@ FIXTURES: dict[str, Callable[[], list[Header | Step | End]]] = {
         for r in exploding_run()
         if isinstance(r, Header) or (isinstance(r, Step) and r.step <= 150)
     ],
+    "hostile.jsonl": hostile_run,
     # Two runs appended to one file: the second (newest) is shown first, the first can be picked.
     "two_runs.jsonl": lambda: [*vanishing_run(), *healthy_run("healthy-0005", T0 + 100)],
 }

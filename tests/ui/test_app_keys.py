@@ -269,3 +269,51 @@ async def test_watch_threshold_overrides_reach_the_dashboards_diagnosis(
             kinds.append({f.kind for f in app.model.findings.get(run.run_id, [])})
     assert "vanishing" in kinds[0]
     assert "vanishing" not in kinds[1]
+
+
+async def test_watch_reports_what_check_reports_on_an_existing_file(tmp_path: Path) -> None:
+    """A finding that came and went early in a file (an explosion that calmed down) must
+    be on the dashboard as it is in `gradtop check`, with the same first step: the
+    back-fill replays the diagnosis while it reads, not once at the end."""
+    import json
+    import math
+    import sys
+
+    from click.testing import CliRunner
+
+    from gradtop.cli import main
+
+    sys.path.insert(0, str(fixture_path("healthy.jsonl").parent))
+    try:
+        from make_fixtures import header, mlp_params, steps, wobble  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    head = header("calmed-0001", mlp_params(6), model="MLP", activations=("ReLU",))
+    n_steps = 800  # far more than the Diagnoser's window (256): the early rows leave it
+    records = [
+        head,
+        *steps(
+            head,
+            n_steps,
+            lambda s, i, n: 0.05 * wobble(s, i),
+            lambda s: 1e12 if s <= 3 else 0.2 + 2.1 * math.exp(-s / 40),
+        ),
+    ]
+    path = tmp_path / "calmed.jsonl"
+    path.write_bytes(b"".join(encode_record(r.to_json()) for r in records))
+
+    result = CliRunner().invoke(main, ["check", "--json", "--fail-on", "never", str(path)])
+    assert result.exit_code == 0, result.output
+    reported = {
+        (f["kind"], f["first_step"], f["cleared_step"])
+        for f in json.loads(result.output)["findings"]
+    }
+    assert any(kind == "exploding" and cleared is not None for kind, _, cleared in reported)
+
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until_loaded(pilot)
+        run = app.current_run()
+        assert run is not None
+        shown = {(f.kind, f.first_step, f.cleared_step) for f in app.model.findings[run.run_id]}
+    assert shown == reported
