@@ -40,7 +40,7 @@ class Thresholds:
     growth_ema: float = 0.5  # EMA weight of the past for log10(grad norm)
     growth_persist: int = 2
     growth_loss_rise: float = 0.2  # ...while the smoothed loss is this fraction above its min
-    growth_loss_abs: float = 0.01  # ...and above it by at least this fraction of the initial
+    growth_loss_abs: float = 0.05  # ...and above it by at least this fraction of the initial
     growth_min_ref: float = 1.0  # ...and the EMA is above this times the reference norm
     reference_steps: int = 10  # the reference norm: median total norm of the first rows
     huge_grad_norm: float = 1e5  # absolute fallback: total grad norm
