@@ -30,7 +30,7 @@ def main() -> None:
     model = nn.Sequential(
         nn.Linear(20, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)
     )
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     w_true = torch.randn(20, 1)
 
     with gradtop.Logger(args.out, model, optimizer=opt) as log:  # gradtop
