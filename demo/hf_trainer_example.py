@@ -57,7 +57,7 @@ def main() -> None:
             per_device_train_batch_size=16,
             gradient_accumulation_steps=2,
             learning_rate=3e-3,
-            warmup_steps=20,  # without it, Adam moves the 0.02-std init by ~20% a step: gradtop says so
+            warmup_steps=20,  # without: Adam moves the 0.02-std init ~20% a step (gradtop says so)
             max_grad_norm=1.0,
             logging_steps=20,
             save_strategy="no",
