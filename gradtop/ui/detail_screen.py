@@ -44,8 +44,9 @@ class StatPlot(SafePlot):
         self.log_scale = log
         self._series: list[tuple[Series, str]] = []
 
-    def draw(self, series: list[tuple[Series, str]]) -> None:
+    def draw(self, series: list[tuple[Series, str]], *, finished: bool = False) -> None:
         self._series = series
+        self.finished = finished
         self.redraw()
 
     def redraw(self) -> None:
@@ -125,11 +126,17 @@ class DetailScreen(Screen[None]):
         def series(stat: str, use: str = "last") -> Series:
             return decimate(param_series(run, stat, i, use=use), pts, use)
 
+        done = run.end is not None
         self.query_one("#plot-grad", StatPlot).draw(
-            [(series("grad_norm", "high"), "red"), (series("grad_norm", "low"), "cyan")]
+            [(series("grad_norm", "high"), "red"), (series("grad_norm", "low"), "cyan")],
+            finished=done,
         )
-        self.query_one("#plot-update", StatPlot).draw([(series("update_ratio"), "green")])
-        self.query_one("#plot-weight", StatPlot).draw([(series("weight_norm"), "blue")])
+        self.query_one("#plot-update", StatPlot).draw(
+            [(series("update_ratio"), "green")], finished=done
+        )
+        self.query_one("#plot-weight", StatPlot).draw(
+            [(series("weight_norm"), "blue")], finished=done
+        )
         self._histogram(run)
 
     def _title(self, run: RunHistory, row: LayerRow, findings: Sequence[Finding]) -> Content:

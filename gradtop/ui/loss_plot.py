@@ -30,6 +30,7 @@ class LossPlot(SafePlot):
 
     def take(self, run: RunHistory | None) -> None:
         """Copy what the plot needs out of the run (call with the model lock held)."""
+        self.finished = run is not None and run.end is not None
         if run is None:
             self._loss, self._smooth, self._lr = EMPTY, np.zeros(0), EMPTY
         else:

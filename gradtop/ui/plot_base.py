@@ -80,6 +80,9 @@ class SafePlot(PlotextPlot):
         super().__init__(id=id, classes=classes)
         self._strips: list[Strip] = []
         self._built_for: Size | None = None
+        # A finished run's x axis ends at its last step: the round end ahead of the data
+        # only keeps a growing run's picture steady, and would waste a finished one's width.
+        self.finished = False
 
     # ------------------------------------------------------------------ rendering
 
@@ -154,7 +157,8 @@ class SafePlot(PlotextPlot):
             return False
         all_x, all_y = np.concatenate(xs), np.concatenate(ys)
         if label_ticks:
-            x0, x1 = float(all_x.min()), nice_ceil(float(all_x.max()))
+            x0, last = float(all_x.min()), float(all_x.max())
+            x1 = max(last, x0 + 1) if self.finished else nice_ceil(last)
             plt.xlim(x0, x1)
             plt.xticks(*step_ticks(x0, x1))
         lo, hi = float(all_y.min()), float(all_y.max())
