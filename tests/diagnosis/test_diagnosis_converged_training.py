@@ -5,7 +5,8 @@ Minibatch SGD with momentum on a separable 2-D set drives the cross-entropy to ~
 1e-8 and below and then wanders up and down by orders of magnitude from batch to batch.
 Measured against its own minimum that looked like a growing explosion (before the
 reference-norm floor, every one of these seeds raised ``exploding``). Real Logger, real
-file, read back through the real reader with the Diagnoser updated after each batch.
+file, read back through the real reader with the Diagnoser updated after each batch
+(``diagnose_file``, as the scenario scorecard reads its files).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import torch
 from torch import nn
 
 from gradtop import Logger
-from gradtop.diagnosis import Diagnoser, Severity
-from gradtop.history import TOTAL_GRAD_NORM, History
-from gradtop.reader import FileReader
+from gradtop.demos.scorecard import diagnose_file
+from gradtop.diagnosis import Severity
+from gradtop.history import TOTAL_GRAD_NORM
 
 pytestmark = pytest.mark.slow
 WARNING = Severity.WARNING
@@ -60,19 +61,9 @@ def test_a_net_trained_to_zero_loss_gets_no_warning(seed: int, tmp_path: Path) -
         torch.set_num_threads(before)
     assert late_loss < 1e-3, "the net must really have converged for this test to mean much"
 
-    history, diagnoser = History(), Diagnoser()
-    with FileReader(tmp_path / "run.jsonl") as reader:
-        while True:
-            batch = reader.read(16 * 1024)
-            history.extend(batch.records)
-            if history.current is not None:
-                diagnoser.update(history.current)
-            if batch.status.at_eof:
-                break
-    run = history.current
-    assert run is not None and run.steps == STEPS
+    run, findings = diagnose_file(tmp_path / "run.jsonl", batch_bytes=16 * 1024)
+    assert run.steps == STEPS
     norms = run.scalars[TOTAL_GRAD_NORM].recent(STEPS)[1][:, 0]
     assert norms[:10].min() > 1e-2 and norms[-200:].min() < 1e-6, "fell by orders of magnitude"
-    findings = diagnoser.update(run, force=True)
     loud = [f"{f.kind} at {f.first_step}: {f.title}" for f in findings if f.severity >= WARNING]
     assert loud == []
