@@ -311,8 +311,10 @@ def exploding(v: View) -> list[Signal]:
             "recurrent weights are initialised too large (a gain above 1). Fix the "
             "initialisation; clipping would only contain the symptom."
         )
+    total = float(v.total[at])
+    shown = f"{total:.3g}" if np.isfinite(total) else "no longer finite"
     signal.explanation = (
-        f"Gradients are blowing up (total norm {v.total[at]:.3g} at step {int(v.steps[at])}). "
+        f"Gradients are blowing up (total norm {shown} at step {int(v.steps[at])}). "
         f"{reason} The next steps typically turn the loss and weights into Inf/NaN, after "
         "which nothing can be learned."
     )
