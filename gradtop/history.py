@@ -549,7 +549,8 @@ class History:
         """
         run = self.runs.get(header.run_id)
         if run is not None and run.header.params == header.params:
-            run.header = header
+            # The first header object stays: consumers (the Diagnoser, the viewer's
+            # model) tell "the same run going on" from "a new run" by its identity.
             run.end = None  # the writer is writing again: whatever "end" said is over
             self.runs.move_to_end(header.run_id)  # the newest header's run is current
             self.continued += 1

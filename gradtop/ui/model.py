@@ -20,7 +20,7 @@ from typing import Protocol
 from gradtop.diagnosis.diagnoser import REPLAY_EVERY
 from gradtop.diagnosis.findings import Finding
 from gradtop.history import History, RunHistory
-from gradtop.records import Header, Record, Step
+from gradtop.records import Record, Step
 
 # A run counts as stalled when nothing arrived for this long, or for this many of its
 # usual gaps between records, whichever is longer (slow loggers must not look stalled).
@@ -116,15 +116,16 @@ class WatchModel:
             before = runs.get(rid)
             self.history.add(record)
             run = runs.get(rid)
-            if isinstance(record, Header) and run is not before:
-                # A new run (or the same id with another parameter list); a repeated
-                # header of the same run (the Logger reopening a rotated file) keeps
-                # its clock, findings and diagnoser.
+            if run is not before and run is not None:
+                # A new run: a header, the same id with another parameter list, or steps
+                # that started over after a repeated header (History decides at that
+                # step). A repeated header of the same run going on (the Logger reopening
+                # a rotated file) keeps its clock, findings and diagnoser.
                 self.clocks[rid] = RunClock()
                 self.findings.pop(rid, None)
                 self._diagnosers.pop(rid, None)
                 self._diagnosed_steps.pop(rid, None)
-            elif isinstance(record, Step) and run is not None:
+            if isinstance(record, Step) and run is not None:
                 self.clocks.setdefault(rid, RunClock()).add(record.time, record.step)
                 if run.steps - self._diagnosed_steps.get(rid, 0) >= REPLAY_EVERY:
                     self._diagnose(run)  # while reading, as gradtop check does

@@ -317,3 +317,55 @@ async def test_watch_reports_what_check_reports_on_an_existing_file(tmp_path: Pa
         assert run is not None
         shown = {(f.kind, f.first_step, f.cleared_step) for f in app.model.findings[run.run_id]}
     assert shown == reported
+
+
+def _calm_after_a_blowup(run_id: str, n_steps: int, first: int = 1) -> list[object]:
+    """A run whose loss is absurd for its first 3 steps (exploding at once), then healthy."""
+    import math
+    import sys
+
+    sys.path.insert(0, str(fixture_path("healthy.jsonl").parent))
+    try:
+        from make_fixtures import header, mlp_params, steps, wobble  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    head = header(run_id, mlp_params(6), model="MLP", activations=("ReLU",))
+    rows = steps(
+        head,
+        n_steps,
+        lambda s, i, n: 0.05 * wobble(s, i),
+        lambda s: 1e12 if s <= 3 else 0.2 + 2.1 * math.exp(-s / 40),
+    )
+    return [head, *(r for r in rows if r.step >= first)]
+
+
+def test_a_rotation_keeps_the_findings_and_a_restart_drops_them() -> None:
+    """The Logger writes its header again after a rotation: the findings of the run so far
+    (here an explosion that came and went 400 steps back) must survive it, in the viewer's
+    model and in `gradtop check`. The same id whose steps start over is a new run."""
+    import dataclasses
+
+    from gradtop.check import CheckSession
+    from gradtop.diagnosis import Diagnoser
+    from gradtop.ui.model import WatchModel
+
+    records = _calm_after_a_blowup("rotated-0001", 600)
+    # The same header again mid-run, as a reader decodes it: equal, but another object.
+    head = dataclasses.replace(records[0])  # type: ignore[type-var]
+    rotated = [*records[:401], head, *records[401:]]
+
+    model, session = WatchModel(Diagnoser), CheckSession("rotated.jsonl", fail_on="never")
+    model.add(rotated)  # type: ignore[arg-type]
+    session.feed(rotated)
+    model.diagnose()
+    for findings in (model.findings["rotated-0001"], session.findings(session.selected())):  # type: ignore[arg-type]
+        assert any(f.kind == "exploding" and f.cleared_step is not None for f in findings)
+
+    again = dataclasses.replace(head)  # type: ignore[type-var]
+    restarted = [*rotated, again, *_calm_after_a_blowup("rotated-0001", 600, first=10)[1:]]
+    model = WatchModel(Diagnoser)
+    model.add(restarted)  # type: ignore[arg-type]
+    model.diagnose()
+    run = model.history.runs["rotated-0001"]
+    assert run.steps == 591 and model.history.restarted == 1
+    assert not any(f.kind == "exploding" for f in model.findings["rotated-0001"])
