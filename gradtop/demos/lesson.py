@@ -356,8 +356,15 @@ def advise(
         return Advice("watching", (), (), claim, verdict, ())
     # Healthy: the other ways to cure the original net, if this run was not just that.
     others = tuple(f for f in demo.cures if applied and applied != {f})
+    # Only the info findings this lesson is about (a frozen layer is info, not vanishing);
+    # a passing loss plateau on a cured net would be noise in the lesson's few lines.
+    taught = {k for c in demo.claims for k in (*c.clears, *c.softens)}
     notes = tuple(
-        dict.fromkeys(f.kind for f in findings if f.active and f.severity == Severity.INFO)
+        dict.fromkeys(
+            f.kind
+            for f in findings
+            if f.active and f.severity == Severity.INFO and f.kind in taught
+        )
     )
     return Advice("healthy", (), (), claim, verdict, others, notes=notes)
 

@@ -137,8 +137,12 @@ def test_info_findings_are_noted_on_a_healthy_run() -> None:
     state = LessonState(DEMOS["frozen_layer"])
     findings = [
         finding("frozen", Severity.INFO),
-        finding("loss_plateau", Severity.INFO, cleared=60),  # cleared: not a note
+        finding("loss_plateau", Severity.INFO),  # active, but not what this lesson teaches
+        finding("dead_units", Severity.INFO, cleared=60),
     ]
     advice = advise(state, findings, 40, False)
     assert advice.status == "healthy"
     assert advice.notes == ("frozen",)
+    # On the vanishing lesson's cured net, a plateau info is no note.
+    cured = advise(LessonState(VANISHING), [finding("loss_plateau", Severity.INFO)], 150, False)
+    assert cured.status == "healthy" and cured.notes == ()
