@@ -152,20 +152,22 @@ def step_bins(
     frames only the newest bin changes (and, once every bin-width steps, the picture moves
     left by one glyph); resampling by row count would redraw every glyph every frame.
     Bins with no point (logging every N steps, a pause) repeat the previous value; a bin
-    that held a NaN is flagged. ``steps`` are the points' last steps, ascending.
+    that held a NaN is flagged. ``steps`` are the points' last steps, normally ascending;
+    a file whose step numbers go back (``log(step=...)`` restarted by hand, lines appended
+    from another run) is binned by step number all the same, never indexed past the end.
     """
     out = np.full(width, np.nan)
     flags = np.zeros(width, bool)
     if width <= 0 or steps.size == 0:
         return out, flags
-    first, last = int(steps[0]), int(steps[-1])
+    first, last = int(steps.min()), int(steps.max())
     stride = int(np.median(np.diff(steps))) if steps.size > 1 else 1
     size = 1
     while size < max(1, stride) or (last // size) - (first // size) + 1 > width:
         size *= 2
     start = last // size - width + 1
     idx = steps.astype(np.int64) // size - start
-    keep = idx >= 0
+    keep = (idx >= 0) & (idx < width)
     idx, vals, bad = idx[keep], high[keep], any_nan[keep]
     acc = np.full(width, -np.inf)
     with np.errstate(invalid="ignore"):

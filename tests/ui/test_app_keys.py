@@ -369,3 +369,24 @@ def test_a_rotation_keeps_the_findings_and_a_restart_drops_them() -> None:
     run = model.history.runs["rotated-0001"]
     assert run.steps == 591 and model.history.restarted == 1
     assert not any(f.kind == "exploding" for f in model.findings["rotated-0001"])
+
+
+async def test_steps_that_go_back_and_garbage_do_not_crash_the_dashboard(tmp_path: Path) -> None:
+    """A bad file as users make them: a run, random bytes, a step number past int64, a
+    header of a newer format, then steps of the run repeated (they go back in step)."""
+    good = fixture_path("vanishing.jsonl").read_bytes().splitlines(keepends=True)
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(
+        b"".join(good)
+        + bytes(range(256)) * 4
+        + b'\n{"kind":"step","run_id":"vanishing-0002","seq":999,"step":18446744073709551616}\n'
+        + b'{"kind":"header","version":"9.0"}\n'
+        + b"".join(good[-20:-15])
+    )
+    app = make_app(path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_loaded(pilot)
+        await pilot.pause()
+        assert "skipped" in header_text(app)
+        table = app.query_one(LayerTable)
+        assert len(table.rows) == 20 and table.rows[0].status.sick

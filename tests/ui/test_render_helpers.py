@@ -300,3 +300,17 @@ def test_strip_never_calls_an_unjudged_run_healthy() -> None:
     assert words.none_found in text[0]  # judged long enough with nothing found
     assert words.cut_short in text[1] and words.none_found not in text[1]  # restarted early
     assert text[2].rstrip().endswith("…") and words.none_found not in text[2]  # still young
+
+
+def test_step_bins_survive_steps_that_go_back() -> None:
+    """Steps 1..200, then 181..185 again (lines appended from a restarted run)."""
+    from gradtop.ui.sparkline import step_bins
+
+    steps = np.concatenate([np.arange(1, 201), np.arange(181, 186)])
+    high = np.concatenate([np.full(200, 1.0), np.full(5, 9.0)])
+    values, flags = step_bins(steps, high, np.zeros(steps.size, bool), 10)
+    assert values.shape == (10,) and not flags.any()
+    # Binned by step number: the repeated steps 181-185 raise the bin that holds step 181
+    # (not the newest one, steps 192-200), and no point is dropped or misplaced.
+    assert values[-2] == 9.0 and values[-1] == 1.0
+    assert np.nanmax(values[:-2]) == 1.0
