@@ -27,7 +27,10 @@ import orjson
 
 FORMAT_NAME = "gradtop"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1  # 1.1: header field detail_every (optional; 1 when absent)
+# 1.1: header field detail_every (optional; 1 when absent)
+# 1.2: header fields attention, residual, tied, precision, clip_max_norm; step fields
+#      step_grad_norm and grads_stale (all optional; absent means unknown)
+FORMAT_MINOR = 2
 FORMAT_VERSION = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
 
 HEADER = "header"
@@ -291,6 +294,12 @@ class Header:
     stats: tuple[str, ...] = PARAM_STATS
     hist_edges: tuple[float, ...] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # What the model already has, so that fixes never suggest adding it (format 1.2).
+    attention: bool = False  # attention layers (torch.nn, a class of its own, or functional)
+    residual: bool | None = None  # skip connections seen in a forward; None: unknown
+    tied: tuple[tuple[str, ...], ...] = ()  # parameter names that share one tensor
+    precision: str = ""  # dtype of the trainable weights: "fp32", "fp16", "bf16", "mixed"
+    clip_max_norm: float | None = None  # gradient clipping configured by a trainer framework
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -317,6 +326,11 @@ class Header:
             "hist_edges": None if self.hist_edges is None else list(self.hist_edges),
             "params": [p.to_json() for p in self.params],
             "meta": self.meta,
+            "attention": self.attention,
+            "residual": self.residual,
+            "tied": [list(group) for group in self.tied],
+            "precision": self.precision,
+            "clip_max_norm": self.clip_max_norm,
         }
 
 
@@ -336,6 +350,12 @@ class Step:
     scalars: dict[str, Number] = field(default_factory=dict)
     stats: dict[str, list[Number]] = field(default_factory=dict)
     hist: list[list[int] | None] | None = None
+    # What reached the optimizer (format 1.2): the total norm of the same gradients when
+    # ``optimizer.step()`` ran, after any clipping or unscaling (None: no step was seen),
+    # and whether the first backward after the previous step found its gradients still
+    # there, untouched (``zero_grad`` forgotten; None: not known).
+    step_grad_norm: Number = None
+    grads_stale: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -352,6 +372,8 @@ class Step:
             "scalars": self.scalars,
             "stats": self.stats,
             "hist": self.hist,
+            "step_grad_norm": self.step_grad_norm,
+            "grads_stale": self.grads_stale,
         }
 
 
@@ -420,6 +442,26 @@ def _opt_str(value: Any, default: str = "") -> str:
 
 def _opt_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _opt_positive(value: Any) -> float | None:
+    """An optional positive, finite number (a configured max_norm); None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = decode_number(value)
+    return number if number is not None and math.isfinite(number) and number > 0 else None
+
+
+def _tied(value: Any) -> tuple[tuple[str, ...], ...]:
+    """Groups of tied parameter names; bad entries are dropped (it only shapes advice)."""
+    if not isinstance(value, list):
+        return ()
+    groups = (_str_tuple(group) for group in value[:MAX_PARAMS])
+    return tuple(group for group in groups if len(group) > 1)
 
 
 def _hist_edges(value: Any) -> tuple[float, ...] | None:
@@ -546,6 +588,11 @@ def header_from_json(obj: dict[str, Any]) -> Header:
         stats=_str_tuple(obj.get("stats")) or PARAM_STATS,
         hist_edges=_hist_edges(obj.get("hist_edges")),
         meta=_opt_dict(obj.get("meta")),
+        attention=obj.get("attention") is True,
+        residual=_opt_bool(obj.get("residual")),
+        tied=_tied(obj.get("tied")),
+        precision=_opt_str(obj.get("precision")),
+        clip_max_norm=_opt_positive(obj.get("clip_max_norm")),
     )
 
 
@@ -581,6 +628,8 @@ def step_from_json(obj: dict[str, Any], n_params: int | None = None) -> Step:
         else {},
         stats=stats,
         hist=hist if isinstance(hist, list) else None,
+        step_grad_norm=decode_number(obj.get("step_grad_norm")),
+        grads_stale=_opt_bool(obj.get("grads_stale")),
     )
 
 
