@@ -308,7 +308,11 @@ LR = "lr"
 TOTAL_GRAD_NORM = "total_grad_norm"
 LOSS_SCALE = "loss_scale"
 STEP_TIME = "step_time"
-BUILTIN_SCALARS = frozenset({LOSS, LR, TOTAL_GRAD_NORM, LOSS_SCALE, STEP_TIME})
+STEP_GRAD_NORM = "step_grad_norm"  # the total norm that reached optimizer.step()
+GRADS_STALE = "grads_stale"  # 1.0: the step's gradients were never cleared; 0.0: they were
+BUILTIN_SCALARS = frozenset(
+    {LOSS, LR, TOTAL_GRAD_NORM, LOSS_SCALE, STEP_TIME, STEP_GRAD_NORM, GRADS_STALE}
+)
 
 
 @dataclass(slots=True)
@@ -368,6 +372,9 @@ class RunHistory:
         self._add_scalar(TOTAL_GRAD_NORM, step.step, step.total_grad_norm)
         self._add_scalar(LOSS_SCALE, step.step, step.loss_scale)
         self._add_scalar(STEP_TIME, step.step, step.step_time)
+        self._add_scalar(STEP_GRAD_NORM, step.step, step.step_grad_norm)
+        stale = step.grads_stale
+        self._add_scalar(GRADS_STALE, step.step, None if stale is None else float(stale))
         for name, value in step.scalars.items():
             self._add_user_scalar(name, step.step, value)
         if step.hist is not None:

@@ -62,7 +62,7 @@ SCENARIOS: dict[str, Scenario] = {
             "fixed_residual",
             "the same 20-layer sigmoid MLP with residual connections: the skip path carries "
             "the gradient",
-            dataclasses.replace(_SIGMOID_20, residual=True, lr=0.01),
+            dataclasses.replace(_SIGMOID_20, residual=True, lr=0.001),
         ),
         Scenario(
             "exploding_init",

@@ -89,30 +89,23 @@ def smooth_loss(v: View) -> np.ndarray:
 
 
 def initial_loss(v: View) -> float:
-    """The loss at the start of the run (median of its first finite values)."""
+    """The loss at the start of the run: its first finite value.
+
+    Not a median of the first few: a run that blows up at its second step would then
+    "start" at the blown-up value, and every sentence comparing with the start would lie.
+    """
     if np.isfinite(v.mem.initial_loss):
         return float(v.mem.initial_loss)
-    return _first_losses_median(v)
-
-
-def _first_losses_median(v: View) -> float:
-    """Median of the first (up to) ten finite losses of the run, as far as we can see."""
-    rows = v.row_index()
-    early = v.loss[(rows < 10) & (rows >= v.mem.rows) & np.isfinite(v.loss)]
-    first = [*v.mem.first_losses, *(float(x) for x in early)]
-    if not first:
+    if v.mem.rows == 0 or v.row0 == 0:
         finite = v.loss[np.isfinite(v.loss)]
-        first = [float(x) for x in finite[:10]]
-    return float(np.median(first)) if first else float("nan")
+        if len(finite):
+            return float(finite[0])
+    return float("nan")
 
 
 def best_loss(v: View) -> np.ndarray:
     """Lowest smoothed loss up to each row (including rows before the window)."""
     return v.cached("best_loss", lambda: running(v.mem.best_loss, smooth_loss(v), np.fmin))
-
-
-def rows_since_start(v: View) -> np.ndarray:
-    return v.row_index()
 
 
 def _update_ratios(v: View) -> tuple[np.ndarray, list[int], int]:
@@ -230,17 +223,54 @@ def huge(v: View) -> np.ndarray:
     return v.cached("huge", make)
 
 
+def param_growth_log(v: View, row: int) -> np.ndarray:
+    """log10 of each parameter's gradient norm at ``row`` over its own baseline (the
+    median of its first ``reference_steps`` rows); NaN where either is unknown.
+
+    A layer's growth against itself is what names the layers an explosion is in: an
+    LSTM's recurrent weights can grow 10^4-fold while a decoder that started with the
+    largest gradient stays flat, and raw size would name the decoder.
+    """
+    ref = v.mem.param_ref
+    if ref is None:
+        ref = _param_baseline(v)
+    if ref is None:
+        return np.full(v.grad.shape[1], np.nan)
+    g = v.grad[row]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        now = np.where(np.isfinite(g), np.log10(g), np.where(np.isnan(g), np.nan, np.inf))
+        return now - ref
+
+
+def _param_baseline(v: View) -> np.ndarray | None:
+    """Per-parameter median log10 gradient norm over the run's first rows, if in view."""
+    k = v.th.reference_steps
+    if v.row0 != 0 or v.p_start != 0 or v.n == 0:
+        return None
+    head = v.grad[: min(k, v.n)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(np.isfinite(head) & (head > 0), np.log10(head), np.nan)
+    return nanmedian_rows(logs.T)
+
+
+def _note_param_baselines(v: View) -> None:
+    mem = v.mem
+    if mem.param_ref is None and v.row0 == 0 and v.n >= v.th.reference_steps:
+        mem.param_ref = _param_baseline(v)
+    w = v.stat("weight_norm")
+    if mem.weight_ref is None and w is not None and np.any(v.detail):
+        first = int(np.flatnonzero(v.detail)[0])
+        if v.row0 + first < v.th.reference_steps:  # the run's first measurement
+            mem.weight_ref = w[first].copy()
+
+
 def update_memory(v: View) -> None:
     """Fold the window's unseen rows into the run's running aggregates."""
     mem = v.mem
     new = slice(v.new_from, v.n)
-    rows = v.row_index()
-    take = (rows >= mem.rows) & (rows < 10) & np.isfinite(v.loss)
-    mem.first_losses.extend(float(x) for x in v.loss[take])
-    if not np.isfinite(mem.initial_loss) and v.row0 + v.n >= 10:
-        mem.initial_loss = (
-            _first_losses_median(v) if not mem.first_losses else float(np.median(mem.first_losses))
-        )
+    if not np.isfinite(mem.initial_loss):
+        mem.initial_loss = initial_loss(v)
+    _note_param_baselines(v)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         ls = smooth_loss(v)[new]

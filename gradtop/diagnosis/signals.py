@@ -47,3 +47,9 @@ class Signal:
 
 def levels(n: int, fill: int = HOLD) -> np.ndarray:
     return np.full(n, fill, dtype=np.int8)
+
+
+def last_on(level: np.ndarray, at_least: int = INFO) -> int | None:
+    """The newest row at ``at_least`` or above: the state a finding's words describe."""
+    on = np.flatnonzero(level >= at_least)
+    return int(on[-1]) if len(on) else None

@@ -81,7 +81,21 @@ class Thresholds:
     lr_low_min_remaining: float = 0.5  # ...and is still above this fraction of the initial
     lr_anneal_frac: float = 0.3  # lr below this fraction of its peak: annealing, not "too low"
 
+    # --- what reaches the optimizer (step records of format 1.2)
+    no_update_factor: float = 1e-6  # step norm below this x the logged norm: nothing arrives
+    no_update_persist: int = 3
+    unchanged_measurements: int = 2  # detail steps with bit-identical weights
+    over_clip_factor: float = 0.01  # clipping shrinks every step more than 100x...
+    over_clip_persist: int = 20  # ...for this many rows while the loss stalls
+    stale_persist: int = 3  # steps whose gradients were never cleared
+    lr_collapse_frac: float = 0.01  # lr below this fraction of its peak...
+    lr_collapse_within: int = 100  # ...reached within this many rows of the peak
+    lr_collapse_persist: int = 10
+    weight_collapse_ratio: float = 0.2  # median weight-matrix norm below this x its start
+    weight_collapse_persist: int = 10
+
     # --- loss
+    divergence_start_factor: float = 3.0  # smoothed loss this many times its start: critical
     loss_smooth: int = 5  # rolling median width for the loss
     divergence_factor: float = 1.5  # smoothed loss above this times its best
     divergence_giveback: float = 0.25  # ...and gave back this fraction of the progress made

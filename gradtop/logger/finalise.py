@@ -117,6 +117,11 @@ class StepMeta:
     scalars: dict[str, float | None] = field(default_factory=dict)
     # What each device scalar after the statistics means: ("loss",), ("lr", i), ...
     device_keys: list[tuple[Any, ...]] = field(default_factory=list)
+    # The total gradient norm at optimizer.step() (gradtop.logger.step_watch); with
+    # ``step_same`` the gradients were untouched since log(), so it is the logged total.
+    step_grad_norm: float | None = None
+    step_same: bool = False
+    grads_stale: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +160,8 @@ def render_step(
             meta.loss_scale = value
         elif key[0] == "lr":
             meta.lr[key[1]] = value
+        elif key[0] == "step_grad_norm":
+            meta.step_grad_norm = value
         else:
             meta.scalars[key[1]] = value
     update: list[float | None] | None = None
@@ -178,5 +185,7 @@ def render_step(
         scalars=meta.scalars,
         stats=final.stats,  # type: ignore[arg-type]
         hist=hist,
+        step_grad_norm=final.total_grad_norm if meta.step_same else meta.step_grad_norm,
+        grads_stale=meta.grads_stale,
     )
     return encode_record(record.to_json())

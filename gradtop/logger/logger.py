@@ -44,6 +44,7 @@ from gradtop.logger.finalise import HIST_EDGES, PackSpec, StepMeta, render_step
 from gradtop.logger.model_info import describe, host_and_pid, optimizer_meta, rank_and_world
 from gradtop.logger.sharded import ReductionFailed, ShardReducer
 from gradtop.logger.stats import Partials, StatsEngine
+from gradtop.logger.step_watch import StepWatch
 from gradtop.logger.update import UpdateTracker
 from gradtop.logger.writer import EndJob, RecordWriter, WarnOnce
 from gradtop.records import PARAM_STATS, UPDATE_RATIO, Header, encode_record
@@ -144,6 +145,11 @@ class Logger:
         self.hist_every = int(hist_every)
         self.detail_every = int(detail_every)
         self._force_detail = False  # the next logged step is a detail step (after NaN/Inf)
+        # NaN/Inf that only the writer thread saw (device statistics): it counts them, the
+        # training thread compares with the count it last saw. One writer per field, so no
+        # report is lost between the two threads.
+        self._writer_nonfinite = 0
+        self._writer_nonfinite_seen = 0
         self._step_detail = True  # the current logged step's decision
         self.scaler = scaler
         self.optimizer = optimizer
@@ -161,6 +167,7 @@ class Logger:
         self._pid = os.getpid()
         self._writer: RecordWriter | None = None
         self._tracker: UpdateTracker | None = None
+        self._watch: StepWatch | None = None
         self._other_index: tuple[int, ...] = ()
         self._in_step = False  # between the optimizer's pre- and post-step hooks
         self._reduce_failed = False
@@ -187,6 +194,9 @@ class Logger:
             if tracker:
                 self._tracker = tracker
                 self._init_weight_scatter(tracker.index, len(info.params))
+        if optimizer is not None:
+            in_opt = [bool(p.in_optimizer) for p in info.params]
+            self._watch = StepWatch(info.tensors, in_opt, sharded=self._sharded)
         if self._sharded:
             keep = parallel.count_once_mask(info.tensors, rank)
             owned_index = None if self._tracker is None else self._tracker.index
@@ -221,7 +231,9 @@ class Logger:
                 self.path, header, self._warn, fsync=fsync, maxsize=queue_size
             )
             self._writer.submit(lambda: None)  # opens the file now: path problems show early
-        if optimizer is not None and self._tracker is not None:
+        if optimizer is not None:
+            # Every logged step waits for the step: the norm that reached it (StepWatch),
+            # and on detail steps the update around it (UpdateTracker).
             self._hooks = [
                 optimizer.register_step_pre_hook(self._before_step),
                 optimizer.register_step_post_hook(self._after_step),
@@ -279,6 +291,8 @@ class Logger:
             for handle in self._hooks:
                 handle.remove()
             self._hooks = []
+            if self._watch is not None:
+                self._watch.close()
             if self._writer is not None:
                 end = EndJob(self.run_id, self._seq + 1, time.time(), self._logged, reason)
                 self._writer.close(end)
@@ -316,7 +330,10 @@ class Logger:
         self._seq += 1
         # Decided from what every rank agrees on (the count, and NaN/Inf seen in reduced
         # statistics when sharded), so the ranks' reductions keep the same shape.
-        detail = self._force_detail or (self._logged - 1) % self.detail_every == 0
+        reports = self._writer_nonfinite
+        detail = self._force_detail or reports != self._writer_nonfinite_seen
+        detail = detail or (self._logged - 1) % self.detail_every == 0
+        self._writer_nonfinite_seen = reports
         self._force_detail = False
         self._step_detail = detail
         want_hist = self.hist and (self._logged - 1) % self.hist_every == 0
@@ -327,6 +344,9 @@ class Logger:
             time=now,
             step_time=step_time,
         )
+        if self._watch is not None:
+            meta.grads_stale = self._watch.stale
+            self._watch.remember()
         partials = self._engine.partials(hist=want_hist, weights=tracker is None, detail=detail)
         pending = _Pending(meta, partials, hist=want_hist, detail=detail)
         if not self._sharded:  # sharded: decided from the reduced statistics (_emit)
@@ -354,8 +374,8 @@ class Logger:
         self._queue(pending)
 
     def _queue(self, pending: _Pending) -> None:
-        if self._tracker is not None and pending.detail:
-            self._pending = pending  # the optimizer's post-step hook adds the update
+        if self._watch is not None:
+            self._pending = pending  # the optimizer's post-step hook completes it
         else:
             self._emit(pending, None)
 
@@ -396,7 +416,8 @@ class Logger:
 
     def _before_step(self, *_: Any) -> None:
         self._in_step = True
-        if self._pending is None or self._tracker is None or self._tracker.taken:
+        pending, tracker = self._pending, self._tracker
+        if pending is None or not pending.detail or tracker is None or tracker.taken:
             return
         start = time.perf_counter()
         try:
@@ -407,34 +428,65 @@ class Logger:
 
     def _after_step(self, *_: Any) -> None:
         self._in_step = False
-        tracker = self._tracker
-        if self._pending is None or tracker is None or not tracker.taken:
+        if self._watch is not None:
+            self._watch.after_step()  # every step, logged or not: a few attribute reads
+        if self._pending is None:
             return
         start = time.perf_counter()
         pending, self._pending = self._pending, None
+        tracker = self._tracker
+        update = None
+        if tracker is not None and tracker.taken:
+            try:
+                update = tracker.delta_sumsq()
+            except Exception as exc:
+                self._internal_error(exc)
         try:
-            update = tracker.delta_sumsq()
-        except Exception as exc:
-            self._internal_error(exc)
-            update = None
-        try:
+            self._complete(pending)
+            self._measure_step_norm(pending)
             self._emit(pending, update)
         except Exception as exc:
             self._internal_error(exc, lost=True)
         self.cost_s += time.perf_counter() - start
 
+    def _measure_step_norm(self, pending: _Pending) -> None:
+        """The norm of what reached ``optimizer.step()`` (after clipping), read only when
+        something touched the gradients since ``log()``; see gradtop.logger.step_watch."""
+        watch = self._watch
+        assert watch is not None
+        if watch.unchanged():
+            pending.meta.step_same = True
+        else:
+            engine = self._engine
+            sumsq = watch.step_sumsq(engine.device, engine.dtype)
+            if sumsq is not None and sumsq.device.type == "cpu":
+                pending.meta.step_grad_norm = float(sumsq.sqrt())  # CPU: no sync
+            elif sumsq is not None:
+                pending.meta.device_keys.append(("step_grad_norm",))
+                pending.device_values.append(sumsq.sqrt())
+        watch.forget()
+
+    def _complete(self, pending: _Pending) -> None:
+        """A detail step's weights, when the snapshot did not measure them."""
+        tracker = self._tracker
+        if (
+            pending.detail
+            and tracker is not None
+            and pending.weight_owned is None
+            and pending.partials is not None
+        ):
+            pending.weight_owned = tracker.weight_sumsq()
+
     def _flush_pending(self) -> None:
+        """No optimizer step followed the logged step: it goes out without a step norm."""
         pending, self._pending = self._pending, None
         if self._tracker is not None:
             self._tracker.taken = False
+        if self._watch is not None:
+            self._watch.forget()
         if pending is not None:
             try:
-                if (
-                    self._tracker is not None
-                    and pending.weight_owned is None
-                    and pending.partials is not None
-                ):
-                    pending.weight_owned = self._tracker.weight_sumsq()
+                self._complete(pending)
                 self._emit(pending, None)
             except Exception as exc:
                 self._internal_error(exc, lost=True)
@@ -554,7 +606,7 @@ class Logger:
         values = host.tolist()
         if feedback and not all(map(math.isfinite, values[: len(self._spec.numels)])):
             # Only the device knew: the next logged step after this one is a detail step.
-            self._force_detail = True
+            self._writer_nonfinite += 1
         return render_step(values, meta, self._spec, hist, update, detail=detail)
 
 

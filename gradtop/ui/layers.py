@@ -49,11 +49,11 @@ KIND_STATUS: dict[str, LayerStatus] = {
     "exploding": LayerStatus("exploding", "▲ EXPLODE", "error", 90),
     "vanishing": LayerStatus("vanishing", "▼ VANISH", "error", 80),
     "dead_units": LayerStatus("dead_units", "○ dead", "warning", 60),
-    "dead": LayerStatus("dead", "○ dead", "warning", 60),
     "no_grad": NO_GRAD,
     "frozen": FROZEN,
     "not_in_optimizer": LayerStatus("not_in_optimizer", "⊘ not opt", "warning", 35),
     "grad_spike": LayerStatus("grad_spike", "↑ spike", "warning", 50),
+    "weight_collapse": LayerStatus("weight_collapse", "↓ shrink", "warning", 55),
 }
 
 

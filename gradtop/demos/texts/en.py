@@ -260,6 +260,11 @@ KINDS: dict[str, str] = {
     "lr_too_high": "learning rate too high",
     "lr_too_low": "learning rate too low",
     "loss_divergence": "loss diverging",
+    "no_update": "nothing reaches the weights",
+    "zero_grad_missing": "zero_grad missing",
+    "over_clipped": "over-clipped",
+    "lr_collapsed": "learning rate collapsed",
+    "weight_collapse": "weights collapsing",
     "loss_plateau": "loss plateau",
 }
 

@@ -208,6 +208,11 @@ KINDS: dict[str, str] = {
     "lr_too_high": "学习率过高",
     "lr_too_low": "学习率过低",
     "loss_divergence": "损失发散",
+    "no_update": "权重收不到更新",
+    "zero_grad_missing": "缺少 zero_grad",
+    "over_clipped": "裁剪过度",
+    "lr_collapsed": "学习率骤降",
+    "weight_collapse": "权重坍缩",
     "loss_plateau": "损失停滞",
 }
 

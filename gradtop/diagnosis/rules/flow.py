@@ -16,7 +16,7 @@ from gradtop.diagnosis.derived import (
 from gradtop.diagnosis.findings import Evidence
 from gradtop.diagnosis.fixes import fixes_for
 from gradtop.diagnosis.series import ema, nanmedian_rows, persisted, robust_z, rolling_count
-from gradtop.diagnosis.signals import CRITICAL, OFF, WARNING, Signal, levels
+from gradtop.diagnosis.signals import CRITICAL, OFF, WARNING, Signal, last_on, levels
 from gradtop.diagnosis.view import View
 
 
@@ -24,11 +24,6 @@ def _median_tail(x: np.ndarray, k: int) -> float:
     tail = x[-k:]
     tail = tail[np.isfinite(tail)]
     return float(np.median(tail)) if len(tail) else float("nan")
-
-
-def _last_on(level: np.ndarray) -> int | None:
-    on = np.flatnonzero(level >= WARNING)
-    return int(on[-1]) if len(on) else None
 
 
 # ---------------------------------------------------------------------------- vanishing
@@ -65,7 +60,7 @@ def vanishing(v: View) -> list[Signal]:
     level[persisted(warn | crit, th.vanishing_persist)] = WARNING
     level[persisted(crit, th.vanishing_persist)] = CRITICAL
     signal = Signal("vanishing", level)
-    at = _last_on(level)
+    at = last_on(level, WARNING)
     if at is None:
         return [signal]
     # Name the sick layers from the rows that raised it, not from one noisy row.
@@ -234,7 +229,7 @@ def exploding(v: View) -> list[Signal]:
     level[warn] = WARNING
     level[crit] = CRITICAL
     signal = Signal("exploding", level, clear_steps=th.exploding_clear)
-    at = _last_on(level)
+    at = last_on(level, WARNING)
     if at is None:
         return [signal]
     evidence: list[Evidence] = []
@@ -336,7 +331,7 @@ def grad_spike(v: View) -> list[Signal]:
     level[np.isfinite(z)] = OFF
     level[spike] = WARNING
     signal = Signal("grad_spike", level, clear_steps=th.spike_hold)
-    at = _last_on(level)
+    at = last_on(level, WARNING)
     if at is None:
         return [signal]
     count = int(rolling_count(spike, th.spike_window)[at])

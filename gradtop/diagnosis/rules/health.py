@@ -8,14 +8,8 @@ from gradtop.diagnosis.derived import huge
 from gradtop.diagnosis.findings import Evidence
 from gradtop.diagnosis.fixes import fixes_for
 from gradtop.diagnosis.series import persisted, rolling_count, rolling_min, run_length
-from gradtop.diagnosis.signals import CRITICAL, INFO, OFF, WARNING, Signal, levels
+from gradtop.diagnosis.signals import CRITICAL, INFO, OFF, WARNING, Signal, last_on, levels
 from gradtop.diagnosis.view import View
-
-
-def _last_on(level: np.ndarray) -> int | None:
-    on = np.flatnonzero(level >= INFO)
-    return int(on[-1]) if len(on) else None
-
 
 # ---------------------------------------------------------------------------- non-finite
 
@@ -69,7 +63,7 @@ def nonfinite(v: View) -> list[Signal]:
         level[collapsed | bad_w] = CRITICAL
         clear = th.clear_steps
     signal = Signal("nonfinite", level, clear_steps=clear)
-    at = _last_on(level)
+    at = last_on(level)
     if at is None:
         return [signal]
     first = run.first_nonfinite
@@ -227,7 +221,7 @@ def dead_units(v: View) -> list[Signal]:
     level[ok & (worst > th.dead_warning)] = WARNING
     level[ok & (worst >= th.dead_critical)] = CRITICAL
     signal = Signal("dead_units", level)
-    at = _last_on(level)
+    at = last_on(level)
     if at is None:
         return [signal]
     row = dead[at]
@@ -307,7 +301,7 @@ def no_grad(v: View) -> list[Signal]:
     level[others & ~np.any(miss, axis=1)] = OFF
     level[np.any(held, axis=1)] = WARNING
     signal = Signal("no_grad", level, clear_steps=th.no_grad_persist)
-    at = _last_on(level)
+    at = last_on(level)
     if at is None:
         return [signal]
     params = tuple(int(i) for i in np.flatnonzero(held[at]))

@@ -20,13 +20,8 @@ from gradtop.diagnosis.derived import (
 from gradtop.diagnosis.findings import Evidence
 from gradtop.diagnosis.fixes import fixes_for
 from gradtop.diagnosis.series import lagged, persisted, rolling_count, running
-from gradtop.diagnosis.signals import CRITICAL, INFO, OFF, WARNING, Signal, levels
+from gradtop.diagnosis.signals import CRITICAL, INFO, OFF, WARNING, Signal, last_on, levels
 from gradtop.diagnosis.view import View
-
-
-def _last_on(level: np.ndarray) -> int | None:
-    on = np.flatnonzero(level >= INFO)
-    return int(on[-1]) if len(on) else None
 
 
 def _relative_drop(v: View, k: int) -> np.ndarray:
@@ -81,7 +76,7 @@ def learning_rate(v: View) -> list[Signal]:
     lvl[low_off] = OFF
     lvl[persisted(low, th.lr_persist)] = WARNING
     sig = Signal("lr_too_low", lvl)
-    at = _last_on(lvl)
+    at = last_on(lvl)
     if at is not None:
         sig.title = "Learning rate too low: weights barely change and the loss barely moves"
         sig.evidence = (
@@ -119,7 +114,7 @@ def learning_rate(v: View) -> list[Signal]:
     lvl[high_warn] = WARNING
     lvl[high_crit] = CRITICAL
     sig = Signal("lr_too_high", lvl)
-    at = _last_on(lvl)
+    at = last_on(lvl)
     if at is not None:
         sig.title = "Learning rate too high: each step changes the weights too much"
         sig.evidence = (
@@ -179,7 +174,7 @@ def loss_divergence(v: View) -> list[Signal]:
     level[persisted(div, th.divergence_persist)] = WARNING
     level[spiky] = CRITICAL
     sig = Signal("loss_divergence", level)
-    at = _last_on(level)
+    at = last_on(level)
     if at is None:
         return [sig]
     if spiky[at]:
@@ -231,7 +226,7 @@ def loss_plateau(v: View) -> list[Signal]:
     level[moving] = OFF
     level[plateau] = INFO
     sig = Signal("loss_plateau", level, clear_steps=th.plateau_clear)
-    at = _last_on(level)
+    at = last_on(level)
     if at is None:
         return [sig]
     med = median_update_ratio(v)

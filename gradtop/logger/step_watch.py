@@ -1,0 +1,132 @@
+"""What reaches the optimizer: the gradients at ``optimizer.step()``, and whether they
+were cleared since the step before.
+
+``log()`` reads the gradients before clipping, as it must to show the real norms. But
+what changes the weights is what ``optimizer.step()`` sees: a ``clip_grad_norm_`` with
+``max_norm=0`` (or a stray ``p.grad.zero_()``) after ``log()`` leaves normal-looking
+statistics and weights that never move. Two measurements, both cheap, close that gap:
+
+* The **step norm**: the total L2 norm of the same gradients after the step. Nothing
+  is read when nothing touched them since ``log()``: each gradient is the same tensor
+  object with the same autograd version counter (``Tensor._version`` counts in-place
+  writes, so clipping, unscaling or zeroing moves it). Then the step norm *is* the
+  logged total, at the cost of a Python comparison per tensor. Otherwise (clipping on
+  every step, the common case) one extra pass over the gradients measures it.
+* **Stale gradients**: a tensor hook on one small parameter runs in the first backward
+  after each optimizer step, before autograd adds the new gradient to ``.grad``. If
+  ``.grad`` is still the very tensor the step used, unchanged (same object, same
+  version), nobody called ``zero_grad()``: the gradients accumulate across steps.
+  ``zero_grad(set_to_none=True)`` replaces the object and ``set_to_none=False`` zeroes
+  it in place (a new version), so both read as cleared, as does correct accumulation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gradtop.logger.reductions import cpu_sumsq
+
+
+class StepWatch:
+    """Compares the gradients at ``log()`` with those at the following optimizer step."""
+
+    def __init__(
+        self, tensors: Sequence[Tensor], in_optimizer: Sequence[bool], *, sharded: bool
+    ) -> None:
+        self.tensors = tuple(tensors)
+        # Sharded gradients would need a collective for their norm; they report it only
+        # when it is known without one (unchanged since log()).
+        self.sharded = sharded
+        self._at_log: list[Tensor | None] = []
+        self._versions: list[int] = []
+        owned = [t for t, ok in zip(self.tensors, in_optimizer, strict=True) if ok]
+        owned = [t for t in owned if t.requires_grad and t.numel() > 0]
+        # The smallest parameter the optimizer holds: its kept gradient costs no memory.
+        self._sentinel = None if sharded or not owned else min(owned, key=lambda t: t.numel())
+        self._kept: Tensor | None = None
+        self._kept_version = -1
+        self._armed = False
+        self.stale: bool | None = None  # the latest check; None: not known yet
+        self._handle: Any = None
+        if self._sentinel is not None:
+            self._handle = self._sentinel.register_hook(self._on_sentinel_grad)
+
+    # ------------------------------------------------------------------ at log()
+
+    def remember(self) -> None:
+        """Note which gradient tensors (and versions) ``log()`` measured."""
+        grads = [t.grad for t in self.tensors]
+        self._at_log = grads
+        self._versions = [-1 if g is None else g._version for g in grads]
+
+    def forget(self) -> None:
+        """Drop the references taken at ``log()`` (the step has been measured)."""
+        self._at_log = []
+        self._versions = []
+
+    # ------------------------------------------------------------------ after the step
+
+    def unchanged(self) -> bool:
+        """True when every gradient is the one ``log()`` measured, untouched since."""
+        if len(self._at_log) != len(self.tensors):
+            return False
+        for t, then, version in zip(self.tensors, self._at_log, self._versions, strict=True):
+            now = t.grad
+            if now is not then or (now is not None and now._version != version):
+                return False
+        return True
+
+    @torch.no_grad()
+    def step_sumsq(self, device: torch.device, dtype: torch.dtype) -> Tensor | None:
+        """||g||² of the gradients now (after clipping), on ``device``; no host read.
+
+        None when it cannot be known here: sparse or sharded gradients.
+        """
+        if self.sharded:
+            return None
+        grads = [t.grad for t in self.tensors if t.grad is not None]
+        if any(g.is_sparse for g in grads):
+            return None
+        groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+        for g in grads:
+            if g.numel():
+                groups.setdefault((g.device, g.dtype), []).append(g)
+        total = torch.zeros((), dtype=dtype, device=device)
+        for (dev, dt), group in groups.items():
+            acc = torch.float64 if dt == torch.float64 else torch.float32
+            if dev.type == "cpu":
+                part = torch.stack([cpu_sumsq(g, acc) for g in group]).to(dtype).sum()
+            else:
+                norms = torch._foreach_norm(group, 2.0, dtype=acc)
+                part = torch.stack(norms).to(dtype).square().sum()
+            total += part.to(device)
+        return total
+
+    def after_step(self) -> None:
+        """Every optimizer step: arm the stale-gradient check for the next backward."""
+        sentinel = self._sentinel
+        if sentinel is None:
+            return
+        self._kept = sentinel.grad
+        self._kept_version = -1 if self._kept is None else self._kept._version
+        self._armed = self._kept is not None
+        self.stale = None  # until the next backward reaches the sentinel
+
+    def _on_sentinel_grad(self, grad: Tensor) -> None:
+        """Autograd calls this with the incoming gradient, before adding it to ``.grad``."""
+        if self._armed:
+            self._armed = False
+            now = self._sentinel.grad if self._sentinel is not None else None
+            kept, self._kept = self._kept, None
+            self.stale = now is not None and now is kept and now._version == self._kept_version
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+        self._kept = None
+        self.forget()
