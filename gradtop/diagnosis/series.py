@@ -150,14 +150,3 @@ def hold_last(x: np.ndarray, fill: np.ndarray, limit: int) -> np.ndarray:
     ok = (src >= 0) & (idx - src <= max(0, limit))
     held = np.take_along_axis(x, np.clip(src, 0, None), axis=0)
     return np.where(ok, held, np.nan)
-
-
-def ema(x: np.ndarray, alpha: float, seed: float = np.nan) -> np.ndarray:
-    """Exponential moving average skipping NaN rows (they repeat the previous value)."""
-    out = np.empty(len(x))
-    acc = seed
-    for i, v in enumerate(x):
-        if np.isfinite(v):
-            acc = v if not np.isfinite(acc) else alpha * acc + (1 - alpha) * v
-        out[i] = acc
-    return out

@@ -36,12 +36,12 @@ class Thresholds:
     exploding_ratio: float = 1e3  # depth ratio above this: gradients grow toward the input
     exploding_persist: int = 10
     exploding_clear: int = 50  # calm steps before an explosion counts as over
-    growth_factor: float = 10.0  # EMA of the grad norm rising this much within the window
-    growth_ema: float = 0.5  # EMA weight of the past for log10(grad norm)
+    growth_factor: float = 10.0  # the typical grad norm rising this much within the window
+    growth_median: int = 5  # rows of the rolling median that makes the norm "typical"
     growth_persist: int = 2
     growth_loss_rise: float = 0.2  # ...while the smoothed loss is this fraction above its min
     growth_loss_abs: float = 0.05  # ...and above it by at least this fraction of the initial
-    growth_min_ref: float = 1.0  # ...and the EMA is above this times the reference norm
+    growth_min_ref: float = 1.0  # ...and the median norm is above this x the reference
     reference_steps: int = 10  # the reference norm: median total norm of the first rows
     huge_grad_norm: float = 1e5  # absolute fallback: total grad norm
     huge_loss: float = 1e8  # absolute fallback: loss
@@ -51,7 +51,6 @@ class Thresholds:
     spike_warmup: int = 25
     spike_hold: int = 50  # a spike finding clears after this many calm steps
     spike_min_ref: float = 0.1  # a spike must reach this fraction of the reference norm
-    spikes_for_exploding: int = 3  # this many spikes within spike_window: exploding
 
     # --- non-finite values
     nonfinite_clear: int = 100

@@ -9,13 +9,20 @@ from gradtop.diagnosis.derived import (
     huge,
     initial_loss,
     layer_update_ratio,
+    param_growth_log,
     reference_norm_log,
     smooth_loss,
     total_norm_log,
 )
 from gradtop.diagnosis.findings import Evidence
 from gradtop.diagnosis.fixes import fixes_for
-from gradtop.diagnosis.series import ema, nanmedian_rows, persisted, robust_z, rolling_count
+from gradtop.diagnosis.series import (
+    nanmedian_rows,
+    persisted,
+    robust_z,
+    rolling_count,
+    rolling_median,
+)
 from gradtop.diagnosis.signals import CRITICAL, OFF, WARNING, Signal, last_on, levels
 from gradtop.diagnosis.view import View
 
@@ -183,13 +190,14 @@ def exploding(v: View) -> list[Signal]:
         with np.errstate(invalid="ignore"):
             deep = (rows >= th.min_steps) & (big_r > th.exploding_ratio)
             very_deep = deep & (big_r > th.exploding_ratio**2)
-    # Sustained growth: EMA of log10 norm vs its minimum in the window, while the loss
-    # is not falling (a norm that grows as the loss drops is learning, not exploding),
-    # and up to a level above the run's reference norm (growth back from a converged
-    # net's tiny norms is noise: its loss is ~0 and its steps are far smaller than the
-    # stable ones it took at the start).
+    # Sustained growth of the *typical* norm: a rolling median of log10 norm (so that
+    # isolated spikes, which are grad_spike's, do not count) against its minimum in the
+    # window, while the loss is not falling (a norm that grows as the loss drops is
+    # learning, not exploding), and up to a level above the run's reference norm (growth
+    # back from a converged net's tiny norms is noise: its loss is ~0 and its steps are
+    # far smaller than the stable ones it took at the start).
     lg = total_norm_log(v)
-    trend = ema(lg, th.growth_ema)
+    trend = rolling_median(lg, th.growth_median)
     # "within the window": the view IS the window, so a running minimum from its first
     # row is exactly the minimum over the last th.window rows for every row evaluated
     base = np.fmin.accumulate(trend)
@@ -209,9 +217,7 @@ def exploding(v: View) -> list[Signal]:
         rising_loss = ls > loss_low + tol
         grow = (growth >= np.log10(th.growth_factor)) & rising_loss & above_ref
         grow_crit = grow & (growth >= 3 * np.log10(th.growth_factor))
-    spike, _, _ = _spikes(v)
-    repeated = rolling_count(spike, th.spike_window) >= th.spikes_for_exploding
-    warn = persisted(deep, th.exploding_persist) | persisted(grow, th.growth_persist) | repeated
+    warn = persisted(deep, th.exploding_persist) | persisted(grow, th.growth_persist)
     crit = (
         big | persisted(very_deep, th.exploding_persist) | persisted(grow_crit, th.growth_persist)
     )
@@ -223,7 +229,6 @@ def exploding(v: View) -> list[Signal]:
             & ~(np.abs(v.loss) >= th.huge_loss / 10)
             & ~deep
             & ~grow
-            & (rolling_count(spike, th.spike_window) == 0)
         )
     level[calm] = OFF
     level[warn] = WARNING
@@ -253,18 +258,9 @@ def exploding(v: View) -> list[Signal]:
     if grow[: at + 1].any():
         evidence.append(
             Evidence(
-                "growth of the gradient-norm EMA within the window (x)",
+                "growth of the median gradient norm within the window (x)",
                 float(10 ** np.nanmax(growth[: at + 1])),
                 th.growth_factor,
-                ">",
-            )
-        )
-    if repeated[: at + 1].any():
-        evidence.append(
-            Evidence(
-                f"gradient-norm spikes in the last {th.spike_window} steps",
-                float(rolling_count(spike, th.spike_window)[at]),
-                th.spikes_for_exploding,
                 ">",
             )
         )
@@ -275,13 +271,7 @@ def exploding(v: View) -> list[Signal]:
         cause = "init"
     else:
         cause = "growth"
-    # The layers carrying the explosion: every gradient within a decade of the largest
-    # (non-finite ones, when there are any). Not a fixed top few: when every layer grows
-    # alike, naming three of them would show the others as healthy at the same norm.
-    g = np.where(v.grad_missing[at], -1.0, np.nan_to_num(v.grad[at], nan=np.inf))
-    g[~roles.trainable] = -1.0
-    peak = float(g.max()) if g.size else 0.0
-    top = tuple(int(i) for i in np.flatnonzero((g > 0) & (g >= peak / 10))) if peak > 0 else ()
+    top = _exploding_layers(v, at, from_start=first_huge)
     signal.params = top
     signal.evidence = tuple(evidence)
     signal.title = {
@@ -321,6 +311,34 @@ def exploding(v: View) -> list[Signal]:
         "from_first_step": first_huge,
     }
     return [signal]
+
+
+def _exploding_layers(v: View, at: int, *, from_start: bool) -> tuple[int, ...]:
+    """The parameters carrying an explosion at row ``at``.
+
+    Those whose gradient grew against their own baseline (the run's first rows): every
+    one within a decade of the largest growth, if that is at least 10x. Raw size would
+    name the wrong layers: an LSTM's recurrent weights can grow 10^4-fold while its
+    decoder, which had the largest gradient all along, stays flat. When the run was
+    already exploding at its first step there is no healthy baseline, and the largest
+    gradients (within a decade of the peak) are named instead.
+    """
+    roles = v.roles
+    growth = param_growth_log(v, at)
+    growth[~roles.trainable | v.grad_missing[at]] = np.nan
+    if not from_start and np.any(np.isfinite(growth) | np.isinf(growth)):
+        peak = float(np.nanmax(growth))
+        if peak >= 1.0:
+            with np.errstate(invalid="ignore"):
+                return tuple(int(i) for i in np.flatnonzero(growth >= peak - 1.0))
+    # When every layer grows alike, naming a fixed few would show the others as healthy
+    # at the same norm: all gradients within a decade of the largest.
+    g = np.where(v.grad_missing[at], -1.0, np.nan_to_num(v.grad[at], nan=np.inf))
+    g[~roles.trainable] = -1.0
+    peak_g = float(g.max()) if g.size else 0.0
+    if peak_g <= 0:
+        return ()
+    return tuple(int(i) for i in np.flatnonzero((g > 0) & (g >= peak_g / 10)))
 
 
 def grad_spike(v: View) -> list[Signal]:

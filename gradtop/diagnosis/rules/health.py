@@ -252,12 +252,12 @@ def dead_units(v: View) -> list[Signal]:
         )
         for j in sorted(sick, key=lambda j: -row[j])[:4]
     )
+    worst_j = int(np.argmax(row[sick]))
     if len(whole) == len(groups):
         signal.title = "Every gradient is exactly zero: the whole network is dead"
     elif whole:
         signal.title = f"All-zero gradients in {len(whole)} layer(s): {', '.join(names[:3])}"
     else:
-        worst_j = int(np.argmax(row[sick]))
         what = "Saturated units" if roles.recurrent or roles.saturating else "Dead units"
         signal.title = f"{what}: {row[sick][worst_j]:.0%} of {names[worst_j]} gets no gradient"
     saturating = roles.recurrent or bool(roles.saturating)
@@ -270,7 +270,9 @@ def dead_units(v: View) -> list[Signal]:
     )
     signal.explanation = (
         mechanism + f"Here {len(sick)} layer(s) have more than {th.dead_info:.0%} of their "
-        "units (or weights) with a zero gradient on every recent batch"
+        "units (or weights) with a zero gradient on every one of the last "
+        f"{th.dead_persist} batches; the most, {row[sick][worst_j]:.0%}, in "
+        f"{names[worst_j]}"
         + (", and some layers get no gradient at all" if whole else "")
         + ". Common causes: "
         + (

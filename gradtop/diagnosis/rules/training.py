@@ -169,15 +169,31 @@ def loss_divergence(v: View) -> list[Signal]:
         gave_back = (ls - best) > th.divergence_giveback * progress
         div = (v.row_index() >= th.min_steps) & worse & gave_back
         spiky = np.isfinite(v.loss) & (prior_max > 0) & (v.loss > th.loss_spike_factor * prior_max)
+        # Several times the first loss is a blow-up however early it comes: a median of
+        # the first steps would have hidden it (the run "started" at the blown-up value).
+        blown = (init > 0) & (ls > th.divergence_start_factor * init)
+    blown_on = persisted(blown, th.loss_smooth // 2 + 1)
     level = levels(v.n)
-    level[np.isfinite(ls) & ~div & ~spiky] = OFF
+    level[np.isfinite(ls) & ~div & ~spiky & ~blown] = OFF
     level[persisted(div, th.divergence_persist)] = WARNING
-    level[spiky] = CRITICAL
+    level[spiky | blown_on] = CRITICAL
     sig = Signal("loss_divergence", level)
     at = last_on(level)
     if at is None:
         return [sig]
-    if spiky[at]:
+    if blown_on[at] and not spiky[at]:
+        sig.title = (
+            f"Loss blew up: {ls[at]:.3g} is {ls[at] / init:.1f}x its first value ({init:.3g})"
+        )
+        sig.evidence = (
+            Evidence(
+                "smoothed loss / the run's first loss",
+                float(ls[at] / init),
+                th.divergence_start_factor,
+                ">",
+            ),
+        )
+    elif spiky[at]:
         sig.title = (
             f"Loss spike: {v.loss[at]:.3g} is over {th.loss_spike_factor:g}x "
             "the highest loss so far"
@@ -201,8 +217,8 @@ def loss_divergence(v: View) -> list[Signal]:
             ),
         )
     sig.explanation = (
-        f"The loss went from its best of {best[at]:.3g} back up to {ls[at]:.3g}"
-        f" (it started at {init:.3g}). A loss that climbs back means the updates now "
+        f"The loss went from its best of {best[at]:.3g} up to {ls[at]:.3g}"
+        f" (its first value was {init:.3g}). A loss that climbs back means the updates now "
         "make the model worse: usually a learning rate too high for this stage of training, "
         "a gradient spike that knocked the weights off course, or bad data."
     )
@@ -230,7 +246,13 @@ def loss_plateau(v: View) -> list[Signal]:
     if at is None:
         return [sig]
     med = median_update_ratio(v)
-    small = bool(np.isfinite(med[at]) and med[at] < th.vanishing_update_ratio)
+    measured = bool(np.isfinite(med[at]))
+    small = measured and med[at] < th.vanishing_update_ratio
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = v.step_norm[at] / v.total[at]
+    nothing = (
+        bool(factor < th.no_update_factor) or bool(v.lr[at] == 0) or (measured and med[at] == 0)
+    )
     sig.title = f"Loss plateau: under {th.plateau_min_improvement:.0%} better over {k} steps"
     sig.evidence = (
         Evidence(
@@ -251,18 +273,37 @@ def loss_plateau(v: View) -> list[Signal]:
         if np.isfinite(med[at])
         else ()
     )
-    cause = "small_updates" if small else "normal_updates"
-    sig.explanation = (
-        f"The loss ({ls[at]:.3g}, started at {init:.3g}) has not improved over the last {k} "
-        "logged steps. "
-        + (
+    if nothing:
+        cause = "no_update"
+        why = (
+            "The weights do not change at all (see the finding on what reaches the "
+            "weights), so the plateau is a consequence of that, not of the data."
+        )
+    elif not measured:
+        cause = "unmeasured"
+        why = (
+            "How much the weights change was not measured (the Logger was given no "
+            "optimizer, or update_ratio=False), so gradtop cannot tell an optimizer that "
+            "barely moves the weights from a model that moves but does not learn: pass "
+            "the optimizer to the Logger to find out."
+        )
+    elif small:
+        cause = "small_updates"
+        why = (
             "The weights barely change, so the cause is on the optimisation side: a "
             "learning rate too low, or gradients vanishing before they reach the early layers."
-            if small
-            else "The weights do change by a normal amount, so the optimizer is working: "
-            "look at capacity, the data and labels, or a bug in the loss. "
-            "(Saturated units also cause plateaus, Glorot & Bengio 2010.)"
         )
+    else:
+        cause = "normal_updates"
+        why = (
+            f"The weights change by {med[at]:.1e} of their size per step (a normal "
+            "amount), so the optimizer is working: look at capacity, the data and labels, "
+            "or a bug in the loss. (Saturated units also cause plateaus, Glorot & Bengio "
+            "2010.)"
+        )
+    sig.explanation = (
+        f"The loss ({ls[at]:.3g}, first {init:.3g}) has not improved over the last {k} "
+        f"logged steps. {why}"
     )
     sig.fixes = fixes_for("loss_plateau", v.roles, cause)
     sig.extra = {"cause": cause}
