@@ -13,7 +13,14 @@ import numpy as np
 from gradtop.diagnosis.derived import initial_loss, smooth_loss
 from gradtop.diagnosis.findings import Evidence
 from gradtop.diagnosis.fixes import fixes_for
-from gradtop.diagnosis.series import lagged, nanmedian_rows, persisted, rolling_count, running
+from gradtop.diagnosis.series import (
+    hold_last,
+    lagged,
+    nanmedian_rows,
+    persisted,
+    rolling_count,
+    running,
+)
 from gradtop.diagnosis.signals import CRITICAL, OFF, WARNING, Signal, last_on, levels
 from gradtop.diagnosis.view import View
 
@@ -282,8 +289,10 @@ def weight_collapse(v: View) -> list[Signal]:
     cols = _owned_weights(v)
     if w is None or ref is None or not cols:
         return []
+    # measured on detail steps only: hold each measurement until the next one
+    w = hold_last(w[:, cols], ~v.detail, max(1, v.run.header.detail_every))
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = w[:, cols] / ref[cols][None, :]
+        ratio = w / ref[cols][None, :]
     ratio[:, ~(ref[cols] > 0)] = np.nan
     med = np.full(v.n, np.nan)
     med[v.p_start :] = nanmedian_rows(ratio[v.p_start :])
@@ -303,7 +312,7 @@ def weight_collapse(v: View) -> list[Signal]:
     wd = v.run.header.meta.get("weight_decay") if isinstance(v.run.header.meta, dict) else None
     decay = f" with weight_decay={wd:g}" if isinstance(wd, int | float) and wd > 0 else ""
     signal.title = (
-        f"Weights collapse toward 0: the median weight matrix is {med[at]:.0%} of its start"
+        f"Weights collapse toward 0: the median weight matrix is {med[at]:.2g}x its start"
     )
     signal.evidence = (
         Evidence(
@@ -315,7 +324,7 @@ def weight_collapse(v: View) -> list[Signal]:
     )
     signal.params = tuple(cols)
     signal.explanation = (
-        f"The weight matrices have shrunk to a median {med[at]:.1%} of their starting norm "
+        f"The weight matrices have shrunk to a median {med[at]:.2g}x their starting norm "
         f"while the loss ({float(ls[at]):.3g}, started at {init:.3g}) has stopped improving "
         f"far from done: the optimizer{decay} pulls the weights toward 0 harder than the "
         "gradients push them, so the model loses what it learns."

@@ -147,11 +147,28 @@ def learning_rate(v: View) -> list[Signal]:
                 else ""
             )
             + "Too large a learning rate also kills ReLU units and leads to exploding "
-            "gradients."
+            "gradients." + _decay_share(v, at)
         )
         sig.fixes = fixes_for("lr_too_high", roles)
     out.append(sig)
     return out
+
+
+def _decay_share(v: View, at: int) -> str:
+    """Weight decay's own part of the update: it shrinks every weight by lr x weight_decay
+    of itself per step (SGD's coupled L2 and AdamW's decoupled decay alike)."""
+    meta = v.run.header.meta if isinstance(v.run.header.meta, dict) else {}
+    wd = meta.get("weight_decay")
+    lr = float(v.lr[at])
+    if not isinstance(wd, int | float) or not wd > 0 or not np.isfinite(lr):
+        return ""
+    share = lr * float(wd)
+    if share < v.th.lr_high_ratio:
+        return ""
+    return (
+        f" Weight decay alone moves each weight by lr x weight_decay = {share:.2g} of itself "
+        f"per step (weight_decay={wd:g}), so it is part of the cause."
+    )
 
 
 def loss_divergence(v: View) -> list[Signal]:
