@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import torch
 from torch import nn
 
@@ -49,7 +48,7 @@ def _train(path: Path, loop: Loop) -> Loop:
     sched = loop.schedule(opt) if loop.schedule else None
     start = [p.detach().clone() for p in model.parameters()]
     w0 = [float(p.detach().norm()) for p in model.parameters() if p.ndim == 2]
-    losses, lrs = [], []
+    losses, lrs, norms = [], [], []
     with gradtop.Logger(path, model, optimizer=opt) as log:
         for i in range(loop.steps):
             if loop.zero_grad:
@@ -62,6 +61,7 @@ def _train(path: Path, loop: Loop) -> Loop:
                 loss.backward()
             log.log(loss * loop.micro)
             losses.append(float(loss) * loop.micro)
+            norms.append(math.sqrt(sum(float(p.grad.pow(2).sum()) for p in model.parameters())))
             lrs.append(opt.param_groups[0]["lr"])
             if loop.clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), loop.clip)
@@ -71,12 +71,13 @@ def _train(path: Path, loop: Loop) -> Loop:
     w1 = [float(p.detach().norm()) for p in model.parameters() if p.ndim == 2]
     loop.evidence = {
         "max_weight_change": max(
-            float((p - s).abs().max()) for p, s in zip(model.parameters(), start)
+            float((p - s).abs().max()) for p, s in zip(model.parameters(), start, strict=True)
         ),
         "loss_first": sum(losses[:5]) / 5,
         "loss_last": sum(losses[-10:]) / 10,
         "lr_min_over_peak": min(lrs) / max(lrs),
-        "weight_shrink": sorted(b / a for a, b in zip(w0, w1))[len(w0) // 2],
+        "grad_norm_growth": sum(norms[-5:]) / sum(norms[:5]),
+        "weight_shrink": sorted(b / a for a, b in zip(w0, w1, strict=True))[len(w0) // 2],
     }
     return loop
 
@@ -113,6 +114,7 @@ def test_clip_to_zero_after_log_reaches_no_weight(tmp_path: Path) -> None:
 
 def test_forgotten_zero_grad(tmp_path: Path) -> None:
     loop, loud = _diagnose(tmp_path, Loop(zero_grad=False, steps=60, lr=0.005))
+    assert loop.evidence["grad_norm_growth"] > 5  # the gradients pile up
     finding = loud.get("zero_grad_missing")
     assert finding is not None and finding.first_step <= 5, loud
 
