@@ -1,17 +1,36 @@
 """The fix catalogue, and which fixes fit a finding given the evidence and the model.
 
 Fixes are ranked from what the header says about the model (activations, norm layers,
-recurrent modules, optimizer) and from the cause the rule found. Two rules of taste:
-never suggest adding what the model already has, and never offer gradient clipping as
-the cure for a bad initialisation (it hides the explosion, the net still learns nothing).
+attention, skip connections, recurrent modules, layer types, precision, optimizer,
+clipping a framework applies) and from the cause the rule found. Rules of taste: never
+suggest adding what the model or the run already has (BatchNorm to a LayerNorm
+transformer, a residual to a residual net, clipping to a clipped run), never give ReLU
+remedies to a model without ReLUs, write the code for the layers the model really has,
+and never offer gradient clipping as the cure for a bad initialisation (it hides the
+explosion, the net still learns nothing).
 """
 
 from __future__ import annotations
 
-from gradtop.diagnosis.findings import Fix
-from gradtop.diagnosis.view import Roles
+from dataclasses import replace
 
+from gradtop.diagnosis.findings import Fix
+from gradtop.diagnosis.view import RECURRENT, Roles
+
+# Non-saturating units: a net of these wants He init rather than Xavier.
 _RELU_FAMILY = ("ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Mish", "PReLU", "SELU", "CELU")
+# Units whose slope is exactly 0 over a whole half-line: the only ones a unit can die in,
+# and the only ones bias resets and "use LeakyReLU instead" are about.
+_HARD_ZERO = ("ReLU", "ReLU6", "Threshold", "Hardswish")
+# Weight layers the init and bias snippets can name as torch.nn classes.
+_NN_LAYERS = {
+    "Linear": "nn.Linear",
+    "LazyLinear": "nn.Linear",
+    "NonDynamicallyQuantizableLinear": "nn.Linear",  # MultiheadAttention.out_proj
+    "Bilinear": "nn.Bilinear",
+    **{f"{c}{d}d": f"nn.{c}{d}d" for c in ("Conv", "ConvTranspose", "LazyConv") for d in (1, 2, 3)},
+}
+_NN_ACTIVATIONS = ("ReLU", "LeakyReLU", "GELU", "SiLU", "ELU", "Mish", "Tanh", "Sigmoid")
 
 CATALOGUE: dict[str, Fix] = {
     fix.key: fix
@@ -32,7 +51,8 @@ CATALOGUE: dict[str, Fix] = {
             "for m in model.modules():\n"
             "    if isinstance(m, nn.Linear):\n"
             "        nn.init.kaiming_normal_(m.weight, nonlinearity='relu')\n"
-            "        nn.init.zeros_(m.bias)",
+            "        if m.bias is not None:\n"
+            "            nn.init.zeros_(m.bias)",
             "ReLU-family nets; use Xavier for tanh/sigmoid",
         ),
         Fix(
@@ -58,7 +78,8 @@ CATALOGUE: dict[str, Fix] = {
             "Add LayerNorm",
             "Normalises each sample's features, keeping activations at a steady scale without "
             "depending on the batch; the standard choice in transformers and RNNs.",
-            "x = x + block(nn.LayerNorm(d)(x))  # pre-norm residual block",
+            "self.norm = nn.LayerNorm(d)  # in __init__, one per block\n"
+            "x = x + self.block(self.norm(x))  # in forward: pre-norm residual block",
             "transformers, RNNs, small or variable batches",
         ),
         Fix(
@@ -161,7 +182,7 @@ CATALOGUE: dict[str, Fix] = {
             "A unit whose pre-activation is negative for every input outputs 0 and gets no "
             "gradient, so it can never recover; a bias at 0 or 0.01 brings it back to life.",
             "for m in model.modules():\n"
-            "    if isinstance(m, nn.Linear):\n"
+            "    if isinstance(m, nn.Linear) and m.bias is not None:\n"
             "        nn.init.zeros_(m.bias)  # or nn.init.constant_(m.bias, 0.01)",
             "dead ReLU units, especially right from the start",
         ),
@@ -232,24 +253,189 @@ CATALOGUE: dict[str, Fix] = {
             "opt.step()",
             "a plateau with a normal update/weight ratio",
         ),
+        Fix(
+            "pre_norm",
+            "Put the norm before each sublayer (pre-LN), not after the residual add",
+            "With the norm after x + f(x) (post-LN: the original Transformer, BERT) every "
+            "gradient to the lower blocks passes through each later norm, and at "
+            "initialisation the blocks near the output get much larger gradients than the "
+            "lower ones (Xiong et al. 2020), which is why post-LN needs a long warmup. "
+            "x + f(norm(x)) keeps a clean identity path from the loss to every block.",
+            "def forward(self, x):\n"
+            "    x = x + self.attn(self.ln_1(x))  # was: x = self.ln_1(x + self.attn(x))\n"
+            "    x = x + self.mlp(self.ln_2(x))\n"
+            "    return x",
+            "post-LN transformers; already pre-LN (GPT-2, Llama): warm the LR up instead",
+        ),
+        Fix(
+            "fix_clip_max_norm",
+            "Set clip_grad_norm_'s max_norm to about the typical gradient norm (e.g. 1.0), not 0",
+            "clip_grad_norm_ multiplies every gradient by min(1, max_norm / total_norm): "
+            "max_norm=0, or a value far below the real norm, makes that factor 0 (or nearly), "
+            "so the optimizer steps with zero gradients. Clipping should bite on rare spikes "
+            "only.",
+            "loss.backward()\n"
+            "log.log(loss)  # gradtop logs before clipping\n"
+            "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)  # never 0\n"
+            "optimizer.step()",
+            "log() sees normal gradients but the norm at optimizer.step() is 0",
+        ),
+        Fix(
+            "zero_grad_order",
+            "Clear the gradients before backward, never between backward and step",
+            "optimizer.zero_grad(), p.grad.zero_() or p.grad = None placed after "
+            "loss.backward() and before optimizer.step() erases the gradients the step "
+            "needs: the step then sees zeros (or skips parameters whose .grad is None).",
+            "optimizer.zero_grad(set_to_none=True)\n"
+            "loss = loss_fn(model(x), y)\n"
+            "loss.backward()\n"
+            "log.log(loss)\n"
+            "optimizer.step()",
+            "anything that touches .grad between log() and optimizer.step()",
+        ),
+        Fix(
+            "check_optimizer_params",
+            "Check that optimizer.step() runs, on the model's own parameters",
+            "The weights change only if the optimizer holds these very tensors and its step "
+            "runs. An optimizer built on another copy of the model (before copy.deepcopy, or "
+            "before layers were replaced), a step() skipped by a condition or by a GradScaler "
+            "that finds inf every time, or a custom optimizer that returns early all leave "
+            "the weights as they were.",
+            "held = {id(p) for g in optimizer.param_groups for p in g['params']}\n"
+            "print([n for n, p in model.named_parameters()\n"
+            "       if p.requires_grad and id(p) not in held])  # should be []\n"
+            "w = next(model.parameters()).detach().clone()\n"
+            "optimizer.step()\n"
+            "print((next(model.parameters()) - w).abs().max())  # 0: nothing was updated",
+            "gradients are non-zero at optimizer.step() yet the weights never change",
+        ),
+        Fix(
+            "check_lr",
+            "Check the learning rate each param group really gets",
+            "optimizer.step() moves the weights by about lr times the (for Adam: normalised) "
+            "gradient, so at lr 0 nothing moves however healthy the gradients are. "
+            "Schedulers write their value into param_groups: that is the number to read.",
+            "print([g['lr'] for g in optimizer.param_groups])  # after scheduler.step()\n"
+            "# lr=0 in a param group, a LambdaLR returning 0, or CosineAnnealingLR\n"
+            "# reaching eta_min=0 early all give an lr of 0",
+            "an lr of 0, or far below the one you set",
+        ),
+        Fix(
+            "raise_max_norm",
+            "Raise max_norm to about the typical gradient norm",
+            "Whenever the total norm is above max_norm, clipping multiplies every gradient "
+            "by max_norm / total_norm; when that happens at every step by a large factor, "
+            "the real learning rate is lr times that factor and training crawls. Clipping is "
+            "meant to cap the rare spike, so max_norm belongs near the typical norm or a few "
+            "times above it.",
+            "# the typical total norm is the one gradtop shows (logged before clipping)\n"
+            "torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=5.0)\n"
+            "# HF: TrainingArguments(max_grad_norm=5.0); Lightning: "
+            "Trainer(gradient_clip_val=5.0)",
+            "every step clipped by a large factor; if the loss then spikes, lower the LR "
+            "instead of clipping harder",
+        ),
+        Fix(
+            "zero_grad",
+            "Call optimizer.zero_grad(set_to_none=True) once per optimizer step",
+            "backward() adds into .grad, so without clearing every step applies the sum of "
+            "all gradients so far. With gradient accumulation clear right after step(), "
+            "never between the micro-batches of one step.",
+            "for i, (x, y) in enumerate(loader):\n"
+            "    loss = loss_fn(model(x), y) / accum_steps\n"
+            "    loss.backward()\n"
+            "    if (i + 1) % accum_steps == 0:\n"
+            "        log.log(loss)\n"
+            "        optimizer.step()\n"
+            "        optimizer.zero_grad(set_to_none=True)",
+            "training loops that call optimizer.step() themselves (Trainer frameworks clear "
+            "the gradients for you)",
+        ),
+        Fix(
+            "scheduler_per_epoch",
+            "Step the scheduler once per epoch, or give it its length in optimizer steps",
+            "StepLR, MultiStepLR, ExponentialLR and CosineAnnealingLR count scheduler.step() "
+            "calls, not epochs: written in epochs (step_size=30, T_max=100) but stepped after "
+            "every batch, they run the whole schedule within the first epochs and leave the "
+            "LR near 0.",
+            "for epoch in range(epochs):\n"
+            "    for x, y in loader:\n"
+            "        ...\n"
+            "        optimizer.step()\n"
+            "    scheduler.step()  # once per epoch\n"
+            "# or step per batch and count batches:\n"
+            "# CosineAnnealingLR(optimizer, T_max=epochs * len(loader))",
+            "schedulers whose arguments are in epochs; OneCycleLR and warmups are meant to be "
+            "stepped per batch, with their lengths in batches",
+        ),
+        Fix(
+            "lower_weight_decay",
+            "Lower the weight decay, and exclude biases and norms from it",
+            "Weight decay multiplies every weight by (1 - lr * weight_decay) at each step "
+            "(AdamW directly, SGD through the gradient, amplified by momentum); when that "
+            "outpaces what the gradients add, the weights shrink toward 0 and the model "
+            "forgets what it learns. Biases and norm gains need no decay at all.",
+            "decay = [p for p in model.parameters() if p.ndim >= 2]\n"
+            "no_decay = [p for p in model.parameters() if p.ndim < 2]  # biases, norm gains\n"
+            "optimizer = torch.optim.AdamW([\n"
+            "    {'params': decay, 'weight_decay': 0.05},  # 0.01-0.1 for AdamW\n"
+            "    {'params': no_decay, 'weight_decay': 0.0}], lr=lr)",
+            "weights shrinking toward 0; typical values: 0.01-0.1 for AdamW, 1e-4 to 5e-4 for SGD",
+        ),
+        Fix(
+            "grad_scaler",
+            "Scale the loss with torch.amp.GradScaler",
+            "fp16 cannot hold magnitudes below about 6e-8 (its normal range ends at 6e-5), so "
+            "small gradients become exactly 0 during backward. GradScaler multiplies the "
+            "loss by a large factor (65536 to start) before backward, divides the gradients "
+            "back before the step, and skips the steps that overflow.",
+            "scaler = torch.amp.GradScaler('cuda')\n"
+            "log = gradtop.Logger('run.jsonl', model, optimizer, scaler=scaler)\n"
+            "with torch.autocast('cuda', dtype=torch.float16):\n"
+            "    loss = loss_fn(model(x), y)\n"
+            "scaler.scale(loss).backward()\n"
+            "scaler.unscale_(optimizer)\n"
+            "log.log(loss)  # after unscale_: gradtop sees the real gradients\n"
+            "scaler.step(optimizer)\n"
+            "scaler.update()",
+            "fp16 training without loss scaling; keep the weights in fp32 (GradScaler refuses "
+            "to unscale fp16 gradients) and let autocast run the fp16 math",
+        ),
     )
 }
 
 
-def _pick(*keys: str) -> tuple[Fix, ...]:
+def _pick(roles: Roles, *keys: str) -> tuple[Fix, ...]:
+    """The fixes for ``keys`` (empty ones skipped, each once), written for this model."""
     seen: list[str] = []
     for key in keys:
         if key and key not in seen:
             seen.append(key)
-    return tuple(CATALOGUE[k] for k in seen)
+    return tuple(_fitted(CATALOGUE[k], roles) for k in seen)
+
+
+# --------------------------------------------------------------------- what fits
+
+
+def _clip_key(roles: Roles, clipping: bool) -> str:
+    """Clipping, unless the run already clips (a framework's setting, or seen by a rule)."""
+    return "" if clipping or roles.clip_max_norm is not None else "clip_grad_norm"
+
+
+def _residual_key(roles: Roles) -> str:
+    return "" if roles.has_residual else "residual"
+
+
+def _relu_units(roles: Roles) -> bool:
+    """Units with a hard zero (ReLU). With no activation known at all (a header that
+    lists none), ReLU is the likely one, as it was before activations were recorded."""
+    return not roles.activations or any(a in roles.activations for a in _HARD_ZERO)
 
 
 def _activation_fix(roles: Roles) -> Fix:
     base = CATALOGUE["non_saturating_activation"]
     names = "/".join(roles.saturating) or "Sigmoid/Tanh"
-    return Fix(
-        base.key, f"Use ReLU/LeakyReLU/GELU instead of {names}", base.why, base.code, base.when
-    )
+    return replace(base, title=f"Use ReLU/LeakyReLU/GELU instead of {names}")
 
 
 def _init_key(roles: Roles) -> str:
@@ -259,13 +445,15 @@ def _init_key(roles: Roles) -> str:
 
 
 def _norm_key(roles: Roles) -> str:
-    """Which normalisation to suggest, or "" when the model already has that kind."""
-    has_bn = any("BatchNorm" in n for n in roles.norms)
-    if has_bn:
+    """Which normalisation to suggest, or "" when the model already normalises.
+
+    Any batch, layer (LayerNorm, RMSNorm) or group norm counts: a LayerNorm transformer
+    needs no BatchNorm, a BatchNorm CNN no LayerNorm. Sequences (attention, RNNs) get
+    LayerNorm, everything else BatchNorm.
+    """
+    if roles.norm_families:
         return ""
-    if roles.recurrent or any("MultiheadAttention" in t for t in roles.module_types):
-        return "" if any("LayerNorm" in n for n in roles.norms) else "layernorm"
-    return "batchnorm"
+    return "layernorm" if roles.recurrent or roles.attention else "batchnorm"
 
 
 def _recurrent_keys(roles: Roles) -> tuple[str, ...]:
@@ -300,11 +488,16 @@ def _dead_keys(roles: Roles) -> tuple[str, ...]:
     In a Tanh/Sigmoid or recurrent model such units are saturated (|pre-activation| so
     large the slope is 0 in float32), not dead ReLUs: too-large steps or weights pushed
     them there, so a lower LR, a scale-preserving init and normalisation come first, and
-    bias resets or LeakyReLU (ReLU remedies) only when the model also has ReLUs.
+    bias resets or LeakyReLU (ReLU remedies) only when the model also has ReLUs. A model
+    of GELU/SiLU units (a GPT) has no hard zero either: its zero-gradient units sit far
+    out on the negative tail, where large steps put them.
     """
+    relu = _relu_units(roles)
     if not (roles.saturating or roles.recurrent):
-        return ("reset_bias", "leaky_relu", "lower_lr", "he_init", _norm_key(roles))
-    relu = any(a in roles.activations for a in _RELU_FAMILY)
+        if relu:
+            return ("reset_bias", "leaky_relu", "lower_lr", "he_init", _norm_key(roles))
+        return ("lower_lr", _init_key(roles), _norm_key(roles))
+    relu = bool(roles.activations) and relu  # saturating/recurrent: only ReLUs listed
     return (
         "lower_lr",
         "orthogonal_init" if roles.recurrent else "xavier_init",
@@ -316,15 +509,187 @@ def _dead_keys(roles: Roles) -> tuple[str, ...]:
     )
 
 
-def fixes_for(kind: str, roles: Roles, cause: str = "") -> tuple[Fix, ...]:
-    """Ranked fixes for a finding of ``kind`` whose rule diagnosed ``cause``."""
+# --------------------------------------------------------------------- code that fits
+
+
+def _layer_types(roles: Roles) -> tuple[list[str], list[str]]:
+    """The model's weight layers: torch.nn classes (``nn.Conv2d``) and other classes by
+    name (Transformers' ``Conv1D``), in depth order; recurrent and attention modules have
+    their own init and are left out."""
+    nn_types: list[str] = []
+    other: list[str] = []
+    for layer in roles.layers:
+        t = layer.module_type
+        if t in _NN_LAYERS:
+            if _NN_LAYERS[t] not in nn_types:
+                nn_types.append(_NN_LAYERS[t])
+        elif (
+            t not in RECURRENT
+            and "Attention" not in t
+            and t not in other
+            and any(roles.names[i].rsplit(".", 1)[-1] == "weight" for i in layer.weights)
+        ):
+            other.append(t)
+    return nn_types, other
+
+
+def _isinstance(nn_types: list[str]) -> str:
+    types = nn_types or ["nn.Linear"]
+    return (
+        f"isinstance(m, {types[0]})" if len(types) == 1 else f"isinstance(m, ({', '.join(types)}))"
+    )
+
+
+def _init_code(roles: Roles, init: str) -> str:
+    nn_types, other = _layer_types(roles)
+    lines = ["for m in model.modules():", f"    if {_isinstance(nn_types)}:", f"        {init}"]
+    lines += ["        if m.bias is not None:", "            nn.init.zeros_(m.bias)"]
+    if other:
+        lines.append(f"# {', '.join(other)}: not torch.nn layers; check which weight dimension")
+        lines.append("# is their fan-in before initialising them the same way")
+    return "\n".join(lines)
+
+
+def _bias_code(roles: Roles) -> str:
+    nn_types, other = _layer_types(roles)
+    test, bias = _isinstance(nn_types), "m.bias"
+    if other:  # classes of other libraries may have no bias attribute at all
+        test = f"({test} or type(m).__name__ in {tuple(other)!r})"
+        bias = "getattr(m, 'bias', None)"
+    return (
+        "for m in model.modules():\n"
+        f"    if {test} and {bias} is not None:\n"
+        "        nn.init.zeros_(m.bias)  # or nn.init.constant_(m.bias, 0.01)"
+    )
+
+
+def _conv_dim(roles: Roles) -> int:
+    """1, 2 or 3 for the model's first convolution, 0 without one."""
+    for t in _layer_types(roles)[0]:
+        if "Conv" in t:
+            return int(t[-2])
+    return 0
+
+
+def _unit(roles: Roles) -> str:
+    """The model's own activation as an nn class, for snippets that show a layer stack."""
+    for name in (*roles.saturating, *sorted(roles.activations)):
+        if name in _NN_ACTIVATIONS:
+            return f"nn.{name}()"
+    return "nn.ReLU()"
+
+
+def _fitted(fix: Fix, roles: Roles) -> Fix:
+    """The catalogue entry with its code (and, where it matters, its title) for this
+    model: the layer types it has, its activation, its precision, its clipping."""
+    key = fix.key
+    if key == "he_init":
+        return replace(
+            fix, code=_init_code(roles, "nn.init.kaiming_normal_(m.weight, nonlinearity='relu')")
+        )
+    if key == "xavier_init":
+        gain = "tanh" if "Tanh" in roles.saturating or not roles.saturating else "sigmoid"
+        init = f"nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain('{gain}'))"
+        return replace(fix, code=_init_code(roles, init))
+    if key == "reset_bias":
+        return replace(fix, code=_bias_code(roles))
+    if key == "batchnorm":
+        dim = _conv_dim(roles)
+        if dim:
+            code = (
+                f"nn.Sequential(nn.Conv{dim}d(c, c, 3, padding=1), nn.BatchNorm{dim}d(c), "
+                f"{_unit(roles)}, ...)\n# and bias=False on a conv followed by BatchNorm"
+            )
+        else:
+            code = f"nn.Sequential(nn.Linear(d, d), nn.BatchNorm1d(d), {_unit(roles)}, ...)"
+        return replace(fix, code=code)
+    if key == "layernorm" and roles.recurrent and not roles.attention:
+        return replace(
+            fix,
+            code="self.norm = nn.LayerNorm(hidden_size)  # in __init__\n"
+            "out, h = self.rnn(x)  # in forward\n"
+            "out = self.norm(out)  # before the next layer or the head",
+        )
+    if key == "raise_max_norm" and roles.clip_max_norm is not None:
+        return replace(
+            fix,
+            title=f"Raise max_norm (now {roles.clip_max_norm:g}) to about the typical "
+            "gradient norm",
+        )
+    if key == "lower_weight_decay":
+        return _weight_decay_fix(fix, roles)
+    if key == "grad_scaler" and roles.precision in ("fp16", "mixed"):
+        return replace(
+            fix,
+            code="model.float()  # fp32 weights: GradScaler refuses to unscale fp16 gradients\n"
+            + fix.code,
+        )
+    return fix
+
+
+def _weight_decay_fix(fix: Fix, roles: Roles) -> Fix:
+    if not roles.optimizer or roles.adaptive:
+        why = fix.why
+        if roles.optimizer == "Adam":
+            why += (
+                " torch.optim.Adam adds the decay to the gradient before dividing by the "
+                "gradient's running RMS, so wherever gradients are small the decay term is "
+                "scaled up and pulls far harder than its value suggests; AdamW applies it "
+                "to the weights directly."
+            )
+        return replace(fix, title=fix.title + " (AdamW: 0.01-0.1)", why=why)
+    return replace(
+        fix,
+        title=fix.title + " (SGD: 1e-4 to 5e-4)",
+        code="decay = [p for p in model.parameters() if p.ndim >= 2]\n"
+        "no_decay = [p for p in model.parameters() if p.ndim < 2]  # biases, norm gains\n"
+        "optimizer = torch.optim.SGD([\n"
+        "    {'params': decay, 'weight_decay': 5e-4},  # 1e-4 to 5e-4 for SGD\n"
+        "    {'params': no_decay, 'weight_decay': 0.0}], lr=lr, momentum=0.9)",
+    )
+
+
+def _underflow_dtype(roles: Roles) -> Fix:
+    """bf16 for gradients that flush to 0 in fp16 (the catalogue entry is about overflow)."""
+    return Fix(
+        "amp_dtype",
+        "Use bf16 autocast instead of fp16",
+        "bf16 has fp32's exponent range (down to about 1e-38), so small gradients do not "
+        "flush to 0 and no loss scaling is needed; its shorter mantissa is one training "
+        "tolerates well.",
+        (
+            "model.float()  # fp32 weights; autocast runs the math in bf16\n"
+            if roles.precision == "fp16"
+            else ""
+        )
+        + "with torch.autocast('cuda', dtype=torch.bfloat16):\n"
+        "    loss = loss_fn(model(x), y)\n"
+        "loss.backward()",
+        "hardware with bf16 (torch.cuda.is_bf16_supported(): Ampere GPUs and newer)",
+    )
+
+
+# --------------------------------------------------------------------- ranking
+
+
+def fixes_for(
+    kind: str, roles: Roles, cause: str = "", *, clipping: bool = False
+) -> tuple[Fix, ...]:
+    """Ranked fixes for a finding of ``kind`` whose rule diagnosed ``cause``.
+
+    ``clipping``: the rule saw the run clip its gradients (the step norm below the logged
+    one), so clipping is not offered even when no framework setting says so.
+    """
+    clip = _clip_key(roles, clipping)
     fixes: tuple[Fix, ...]
     if kind == "vanishing":
         fixes = _pick(
+            roles,
             "adam_eps" if cause == "adam_eps" else "",
             *_recurrent_keys(roles),
+            "pre_norm" if roles.attention and "layer" in roles.norm_families else "",
             _norm_key(roles),
-            "residual",
+            _residual_key(roles),
             _init_key(roles),
             "" if roles.adaptive else "raise_lr",
         )
@@ -333,55 +698,58 @@ def fixes_for(kind: str, roles: Roles, cause: str = "") -> tuple[Fix, ...]:
         return fixes
     if kind == "exploding":
         if cause == "init":
-            return _pick(_init_key(roles), _norm_key(roles), "lower_lr")
+            return _pick(roles, _init_key(roles), _norm_key(roles), "lower_lr")
         if cause == "recurrent_init":  # huge from the first step: the recurrent matrix
-            fixes = _pick("orthogonal_init", *_recurrent_keys(roles), "lower_lr")
-            return (*fixes, _containment(CATALOGUE["clip_grad_norm"]))
+            fixes = _pick(roles, "orthogonal_init", *_recurrent_keys(roles), "lower_lr")
+            return (*fixes, _containment(CATALOGUE["clip_grad_norm"])) if clip else fixes
         if cause == "recurrent" or roles.recurrent:
-            return _pick(*_recurrent_keys(roles), "clip_grad_norm", "lower_lr")
+            return _pick(roles, *_recurrent_keys(roles), clip, "lower_lr")
         return _pick(
+            roles,
             "lower_lr",
             "warmup",
-            "clip_grad_norm",
+            clip,
             _norm_key(roles),
             "weight_decay",
             "l1_regularisation",
         )
     if kind == "grad_spike":
-        return _pick("clip_grad_norm", "warmup", "lower_lr", "check_data_nan")
+        return _pick(roles, clip, "warmup", "lower_lr", "check_data_nan")
     if kind == "nonfinite":
         if cause == "data":
-            return _pick("check_data_nan", "lower_lr")
+            return _pick(roles, "check_data_nan", "lower_lr")
         if cause == "amp":
-            return _pick("amp_dtype", "lower_lr", "clip_grad_norm")
+            return _pick(roles, "amp_dtype", "lower_lr", clip)
         if cause == "init":
-            return _pick(_init_key(roles), "lower_lr", "check_data_nan")
+            return _pick(roles, _init_key(roles), "lower_lr", "check_data_nan")
         return _pick(
+            roles,
             "lower_lr",
-            "clip_grad_norm",
+            clip,
             "adam_eps" if roles.adaptive else "",
             "check_data_nan",
         )
     if kind == "dead_units":
-        fixes = _pick(*_dead_keys(roles))
+        fixes = _pick(roles, *_dead_keys(roles))
         if roles.saturating and not roles.recurrent:
             act = _activation_fix(roles)
             fixes = tuple(act if f.key == act.key else f for f in fixes)
         return fixes
     if kind == "no_grad":
-        return _pick("unused_param")
+        return _pick(roles, "unused_param")
     if kind == "frozen":
-        return _pick("unfreeze")
+        return _pick(roles, "unfreeze")
     if kind == "not_in_optimizer":
-        return _pick("add_to_optimizer")
+        return _pick(roles, "add_to_optimizer")
     if kind == "lr_too_high":
-        return _pick("lower_lr", "warmup", "clip_grad_norm")
+        return _pick(roles, "lower_lr", "warmup", clip)
     if kind == "lr_too_low":
-        return _pick("raise_lr")
+        return _pick(roles, "raise_lr")
     if kind == "loss_divergence":
         return _pick(
+            roles,
             "lower_lr",
-            "clip_grad_norm",
+            clip,
             "warmup",
             "weight_decay",
             "l1_regularisation",
@@ -389,6 +757,24 @@ def fixes_for(kind: str, roles: Roles, cause: str = "") -> tuple[Fix, ...]:
         )
     if kind == "loss_plateau":
         if cause == "small_updates":
-            return _pick("raise_lr", _norm_key(roles), "residual")
-        return _pick("check_pipeline")
+            return _pick(roles, "raise_lr", _norm_key(roles), _residual_key(roles))
+        return _pick(roles, "check_pipeline")
+    if kind == "no_update":
+        if cause == "zeroed_after_log":
+            return _pick(roles, "fix_clip_max_norm", "zero_grad_order", "check_optimizer_params")
+        if cause == "weights_unchanged":
+            return _pick(roles, "check_optimizer_params", "check_lr", "zero_grad_order")
+        if cause == "lr_zero":
+            return _pick(roles, "check_lr")
+        return _pick(roles, "fix_clip_max_norm", "check_optimizer_params", "check_lr")
+    if kind == "over_clipped":
+        return _pick(roles, "raise_max_norm")
+    if kind == "zero_grad_missing":
+        return _pick(roles, "zero_grad")
+    if kind == "lr_collapsed":
+        return _pick(roles, "scheduler_per_epoch", "check_lr")
+    if kind == "weight_collapse":
+        return _pick(roles, "lower_weight_decay")
+    if kind == "fp16_underflow":
+        return (*_pick(roles, "grad_scaler"), _underflow_dtype(roles))
     return ()

@@ -16,7 +16,16 @@ import numpy as np
 
 from gradtop.diagnosis.series import hold_last
 from gradtop.diagnosis.thresholds import Thresholds
-from gradtop.history import LOSS, LOSS_SCALE, LR, TOTAL_GRAD_NORM, RunHistory, Table
+from gradtop.history import (
+    GRADS_STALE,
+    LOSS,
+    LOSS_SCALE,
+    LR,
+    STEP_GRAD_NORM,
+    TOTAL_GRAD_NORM,
+    RunHistory,
+    Table,
+)
 from gradtop.records import Header
 
 SATURATING = ("Sigmoid", "Tanh", "Softsign", "Hardtanh", "Hardsigmoid", "LogSigmoid")
@@ -89,10 +98,41 @@ class Roles:
     layer_bounds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     layer_numel: np.ndarray = field(default_factory=lambda: np.zeros(0))
     dead_gather: DeadGather | None = None
+    # What the model and the run already have (header format 1.2; older files: the
+    # defaults, "not known"), so that a fix never proposes adding it.
+    attention: bool = False
+    residual: bool | None = None  # skip connections seen (True) or not known (None)
+    tied: tuple[tuple[str, ...], ...] = ()
+    precision: str = ""  # "fp32", "fp16", "bf16", "mixed"; "" when not known
+    clip_max_norm: float | None = None  # clipping a trainer framework applies
 
     @property
     def saturating(self) -> tuple[str, ...]:
-        return tuple(a for a in SATURATING if a in self.activations)
+        """Saturating units that shape the gradient flow. In a transformer whose blocks
+        use a non-saturating unit (BERT: GELU), a Tanh in the pooler or a sigmoid gate
+        does not, and blaming it would send the user to the wrong layer."""
+        found = tuple(a for a in SATURATING if a in self.activations)
+        if found and self.attention and any(a not in SATURATING for a in self.activations):
+            return ()
+        return found
+
+    @property
+    def norm_families(self) -> frozenset[str]:
+        """What the model normalises over ("batch", "layer": LayerNorm or RMSNorm, "group",
+        "instance"), which is what decides whether another norm would help."""
+        families = (
+            ("BatchNorm", "batch"),
+            ("LayerNorm", "layer"),
+            ("RMSNorm", "layer"),
+            ("GroupNorm", "group"),
+            ("InstanceNorm", "instance"),
+        )
+        return frozenset(f for n in self.norms for token, f in families if token in n)
+
+    @property
+    def has_residual(self) -> bool:
+        """Skip connections seen, or attention (every transformer block adds its input)."""
+        return self.residual is True or self.attention
 
     def layer_names(self, layers: list[Layer] | tuple[Layer, ...]) -> str:
         return _short_list([layer.module or "(root)" for layer in layers])
@@ -138,6 +178,10 @@ def roles_for(header: Header, thresholds: Thresholds) -> Roles:
     meta_eps = header.meta.get("eps") if isinstance(header.meta, dict) else None
     sizes = [len(layer.weights) for layer in layers]
     optimizer = header.optimizer or ""
+    module_types = frozenset(p.module_type for p in params)
+    # A header older than 1.2 lists only torch.nn norms; a norm class of the model's own
+    # (nanoGPT's LayerNorm, LlamaRMSNorm) still shows as the type owning its gain.
+    own_norms = {t for t in module_types if re.search(r"LayerNorm|RMSNorm|BatchNorm|GroupNorm", t)}
     return Roles(
         names=tuple(p.name for p in params),
         trainable=trainable,
@@ -150,8 +194,8 @@ def roles_for(header: Header, thresholds: Thresholds) -> Roles:
         layers=layers,
         dead_groups=tuple(dead_groups),
         activations=frozenset(header.activations),
-        norms=frozenset(header.norms),
-        module_types=frozenset(p.module_type for p in params),
+        norms=frozenset(header.norms) | own_norms,
+        module_types=module_types,
         optimizer=optimizer,
         adaptive=bool(_ADAPTIVE.search(optimizer)),
         recurrent=any(p.module_type in RECURRENT for p in params),
@@ -162,6 +206,11 @@ def roles_for(header: Header, thresholds: Thresholds) -> Roles:
         layer_bounds=np.cumsum([0, *sizes[:-1]]).astype(np.int64) if sizes else np.zeros(0, int),
         layer_numel=np.array([layer.numel for layer in layers], dtype=np.float64),
         dead_gather=DeadGather.of(tuple(dead_groups)),
+        attention=header.attention or any("Attention" in t for t in module_types),
+        residual=header.residual,
+        tied=header.tied,
+        precision=header.precision,
+        clip_max_norm=header.clip_max_norm,
     )
 
 
@@ -170,11 +219,15 @@ class Memory:
     """Running aggregates of rows already evaluated, so rules see beyond the window."""
 
     rows: int = 0  # rows (logged steps) of the run already evaluated
-    initial_loss: float = np.nan  # median of the first finite losses
+    initial_loss: float = np.nan  # the run's first finite loss
     best_loss: float = np.nan  # lowest smoothed loss
     max_loss: float = np.nan  # highest raw finite loss
     max_lr: float = np.nan
-    first_losses: list[float] = field(default_factory=list)
+    # log10 gradient norm of each parameter over the first ``reference_steps`` rows
+    # (median), and each parameter's first measured weight norm: baselines that a
+    # layer's growth or shrinkage is judged against, which outlive the window.
+    param_ref: np.ndarray | None = None
+    weight_ref: np.ndarray | None = None
     first_row_huge: bool | None = None  # was the very first logged step already exploding?
     # log10 total grad norm of the first ``reference_steps`` rows seen (NaN kept, in row
     # order from ``norm_row0``): the run's reference level, which outlives the window.
@@ -202,6 +255,13 @@ class View:
     lr: np.ndarray
     total: np.ndarray
     scale: np.ndarray
+    # What reached optimizer.step() (NaN: no step seen, or an older logger) and whether
+    # the step's gradients were never cleared (1.0), cleared (0.0) or unknown (NaN).
+    step_norm: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    stale: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # Rows whose slow statistics were measured (detail steps; every row with
+    # detail_every=1); the rows in between hold the last measurement.
+    detail: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     p_start: int = 0  # per-parameter arrays hold data from this row on (NaN before)
     # Missing-value masks of statistics that may be null on a row (weight_norm: between
     # detail steps), so that NaN there is not read as a NaN weight.
@@ -323,6 +383,8 @@ def build_view(run: RunHistory, roles: Roles, th: Thresholds, mem: Memory) -> Vi
     missing_masks = {}
     if "weight_norm" in stats:
         missing_masks["weight_norm"] = _suffix(run.stats["weight_norm"], n, p_rows, missing=True)
+    detail = _detail_rows(stats, missing_masks.get("weight_norm"), n)
+    detail[: n - p_rows] = False
     if hold:
         _hold_detail_stats(stats, missing_masks.get("weight_norm"), hold)
     n_params = len(run.header.params)
@@ -353,9 +415,22 @@ def build_view(run: RunHistory, roles: Roles, th: Thresholds, mem: Memory) -> Vi
         lr=_aligned(run.scalars.get(LR), steps, total_rows)[0],
         total=total,
         scale=_aligned(run.scalars.get(LOSS_SCALE), steps, total_rows)[0],
+        step_norm=_aligned(run.scalars.get(STEP_GRAD_NORM), steps, total_rows)[0],
+        stale=_aligned(run.scalars.get(GRADS_STALE), steps, total_rows)[0],
+        detail=detail,
         p_start=n - p_rows,
         missing=missing_masks,
     )
+
+
+def _detail_rows(stats: dict[str, np.ndarray], w_missing: np.ndarray | None, n: int) -> np.ndarray:
+    """Rows whose weight norms (else update ratios) were measured, before any hold."""
+    if w_missing is not None:
+        return ~np.all(w_missing, axis=1)
+    update = stats.get("update_ratio")
+    if update is not None:
+        return np.any(np.isfinite(update), axis=1)
+    return np.zeros(n, dtype=bool)
 
 
 def _hold_detail_stats(

@@ -33,6 +33,8 @@ optimizer before the scheduler steps, as the Trainer logs it.
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -121,6 +123,10 @@ class GradtopCallback(TrainerCallback):
             "gradient_accumulation_steps": getattr(args, "gradient_accumulation_steps", 1),
             **(options.pop("meta", None) or {}),
         }
+        if clip > 0 and math.isfinite(clip) and _logger_takes("clip_max_norm"):
+            # The Trainer clips to max_grad_norm after gradtop logs: the header says so,
+            # so the viewer knows the run clips and does not advise clipping.
+            options.setdefault("clip_max_norm", clip)
         with caller_hints(grads=grads):  # the header's parallel.grads agrees with meta
             self.logger = Logger(
                 self.path,
@@ -190,6 +196,14 @@ class GradtopCallback(TrainerCallback):
         if self.logger is not None:
             self.logger.close(reason=reason)
             self.logger = None
+
+
+def _logger_takes(option: str) -> bool:
+    """Whether this gradtop's Logger has keyword ``option`` (added in header format 1.2)."""
+    try:
+        return option in inspect.signature(Logger).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _no_unscale(optimizer: Any = None) -> None:

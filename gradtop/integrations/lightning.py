@@ -26,6 +26,8 @@ too late for the record of that step.
 
 from __future__ import annotations
 
+import inspect
+import math
 import os
 from typing import Any
 
@@ -80,9 +82,15 @@ class GradtopCallback(pl.Callback):
             "precision": str(trainer.precision),
             "accumulate_grad_batches": trainer.accumulate_grad_batches,
             "gradient_clip_val": trainer.gradient_clip_val,
+            "gradient_clip_algorithm": _clip_algorithm(trainer),
             "strategy": type(trainer.strategy).__name__,
             **(options.pop("meta", None) or {}),
         }
+        clip = _clip_max_norm(trainer)
+        if clip is not None and _logger_takes("clip_max_norm"):
+            # Lightning clips after on_before_optimizer_step, where gradtop logs: the
+            # header says so, so the viewer knows the run clips and does not advise it.
+            options.setdefault("clip_max_norm", clip)
         with caller_hints(strategy="fsdp1" if is_fsdp1(trainer.strategy) else None):
             self.logger = Logger(
                 self.path,
@@ -149,6 +157,36 @@ def is_fsdp1(strategy: Any) -> bool:
     except ImportError:  # pragma: no cover - Lightning without FSDP support
         return False
     return isinstance(strategy, FSDPStrategy)
+
+
+def _clip_algorithm(trainer: pl.Trainer) -> str:
+    """The clipping algorithm, "norm" when none is given (as Lightning defaults)."""
+    algorithm = getattr(trainer, "gradient_clip_algorithm", None)
+    return str(getattr(algorithm, "value", algorithm) or "norm").lower()
+
+
+def _clip_max_norm(trainer: pl.Trainer) -> float | None:
+    """The norm Lightning clips each step's gradients to, or None (no clipping by norm).
+
+    Clipping by value caps single elements, not the step's norm, so it is not recorded
+    as a max norm (the meta still names it).
+    """
+    value = getattr(trainer, "gradient_clip_val", None)
+    try:
+        clip = float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return None
+    if clip > 0 and math.isfinite(clip) and _clip_algorithm(trainer) == "norm":
+        return clip
+    return None
+
+
+def _logger_takes(option: str) -> bool:
+    """Whether this gradtop's Logger has keyword ``option`` (added in header format 1.2)."""
+    try:
+        return option in inspect.signature(Logger).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _scaler(trainer: pl.Trainer) -> Any:

@@ -15,71 +15,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from gradtop.logger.parallel import module_type_name
+from gradtop.logger.model_facts import (
+    class_facts,
+    functional_activation,
+    precision_of,
+)
+from gradtop.logger.parallel import is_fsdp2, module_type_name
 from gradtop.records import ParamInfo
-
-# Module types whose presence changes the advice a fix gives. Names, not classes, so a
-# torch version without one of them (RMSNorm arrived in 2.4) still imports.
-_ACTIVATION_MODULES = (
-    "Threshold",
-    "ReLU",
-    "RReLU",
-    "Hardtanh",
-    "ReLU6",
-    "Sigmoid",
-    "Hardsigmoid",
-    "Tanh",
-    "SiLU",
-    "Mish",
-    "Hardswish",
-    "ELU",
-    "CELU",
-    "SELU",
-    "GLU",
-    "GELU",
-    "Hardshrink",
-    "LeakyReLU",
-    "LogSigmoid",
-    "Softplus",
-    "Softshrink",
-    "PReLU",
-    "Softsign",
-    "Tanhshrink",
-)
-_NORM_MODULES = (
-    "BatchNorm1d",
-    "BatchNorm2d",
-    "BatchNorm3d",
-    "SyncBatchNorm",
-    "LayerNorm",
-    "GroupNorm",
-    "RMSNorm",
-    "InstanceNorm1d",
-    "InstanceNorm2d",
-    "InstanceNorm3d",
-    "LocalResponseNorm",
-)
-# Layers such as nn.TransformerEncoderLayer hold their activation as a plain function in
-# an ``activation`` attribute; name those too, or a transformer would list none.
-_FUNCTIONAL_ACTIVATIONS = {
-    "relu": "ReLU",
-    "gelu": "GELU",
-    "silu": "SiLU",
-    "tanh": "Tanh",
-    "sigmoid": "Sigmoid",
-    "elu": "ELU",
-    "leaky_relu": "LeakyReLU",
-    "softplus": "Softplus",
-    "mish": "Mish",
-}
-
-
-def _classes(names: tuple[str, ...]) -> tuple[type, ...]:
-    return tuple(getattr(nn, n) for n in names if isinstance(getattr(nn, n, None), type))
-
-
-ACTIVATION_TYPES = _classes(_ACTIVATION_MODULES)
-NORM_TYPES = _classes(_NORM_MODULES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +35,11 @@ class ModelInfo:
     trainable_params: int
     activations: tuple[str, ...]
     norms: tuple[str, ...]
+    # What the model already has, so that fixes never suggest adding it (header 1.2).
+    attention: bool = False
+    residual: bool | None = None  # True: skip connections seen; None: not known
+    tied: tuple[tuple[str, ...], ...] = ()  # names of parameters sharing one tensor
+    precision: str = ""  # storage dtype of the trainable weights ("fp32", "mixed", ...)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -111,7 +58,10 @@ def describe(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> Model
     """List parameters in module registration order, each once (tied weights: first use).
 
     Registration order is the closest cheap proxy for depth that needs no forward pass:
-    ``named_modules`` walks children in the order ``__init__`` created them.
+    ``named_modules`` walks children in the order ``__init__`` created them. The facts
+    (norms, activations, attention, skip connections) come from each module's class,
+    read once per class (gradtop.logger.model_facts), so a 1000-block model costs a few
+    source reads, not a thousand.
     """
     model = unwrap(model)
     in_opt: set[int] | None = None
@@ -120,10 +70,9 @@ def describe(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> Model
     seen: set[int] = set()
     infos: list[ParamInfo] = []
     tensors: list[nn.Parameter] = []
-    activations: dict[str, None] = {}
-    norms: dict[str, None] = {}
+    facts = _Facts()
     for mod_name, module in model.named_modules():
-        _note_types(module, activations, norms)
+        facts.note(module)
         for pname, p in module.named_parameters(recurse=False):
             if id(p) in seen:
                 continue
@@ -142,26 +91,71 @@ def describe(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> Model
                 )
             )
             tensors.append(p)
+    trainable = [p for p in tensors if p.requires_grad] or tensors
     return ModelInfo(
         params=tuple(infos),
         tensors=tuple(tensors),
         model=module_type_name(model),
         total_params=sum(i.numel for i in infos),
         trainable_params=sum(i.numel for i in infos if i.requires_grad),
-        activations=tuple(activations),
-        norms=tuple(norms),
+        activations=tuple(facts.activations),
+        norms=tuple(facts.norms),
+        attention=facts.attention,
+        residual=facts.residual(),
+        tied=_tied(model),
+        precision=precision_of({str(p.dtype) for p in trainable}),
     )
 
 
-def _note_types(module: nn.Module, activations: dict[str, None], norms: dict[str, None]) -> None:
-    if isinstance(module, ACTIVATION_TYPES):
-        activations[type(module).__name__] = None
-    elif isinstance(module, NORM_TYPES):
-        norms[type(module).__name__] = None
-    fn = module.__dict__.get("activation")
-    name = getattr(fn, "__name__", None)
-    if callable(fn) and not isinstance(fn, nn.Module) and name in _FUNCTIONAL_ACTIVATIONS:
-        activations[_FUNCTIONAL_ACTIVATIONS[name]] = None
+class _Facts:
+    """Accumulates what the modules' classes show, in registration order."""
+
+    def __init__(self) -> None:
+        self.activations: dict[str, None] = {}
+        self.norms: dict[str, None] = {}
+        self.attention = False
+        self.skip = False
+
+    def note(self, module: nn.Module) -> None:
+        cls = _user_class(module)
+        try:
+            facts = class_facts(cls)
+        except TypeError:  # an unhashable class (a metaclass with __eq__): no cache, no facts
+            facts = None
+        if facts is not None:
+            self.activations.update(dict.fromkeys(facts.activations))
+            self.norms.update(dict.fromkeys(facts.norms))
+            self.attention |= facts.attention
+            self.skip |= facts.residual
+        fn = functional_activation(module)
+        if fn:
+            self.activations[fn] = None
+
+    def residual(self) -> bool | None:
+        """True when seen, or for a transformer (attention blocks with a layer-wise norm:
+        every such architecture adds its input back); never False, since a skip can hide
+        in code this cannot read."""
+        layer_norm = any(n in ("LayerNorm", "RMSNorm") for n in self.norms)
+        return True if self.skip or (self.attention and layer_norm) else None
+
+
+def _user_class(module: nn.Module) -> type:
+    """FSDP2 swaps a module's class for a generated ``FSDP<Name>``; read the user's."""
+    cls = type(module)
+    if is_fsdp2(module):
+        bases = [b for b in cls.__bases__ if b.__name__ != "FSDPModule"]
+        if bases:
+            return bases[-1]
+    return cls
+
+
+def _tied(model: nn.Module) -> tuple[tuple[str, ...], ...]:
+    """Names that share one parameter tensor (a tied LM head, a layer used twice); the
+    first name of each group is the one the header lists."""
+    groups: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(p), []).append(name)
+    return tuple(tuple(names) for names in groups.values() if len(names) > 1)
 
 
 def rank_and_world() -> tuple[int, int]:

@@ -60,7 +60,7 @@ def _train(path: Path, loop: Loop) -> Loop:
                 loss = nn.functional.mse_loss(model(x[idx]), y[idx]) / loop.micro
                 loss.backward()
             log.log(loss * loop.micro)
-            losses.append(float(loss) * loop.micro)
+            losses.append(float(loss.detach()) * loop.micro)
             norms.append(math.sqrt(sum(float(p.grad.pow(2).sum()) for p in model.parameters())))
             lrs.append(opt.param_groups[0]["lr"])
             if loop.clip is not None:
