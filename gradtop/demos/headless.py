@@ -114,8 +114,13 @@ def _verdict_line(advice: Advice, lang: str, worst: dict[str, int]) -> str:
     if advice.verdict == "bad":
         names = [k for k in (*claim.clears, *claim.softens) if worst.get(k, -1) >= 0]
         return texts.ui(lang, "claim_bad", kinds=texts.kind_list(lang, names or claim.clears))
+    kinds = texts.kind_list(lang, claim.clears or claim.softens)
+    if advice.verdict == "traded":
+        new = texts.kind_list(lang, advice.new_kinds)
+        key = "claim_traded" if claim.clears else "claim_soft_traded"
+        return texts.ui(lang, key, kinds=kinds, new=new)
     key = "claim_ok" if advice.verdict == "ok" else "claim_soft_ok"
-    return texts.ui(lang, key, kinds=texts.kind_list(lang, claim.clears or claim.softens))
+    return texts.ui(lang, key, kinds=kinds)
 
 
 def _next(state: LessonState, advice: Advice, out: str, lang: str, echo: Echo) -> None:

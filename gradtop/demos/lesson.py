@@ -307,10 +307,12 @@ class Advice:
     kinds: tuple[str, ...] = ()  # active kinds at warning or worse
     suggest: tuple[str, ...] = ()  # fix ids to press next, best first
     claim: Claim | None = None  # what the last pressed fix promised
-    verdict: str = ""  # "", "wait", "ok", "soft_ok", "bad"
+    verdict: str = ""  # "", "wait", "ok", "soft_ok", "traded", "bad"
     alternatives: tuple[str, ...] = field(default_factory=tuple)  # other fixes from the start
     earlier: tuple[str, ...] = ()  # warning or worse earlier in the run, cleared since
     notes: tuple[str, ...] = ()  # active info findings (a frozen layer is info, by design)
+    # "traded": the claim held, but critical kinds the earlier run did not have came instead
+    new_kinds: tuple[str, ...] = ()
 
 
 def advise(
@@ -330,12 +332,23 @@ def advise(
     judged = finished or steps >= demo.judge_steps
     claim = state.last_claim()
     verdict = ""
+    new_kinds: tuple[str, ...] = ()
     if claim is not None:
         after = worst_by_kind(findings)
         was = dict(before) if before is not None else _assumed(claim)
         claim = relevant(claim, was)
         if claim is not None and claim_holds(claim, was, after):
             verdict = ("ok" if claim.clears else "soft_ok") if judged else "wait"
+            # "as expected" must not stand beside a worse problem the fix brought
+            new_kinds = tuple(
+                f.kind
+                for f in findings
+                if f.active
+                and f.severity == Severity.CRITICAL
+                and was.get(f.kind, ABSENT) < int(Severity.CRITICAL)
+            )
+            if new_kinds and verdict != "wait":
+                verdict = "traded"
         elif claim is not None:
             verdict = "bad" if judged or _already_failed(claim, was, after) else "wait"
     earlier = tuple(
@@ -351,7 +364,7 @@ def advise(
         suggest = tuple(f.id for f in demo.fixes if f.id not in applied)
     if kinds or earlier:  # an explosion that calmed down is still the lesson
         others = tuple(f for f in demo.cures if f not in suggest and f not in applied)
-        return Advice("sick", kinds, suggest, claim, verdict, others, earlier)
+        return Advice("sick", kinds, suggest, claim, verdict, others, earlier, new_kinds=new_kinds)
     if not judged:
         return Advice("watching", (), (), claim, verdict, ())
     # Healthy: the other ways to cure the original net, if this run was not just that.

@@ -131,5 +131,9 @@ def _verdict(advice: Advice, say: Say, kind_list: Callable[[Sequence[str]], str]
         return [("   " + say("claim_soft_ok", kinds=kinds), "ok")]
     if advice.verdict == "bad":
         return [("   " + say("claim_bad", kinds=kinds), "warning")]
+    if advice.verdict == "traded":
+        new = kind_list(advice.new_kinds)
+        key = "claim_traded" if claim.clears else "claim_soft_traded"
+        return [("   " + say(key, kinds=kinds, new=new), "warning")]
     key = "expect_clears" if claim.clears else "expect_softens"
     return [("   " + say(key, kinds=kinds), "muted")]

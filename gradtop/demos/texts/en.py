@@ -290,6 +290,8 @@ UI: dict[str, str] = {
     "claim_ok": "✓ as expected: {kinds} gone.",
     "claim_soft_ok": "✓ as expected: {kinds} no longer critical — but not cured yet.",
     "claim_bad": "✗ {kinds} still there: read why with t.",
+    "claim_traded": "✓ {kinds} gone, ✗ but now {new}: read why with t.",
+    "claim_soft_traded": "✓ {kinds} no longer critical, ✗ but now {new}: read why with t.",
     "finished": "Run finished.",
     "loading": "gradtop demo: loading PyTorch and starting the lesson…",
     "error": "training stopped: {error}",

@@ -238,6 +238,8 @@ UI: dict[str, str] = {
     "claim_ok": "✓ 符合预期：“{kinds}”不再出现。",
     "claim_soft_ok": "✓ 符合预期：“{kinds}”不再严重，但还没有治好。",
     "claim_bad": "✗ “{kinds}”仍然存在：按 t 看原因。",
+    "claim_traded": "✓ “{kinds}”消失了，✗ 但出现了“{new}”：按 t 看原因。",
+    "claim_soft_traded": "✓ “{kinds}”不再严重，✗ 但出现了“{new}”：按 t 看原因。",
     "finished": "本次训练已结束。",
     "loading": "gradtop demo：正在加载 PyTorch 并启动课程……",
     "error": "训练停止：{error}",
