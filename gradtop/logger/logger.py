@@ -103,6 +103,10 @@ class Logger:
             them as null. 1: everything on every step, at 2-3x the cost on CPU
             (docs/performance.md has the figures).
         meta: free-form JSON metadata stored in the header.
+        clip_max_norm: the ``max_norm`` your loop clips gradients to, if any, so that no
+            fix proposes clipping again (the framework callbacks pass theirs). What
+            clipping really did is measured either way: each step records the norm that
+            reached ``optimizer.step()``.
         fsync: ``os.fsync`` after every record (only protects against power loss).
         queue_size: records that may wait for the writer before new ones are dropped.
 
@@ -134,6 +138,7 @@ class Logger:
         meta: dict[str, Any] | None = None,
         fsync: bool = False,
         queue_size: int = 256,
+        clip_max_norm: float | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
@@ -216,6 +221,11 @@ class Logger:
             trainable_params=info.trainable_params,
             activations=info.activations,
             norms=info.norms,
+            attention=info.attention,
+            residual=info.residual,
+            tied=info.tied,
+            precision=info.precision,
+            clip_max_norm=_positive_or_none(clip_max_norm),
             optimizer=None if optimizer is None else type(optimizer).__name__,
             every=self.every,
             detail_every=self.detail_every,
@@ -625,6 +635,15 @@ def _to_host(packed: Tensor) -> tuple[Tensor, Any]:
         event.record(torch.cuda.current_stream(packed.device))
         return host, event
     return packed.cpu(), None  # sync point (MPS/XPU/...)
+
+
+def _positive_or_none(value: Any) -> float | None:
+    """A configured max_norm: a positive finite number, else None (0 or inf: no clip)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
 
 
 def _json_safe(meta: dict[str, Any]) -> dict[str, Any]:
