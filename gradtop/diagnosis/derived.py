@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradtop.diagnosis.findings import Fix
+from gradtop.diagnosis.fixes import fixes_for
 from gradtop.diagnosis.series import nanmedian_rows, rolling_median, running
 from gradtop.diagnosis.view import Layer, View
 
@@ -264,12 +266,28 @@ def _note_param_baselines(v: View) -> None:
             mem.weight_ref = w[first].copy()
 
 
+def clipping_seen(v: View) -> bool:
+    """The run clips its gradients: a step norm below the logged norm, on any row so far."""
+    if v.mem.clipped:
+        return True
+    with np.errstate(invalid="ignore"):
+        below = v.step_norm < v.total * (1 - 1e-6)
+    return bool(np.any(below & np.isfinite(v.step_norm)))
+
+
+def fixes_for_view(v: View, kind: str, cause: str = "") -> tuple[Fix, ...]:
+    """The fixes for a finding, knowing what the run does: a run seen clipping (or
+    configured to) is never told to clip."""
+    return fixes_for(kind, v.roles, cause, clipping=clipping_seen(v))
+
+
 def update_memory(v: View) -> None:
     """Fold the window's unseen rows into the run's running aggregates."""
     mem = v.mem
     new = slice(v.new_from, v.n)
     if not np.isfinite(mem.initial_loss):
         mem.initial_loss = initial_loss(v)
+    mem.clipped = clipping_seen(v)
     _note_param_baselines(v)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

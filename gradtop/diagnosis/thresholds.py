@@ -65,6 +65,12 @@ class Thresholds:
     dead_persist: int = 20
     zero_loss: float = 1e-7  # every gradient 0 and loss below this: converged, not dead
 
+    # --- fp16 without loss scaling
+    fp16_tiny_rms: float = 1e-4  # median weight-matrix gradient RMS below this (fp16's
+    # smallest normal number is 6.1e-5, its smallest subnormal 6e-8)...
+    fp16_zero_frac: float = 0.05  # ...and at least this fraction of entries exactly 0
+    fp16_persist: int = 10
+
     # --- missing gradients
     no_grad_persist: int = 3
 

@@ -226,6 +226,7 @@ class Memory:
     # log10 gradient norm of each parameter over the first ``reference_steps`` rows
     # (median), and each parameter's first measured weight norm: baselines that a
     # layer's growth or shrinkage is judged against, which outlive the window.
+    clipped: bool = False  # a step norm below the logged one was seen: the run clips
     param_ref: np.ndarray | None = None
     weight_ref: np.ndarray | None = None
     first_row_huge: bool | None = None  # was the very first logged step already exploding?

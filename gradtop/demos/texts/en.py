@@ -265,6 +265,7 @@ KINDS: dict[str, str] = {
     "over_clipped": "over-clipped",
     "lr_collapsed": "learning rate collapsed",
     "weight_collapse": "weights collapsing",
+    "fp16_underflow": "fp16 underflow",
     "loss_plateau": "loss plateau",
 }
 

@@ -213,6 +213,7 @@ KINDS: dict[str, str] = {
     "over_clipped": "裁剪过度",
     "lr_collapsed": "学习率骤降",
     "weight_collapse": "权重坍缩",
+    "fp16_underflow": "fp16 下溢",
     "loss_plateau": "损失停滞",
 }
 

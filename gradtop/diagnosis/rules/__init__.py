@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gradtop.diagnosis.rules.flow import exploding, grad_spike, vanishing
-from gradtop.diagnosis.rules.health import dead_units, frozen, no_grad, nonfinite
+from gradtop.diagnosis.rules.health import (
+    dead_units,
+    fp16_underflow,
+    frozen,
+    no_grad,
+    nonfinite,
+)
 from gradtop.diagnosis.rules.optimizer import (
     lr_collapsed,
     no_update,
@@ -28,6 +34,7 @@ RULES: tuple[Rule, ...] = (
     no_update,
     exploding,
     vanishing,
+    fp16_underflow,
     dead_units,
     no_grad,
     frozen,
@@ -46,6 +53,7 @@ KINDS: tuple[str, ...] = (
     "no_update",
     "exploding",
     "vanishing",
+    "fp16_underflow",
     "dead_units",
     "no_grad",
     "frozen",

@@ -6,6 +6,7 @@ import numpy as np
 
 from gradtop.diagnosis.derived import (
     depth,
+    fixes_for_view,
     huge,
     initial_loss,
     layer_update_ratio,
@@ -15,7 +16,6 @@ from gradtop.diagnosis.derived import (
     total_norm_log,
 )
 from gradtop.diagnosis.findings import Evidence
-from gradtop.diagnosis.fixes import fixes_for
 from gradtop.diagnosis.series import (
     nanmedian_rows,
     persisted,
@@ -150,7 +150,7 @@ def vanishing(v: View) -> list[Signal]:
         f"gradient shrinks geometrically with depth, so {roles.layer_names(sick)} stop "
         f"learning while the later layers still do.{why}{adam}"
     )
-    signal.fixes = fixes_for("vanishing", roles, cause if roles.adaptive else "")
+    signal.fixes = fixes_for_view(v, "vanishing", cause if roles.adaptive else "")
     signal.extra = {"layers": [layer.module for layer in sick], "cause": cause}
     return [signal]
 
@@ -304,7 +304,7 @@ def exploding(v: View) -> list[Signal]:
         "which nothing can be learned."
     )
     at_init = cause == "recurrent" and first_huge
-    signal.fixes = fixes_for("exploding", roles, "recurrent_init" if at_init else cause)
+    signal.fixes = fixes_for_view(v, "exploding", "recurrent_init" if at_init else cause)
     signal.extra = {
         "cause": cause,
         "layers": [roles.names[i] for i in top],
@@ -325,7 +325,14 @@ def _exploding_layers(v: View, at: int, *, from_start: bool) -> tuple[int, ...]:
     """
     roles = v.roles
     growth = param_growth_log(v, at)
-    growth[~roles.trainable | v.grad_missing[at]] = np.nan
+    # Layers, not embeddings or norm gains: an embedding below the recurrence explodes
+    # with it but is not where the explosion is made (rows of tokens, not a product).
+    layer = np.zeros(len(growth), dtype=bool)
+    if roles.dead_gather is not None:
+        layer[roles.dead_gather.member_order] = True
+    if not layer.any():
+        layer = roles.trainable.copy()
+    growth[~layer | v.grad_missing[at]] = np.nan
     if not from_start and np.any(np.isfinite(growth) | np.isinf(growth)):
         peak = float(np.nanmax(growth))
         if peak >= 1.0:
@@ -373,6 +380,6 @@ def grad_spike(v: View) -> list[Signal]:
         + ("suggests instability." if count > 1 else "is worth watching.")
         + " The layer with the largest gradient at that step is named."
     )
-    signal.fixes = fixes_for("grad_spike", v.roles)
+    signal.fixes = fixes_for_view(v, "grad_spike")
     signal.extra = {"spikes": count}
     return [signal]

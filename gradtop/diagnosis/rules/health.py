@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtop.diagnosis.derived import huge
+from gradtop.diagnosis.derived import fixes_for_view, huge
 from gradtop.diagnosis.findings import Evidence
-from gradtop.diagnosis.fixes import fixes_for
-from gradtop.diagnosis.series import persisted, rolling_count, rolling_min, run_length
+from gradtop.diagnosis.series import (
+    nanmedian_rows,
+    persisted,
+    rolling_count,
+    rolling_min,
+    run_length,
+)
 from gradtop.diagnosis.signals import CRITICAL, INFO, OFF, WARNING, Signal, last_on, levels
 from gradtop.diagnosis.view import View
 
@@ -145,12 +150,77 @@ def nonfinite(v: View) -> list[Signal]:
     signal.params = tuple(params)
     signal.evidence = tuple(evidence)
     signal.explanation = explanation
-    signal.fixes = fixes_for("nonfinite", roles, cause)
+    signal.fixes = fixes_for_view(v, "nonfinite", cause)
     signal.extra = {
         "cause": cause,
         "first_nonfinite_step": None if first is None else first.step,
         "first_nonfinite_loss_step": run.first_nonfinite_loss,
     }
+    return [signal]
+
+
+# ---------------------------------------------------------------------------- fp16
+
+
+def _fp16_underflow_rows(v: View) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, median gradient RMS, median zero fraction) of weight matrices: fp16 weights,
+    no loss scale, gradients near fp16's floor and many exact zeros."""
+
+    def make() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        none = np.zeros(v.n, dtype=bool)
+        nan = np.full(v.n, np.nan)
+        cols = np.flatnonzero(v.roles.weight)
+        zf = v.stat("zero_frac")
+        if v.roles.precision != "fp16" or np.any(np.isfinite(v.scale)) or zf is None:
+            return none, nan, nan
+        if not len(cols):
+            return none, nan, nan
+        start = v.p_start
+        rms = np.full(v.n, np.nan)
+        zero = np.full(v.n, np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rms[start:] = nanmedian_rows(v.grad[start:, cols] / np.sqrt(v.roles.numel[cols]))
+            zero[start:] = nanmedian_rows(zf[start:, cols])
+            rows = (rms < v.th.fp16_tiny_rms) & (zero >= v.th.fp16_zero_frac)
+        return rows, rms, zero
+
+    return v.cached("fp16_underflow", make)
+
+
+def fp16_underflow(v: View) -> list[Signal]:
+    """Pure fp16 training without a loss scaler: small gradients flush to exactly 0."""
+    th = v.th
+    rows, rms, zero = _fp16_underflow_rows(v)
+    if not np.any(np.isfinite(rms)):
+        return []
+    level = levels(v.n)
+    with np.errstate(invalid="ignore"):
+        level[(rms > th.fp16_tiny_rms * th.clear_factor) | (zero < th.fp16_zero_frac / 2)] = OFF
+    level[persisted(rows, th.fp16_persist)] = WARNING
+    signal = Signal("fp16_underflow", level)
+    at = last_on(level)
+    if at is None:
+        return [signal]
+    signal.title = f"fp16 without loss scaling: {zero[at]:.0%} of gradient entries underflow to 0"
+    signal.params = tuple(int(i) for i in np.flatnonzero(v.roles.weight))
+    signal.evidence = (
+        Evidence(
+            "median gradient RMS of the weight matrices", float(rms[at]), th.fp16_tiny_rms, "<"
+        ),
+        Evidence(
+            "median fraction of gradient entries exactly 0", float(zero[at]), th.fp16_zero_frac, ">"
+        ),
+    )
+    signal.explanation = (
+        "The weights are fp16 and no loss scale is recorded, so the gradients are fp16 "
+        f"too. Their typical size here (RMS {rms[at]:.1e}) is at fp16's floor: the "
+        "smallest normal fp16 number is 6.1e-5 and anything below 6e-8 becomes exactly 0, "
+        f"and a median {zero[at]:.0%} of each weight matrix's gradient entries are exactly "
+        "0. Those weights get no update from those entries at all. A loss scaler "
+        "multiplies the loss (and every gradient) before backward and divides it out "
+        "before the step, which keeps them in range."
+    )
+    signal.fixes = fixes_for_view(v, "fp16_underflow")
     return [signal]
 
 
@@ -214,7 +284,8 @@ def dead_units(v: View) -> list[Signal]:
     converged = np.all(allzero, axis=1) & (np.abs(v.loss) <= th.zero_loss)
     with np.errstate(invalid="ignore"):
         worst = np.max(np.where(np.isfinite(dead), dead, 0.0), axis=1)
-    ok = full & ~persisted(converged, 1)
+    # Zeros from fp16 underflow are not dead units (fp16_underflow names them).
+    ok = full & ~persisted(converged, 1) & ~_fp16_underflow_rows(v)[0]
     level = levels(v.n)
     level[ok & (worst < th.dead_info / 2)] = OFF
     level[ok & (worst > th.dead_info)] = INFO
@@ -282,7 +353,7 @@ def dead_units(v: View) -> list[Signal]:
             "units far negative, or a poor initialisation."
         )
     )
-    signal.fixes = fixes_for("dead_units", roles)
+    signal.fixes = fixes_for_view(v, "dead_units")
     signal.extra = {"layers": names, "whole_layers": [groups[j][0] for j in whole]}
     return [signal]
 
@@ -326,7 +397,7 @@ def no_grad(v: View) -> list[Signal]:
         "never called in forward, or its output is cut off by .detach(), .data, .item() or "
         "torch.no_grad(). (Unused experts in a mixture-of-experts model also show up here.)"
     )
-    signal.fixes = fixes_for("no_grad", roles)
+    signal.fixes = fixes_for_view(v, "no_grad")
     return [signal]
 
 
@@ -346,7 +417,7 @@ def frozen(v: View) -> list[Signal]:
             "you did not mean to freeze them, unfreeze them. They are left out of the "
             "other checks, so a frozen layer is never reported as vanishing."
         )
-        s.fixes = fixes_for("frozen", roles)
+        s.fixes = fixes_for_view(v, "frozen")
         out.append(s)
     if roles.not_in_optimizer:
         params = roles.not_in_optimizer
@@ -362,6 +433,6 @@ def frozen(v: View) -> list[Signal]:
             "when a layer is added after the optimizer was built, or a parameter filter "
             "drops it by mistake."
         )
-        s.fixes = fixes_for("not_in_optimizer", roles)
+        s.fixes = fixes_for_view(v, "not_in_optimizer")
         out.append(s)
     return out

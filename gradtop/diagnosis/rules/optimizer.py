@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtop.diagnosis.derived import initial_loss, smooth_loss
+from gradtop.diagnosis.derived import fixes_for_view, initial_loss, smooth_loss
 from gradtop.diagnosis.findings import Evidence
-from gradtop.diagnosis.fixes import fixes_for
 from gradtop.diagnosis.series import (
     hold_last,
     lagged,
@@ -147,7 +146,7 @@ def no_update(v: View) -> list[Signal]:
             "it does not hold (a copy of the model, or a re-created layer), or gradients "
             "zeroed after they were logged."
         )
-    signal.fixes = fixes_for("no_update", v.roles, cause)
+    signal.fixes = fixes_for_view(v, "no_update", cause)
     signal.extra = {"cause": cause}
     return [signal]
 
@@ -185,7 +184,7 @@ def over_clipped(v: View) -> list[Signal]:
         + f", so every update is {1 / f:.0f} times smaller than the gradient asks for, and "
         "the loss barely moves. Clipping is meant to cap rare spikes, not every step."
     )
-    signal.fixes = fixes_for("over_clipped", v.roles)
+    signal.fixes = fixes_for_view(v, "over_clipped")
     signal.extra = {"factor": f, "typical_norm": typical, "step_norm": reached}
     return [signal]
 
@@ -220,7 +219,7 @@ def zero_grad_missing(v: View) -> list[Signal]:
         "added its own: nothing cleared them. Each step then applies the sum of every "
         f"gradient so far, not the current one, and training drifts or diverges.{grew}"
     )
-    signal.fixes = fixes_for("zero_grad_missing", v.roles)
+    signal.fixes = fixes_for_view(v, "zero_grad_missing")
     signal.extra = {"steps": count}
     return [signal]
 
@@ -269,7 +268,7 @@ def lr_collapsed(v: View) -> list[Signal]:
         "A schedule written in epochs (StepLR, ExponentialLR, CosineAnnealingLR with T_max "
         "in epochs) but stepped after every batch decays that fast."
     )
-    signal.fixes = fixes_for("lr_collapsed", v.roles)
+    signal.fixes = fixes_for_view(v, "lr_collapsed")
     signal.extra = {"peak_lr": top, "fell_at": fell_at}
     return [signal]
 
@@ -335,6 +334,6 @@ def weight_collapse(v: View) -> list[Signal]:
             "shrinking term (an L2/L1 penalty in the loss, a max-norm constraint)."
         )
     )
-    signal.fixes = fixes_for("weight_collapse", v.roles)
+    signal.fixes = fixes_for_view(v, "weight_collapse")
     signal.extra = {"median_ratio": float(med[at])}
     return [signal]

@@ -12,13 +12,13 @@ import numpy as np
 
 from gradtop.diagnosis.derived import (
     best_loss,
+    fixes_for_view,
     hidden_max_update_ratio,
     initial_loss,
     median_update_ratio,
     smooth_loss,
 )
 from gradtop.diagnosis.findings import Evidence
-from gradtop.diagnosis.fixes import fixes_for
 from gradtop.diagnosis.series import lagged, persisted, rolling_count, running
 from gradtop.diagnosis.signals import CRITICAL, INFO, OFF, WARNING, Signal, last_on, levels
 from gradtop.diagnosis.view import View
@@ -64,12 +64,17 @@ def learning_rate(v: View) -> list[Signal]:
         huge_steps = (v.row_index() >= 1) & ~warming & (med > th.lr_high_critical_ratio)
         worse_than_start = ls > 1.1 * init
         high_warn = persisted(ok & (med > th.lr_high_ratio) & not_improving, th.lr_persist)
-        high_warn |= persisted(huge_steps, th.lr_high_persist)
+        # ...unless the loss keeps falling with them (10% in 25 rows): SGD at lr 20
+        # clipped to 0.25 (the
+        # word_language_model recipe) moves small weights by a tenth a step, and learns.
+        learning = _relative_drop(v, th.lr_window // 2) > th.lr_low_max_drop
+        high_warn |= persisted(huge_steps & ~learning, th.lr_high_persist)
         high_crit = persisted(huge_steps & worse_than_start, th.lr_high_persist)
         low_off = ok & (
             (med > th.lr_low_ratio * th.clear_factor) | (drop > 2 * th.lr_low_max_drop) | ~uniform
         )
-        high_off = ok & (med < th.lr_high_ratio)
+        # big steps with which the loss falls fast are not "too high" (any more)
+        high_off = ok & ((med < th.lr_high_ratio) | (learning & ~worse_than_start))
     out = []
 
     lvl = levels(v.n)
@@ -106,7 +111,7 @@ def learning_rate(v: View) -> list[Signal]:
                 else ""
             )
         )
-        sig.fixes = fixes_for("lr_too_low", roles)
+        sig.fixes = fixes_for_view(v, "lr_too_low")
     out.append(sig)
 
     lvl = levels(v.n)
@@ -149,7 +154,7 @@ def learning_rate(v: View) -> list[Signal]:
             + "Too large a learning rate also kills ReLU units and leads to exploding "
             "gradients." + _decay_share(v, at)
         )
-        sig.fixes = fixes_for("lr_too_high", roles)
+        sig.fixes = fixes_for_view(v, "lr_too_high")
     out.append(sig)
     return out
 
@@ -239,7 +244,7 @@ def loss_divergence(v: View) -> list[Signal]:
         "make the model worse: usually a learning rate too high for this stage of training, "
         "a gradient spike that knocked the weights off course, or bad data."
     )
-    sig.fixes = fixes_for("loss_divergence", v.roles)
+    sig.fixes = fixes_for_view(v, "loss_divergence")
     return [sig]
 
 
@@ -322,6 +327,6 @@ def loss_plateau(v: View) -> list[Signal]:
         f"The loss ({ls[at]:.3g}, first {init:.3g}) has not improved over the last {k} "
         f"logged steps. {why}"
     )
-    sig.fixes = fixes_for("loss_plateau", v.roles, cause)
+    sig.fixes = fixes_for_view(v, "loss_plateau", cause)
     sig.extra = {"cause": cause}
     return [sig]
