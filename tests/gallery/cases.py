@@ -618,8 +618,9 @@ def gpt_no_zero_grad_claims(ev: Evidence) -> list[Claim]:
     return [
         (
             "p.grad carries old batches: |p.grad - fresh|/|fresh| = "
-            f"{stale} > 0.5 at every check (|p.grad|/|fresh| = {ratios})",
-            bool(stale) and all(r > 0.5 for _, r in stale),
+            f"{stale} > 0.3 at every check (exactly 0 when zero_grad is called; "
+            f"|p.grad|/|fresh| = {ratios})",
+            bool(stale) and all(r > 0.3 for _, r in stale),
         ),
         (
             f"|p.grad| exceeds this batch's gradient: {ratios} all > 1.2",
@@ -665,9 +666,9 @@ def lstm_healthy_claims(ev: Evidence) -> list[Claim]:
         *_learns(ev, 0.7),
         *_all_weights_move(ev),
         (
-            f"no lower lr does clearly better: last loss {ev['loss_last']:.3f} <= 1.1 * the "
+            f"no lower lr does clearly better: last loss {ev['loss_last']:.3f} <= 1.25 * the "
             f"best of { {k: round(v, 3) for k, v in others.items()} } (lr: loss, same run)",
-            bool(others) and ev["loss_last"] <= 1.1 * min(others.values()),
+            bool(others) and ev["loss_last"] <= 1.25 * min(others.values()),
         ),
     ]
 
@@ -997,11 +998,21 @@ CASES: list[Case] = [
 BY_NAME = {c.name: c for c in CASES}
 
 
+# Variations of every case: another seed and width. v1 was looked at while the rules were
+# written; v2 was added afterwards and run as it came (docs/diagnosis.md has its result).
+_VARIANT_WIDTHS = {
+    1: {"gpt": 48, "lstm": 48, "bert": 48, "cnn": 12},
+    2: {"gpt": 40, "lstm": 64, "bert": 40, "cnn": 10},
+}
+
+
 def variants() -> Iterator[Case]:
-    """Every case again with seed 1 and another width: a variation nobody tuned for."""
-    widths = {"gpt": 48, "lstm": 48, "bert": 48, "cnn": 12}
-    for case in CASES:
-        yield dataclasses.replace(case, name=f"{case.name}@v1", seed=1, width=widths[case.family])
+    """Every case again with other seeds and widths."""
+    for seed, widths in _VARIANT_WIDTHS.items():
+        for case in CASES:
+            yield dataclasses.replace(
+                case, name=f"{case.name}@v{seed}", seed=seed, width=widths[case.family]
+            )
 
 
 ALL_BY_NAME = {**BY_NAME, **{c.name: c for c in variants()}}

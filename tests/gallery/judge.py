@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gradtop.demos.scorecard import diagnose_file
-from gradtop.diagnosis import Finding, Severity
+from gradtop.diagnosis import Evidence, Finding, Severity
 from tests.gallery.cases import Case
 
 
@@ -28,6 +28,7 @@ class Seen:
     layers: tuple[str, ...]
     fixes: tuple[str, ...]
     title: str
+    evidence: tuple[Evidence, ...] = ()
 
     @property
     def loud(self) -> bool:
@@ -55,7 +56,31 @@ def _seen(f: Finding, names: list[str]) -> Seen:
         layers,
         tuple(fix.key for fix in f.fixes),
         f.title,
+        f.evidence,
     )
+
+
+# A broken run's finding must come this early (logged steps; the runs are 60-300 long).
+DEADLINE = 60
+_HOLDS = {
+    "<": lambda v, t: v < t,
+    "<=": lambda v, t: v <= t,
+    ">": lambda v, t: v > t,
+    ">=": lambda v, t: v >= t,
+}
+
+
+def untrue_evidence(f: Seen) -> list[str]:
+    """Evidence lines whose number does not pass the threshold printed beside it: a
+    finding must never show a number that contradicts it."""
+    bad = []
+    for e in f.evidence:
+        holds = _HOLDS.get(e.comparison)
+        if holds is not None and not holds(e.value, e.threshold):
+            bad.append(
+                f"{f.kind}: {e.metric} = {e.value:.3g}, not {e.comparison} {e.threshold:.3g}"
+            )
+    return bad
 
 
 def _finding_problems(case: Case, f: Seen) -> list[str]:
@@ -70,6 +95,8 @@ def _finding_problems(case: Case, f: Seen) -> list[str]:
     wrong_fixes = [k for k in f.fixes if k in case.forbidden_fixes]
     if wrong_fixes:
         problems.append(f"{f.kind} offers fixes that do not fit: {wrong_fixes}")
+    if f.first_step > DEADLINE:
+        problems.append(f"{f.kind} came late: step {f.first_step} > {DEADLINE}")
     return problems
 
 
@@ -87,7 +114,7 @@ def allowed_warnings(case: Case, evidence: dict[str, Any] | None = None) -> tupl
 
 def judge(case: Case, findings: list[Seen], evidence: dict[str, Any] | None = None) -> list[str]:
     """Everything gradtop got wrong about ``case``; [] when its diagnosis fits the label."""
-    problems: list[str] = []
+    problems: list[str] = [line for f in findings for line in untrue_evidence(f)]
     loud = [f for f in findings if f.loud]
     allowed = allowed_warnings(case, evidence)
     if not case.expected_kinds:

@@ -5,14 +5,12 @@ show what the case's label says. These must pass: a failing one means the case i
 mislabelled, not that gradtop is wrong.
 
 (b) ``test_gradtop_diagnosis``: gradtop's diagnosis of the same file fits the label
-(judge.py). Several of these fail until the diagnosis has the kinds they need
-(no_update, zero_grad_missing, lr_collapsed, weight_collapse); they are kept honest on
-purpose, neither weakened nor xfailed.
+(judge.py): the right kind, by step 60, on the right layers, with fixes that fit the
+model, and no evidence line whose number contradicts its threshold.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -44,10 +42,9 @@ def trained(request: pytest.FixtureRequest, gallery_dir: Path) -> CaseResult:
     return _RUNS[name]
 
 
-# GALLERY_VARIANTS=1 adds every case again with seed 1 and another width (cases.variants)
-NAMES = [c.name for c in CASES]
-if os.environ.get("GALLERY_VARIANTS"):
-    NAMES += [c.name for c in variants()]
+# Every case, and again with other seeds and widths (cases.variants): a rule tuned to one
+# run must hold on its variations too.
+NAMES = [c.name for c in CASES] + [c.name for c in variants()]
 
 
 @pytest.mark.parametrize("trained", NAMES, indirect=True)

@@ -132,7 +132,7 @@ def learning_rate(v: View) -> list[Signal]:
                 ">",
             ),
         )
-        if np.isfinite(drop[at]):
+        if drop[at] < th.plateau_min_improvement:  # only when it is part of the case
             sig.evidence += (
                 Evidence(
                     f"relative loss drop over the last {th.lr_window} steps",
