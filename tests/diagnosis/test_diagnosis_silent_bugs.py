@@ -8,11 +8,13 @@ never by gradtop's output; the finding must then name the cause.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -170,3 +172,55 @@ def test_clipping_that_throttles_every_step(tmp_path: Path) -> None:
     assert finding is not None, loud
     assert "no_update" not in loud
     assert math.isfinite(finding.extra["factor"]) and finding.extra["factor"] < 0.01
+
+
+def _fp16_run(path: Path, dtype: torch.dtype, loss_factor: float) -> dict[str, float]:
+    """A loss summed over many items and divided by their count (``loss_factor``) gives
+    small gradients; in fp16 weights without a scaler they fall to fp16's floor. The
+    label: the share of gradient entries that are exactly 0 in ``dtype`` but not in an
+    fp32 copy of the same model on the same batch (underflow, measured)."""
+    torch.manual_seed(0)
+    x = torch.randn(512, 32)
+    y = torch.tanh(x[:, :4].sum(1, keepdim=True))
+    model = nn.Sequential(
+        nn.Linear(32, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 1)
+    ).to(dtype)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05 / loss_factor)
+    extra = []
+    with gradtop.Logger(path, model, optimizer=opt) as log:
+        for i in range(60):
+            opt.zero_grad()
+            idx = torch.randint(0, 512, (64,), generator=torch.Generator().manual_seed(i))
+            ref = copy.deepcopy(model).float()
+            (nn.functional.mse_loss(ref(x[idx]), y[idx]) * loss_factor).backward()
+            loss = nn.functional.mse_loss(model(x[idx].to(dtype)).float(), y[idx]) * loss_factor
+            loss.backward()
+            mats = [(p, q) for p, q in zip(model.parameters(), ref.parameters(), strict=True)]
+            mats = [(p, q) for p, q in mats if p.ndim == 2]
+            zeros = sum(int(((p.grad == 0) & (q.grad != 0)).sum()) for p, q in mats)
+            extra.append(zeros / sum(p.numel() for p, _ in mats))
+            log.log(loss.detach())
+            opt.step()
+    return {"underflow": sum(extra) / len(extra)}
+
+
+def test_fp16_without_loss_scaling_underflows(tmp_path: Path) -> None:
+    evidence = _fp16_run(tmp_path / "run.jsonl", torch.float16, 1e-4)
+    assert evidence["underflow"] > 0.1  # the label: a tenth of the entries flushed to 0
+    _, findings = diagnose_file(tmp_path / "run.jsonl")
+    loud = _loud(findings)
+    assert "fp16_underflow" in loud, loud
+    assert "dead_units" not in loud  # the zeros are underflow, not dead ReLUs
+    assert {f.key for f in loud["fp16_underflow"].fixes} >= {"grad_scaler"}
+
+
+@pytest.mark.parametrize(
+    ("dtype", "factor"), [(torch.float32, 1e-4), (torch.float16, 1.0)], ids=["fp32", "fp16-big"]
+)
+def test_no_underflow_finding_without_underflow(
+    tmp_path: Path, dtype: torch.dtype, factor: float
+) -> None:
+    evidence = _fp16_run(tmp_path / "run.jsonl", dtype, factor)
+    assert evidence["underflow"] < 0.02
+    _, findings = diagnose_file(tmp_path / "run.jsonl")
+    assert "fp16_underflow" not in _loud(findings)
