@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/diagnosis_scenarios.py            # all scenarios + fixes
     .venv/bin/python benchmarks/diagnosis_scenarios.py --no-fixes --no-speed
+    .venv/bin/python benchmarks/diagnosis_scenarios.py --gallery   # + realistic models
 
 1. Scorecard: every scenario of ``gradtop.demos.scenarios`` is trained on CPU (one
    thread, seed 0) with the real Logger into a real file, read back through the real
@@ -12,6 +13,9 @@
    For runs whose loss turned NaN/Inf: how many steps before it the exploding warning came
    (the lead); for exploding scenarios whose loss stayed finite, when it was raised.
 2. The same scenarios trained with their fix (``Scenario.fix``): no warning may remain.
+4. With ``--gallery``: the gallery of realistic models (tests/gallery: a nanoGPT-style
+   GPT, word_language_model's LSTM, BERT under the HF Trainer, a CNN under Lightning),
+   each healthy and broken, with two variations each; labels from the runs' own evidence.
 3. Cost of one Diagnoser evaluation on synthetic runs of 20 to 4000 parameter tensors:
    re-evaluation after 4 new steps (what a live view pays) and a cold full window.
    CPU time of this process (``time.process_time``), median of repeats.
@@ -165,12 +169,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-fixes", action="store_true", help="skip the cured runs")
     parser.add_argument("--no-speed", action="store_true", help="skip the cost table")
+    parser.add_argument("--gallery", action="store_true", help="also the realistic models")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         ok = scorecard(Path(tmp), fixes=not args.no_fixes)
     if not args.no_speed:
         speed()
+    if args.gallery:
+        print("\n# gallery (tests/gallery/scorecard.py --variants)")
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.gallery.scorecard import main as gallery
+
+        gallery(["--variants"])
     print("\nall scenarios as expected" if ok else "\nSOME SCENARIOS FAILED")
     return 0 if ok else 1
 
