@@ -13,12 +13,12 @@
    For runs whose loss turned NaN/Inf: how many steps before it the exploding warning came
    (the lead); for exploding scenarios whose loss stayed finite, when it was raised.
 2. The same scenarios trained with their fix (``Scenario.fix``): no warning may remain.
-4. With ``--gallery``: the gallery of realistic models (tests/gallery: a nanoGPT-style
-   GPT, word_language_model's LSTM, BERT under the HF Trainer, a CNN under Lightning),
-   each healthy and broken, with two variations each; labels from the runs' own evidence.
 3. Cost of one Diagnoser evaluation on synthetic runs of 20 to 4000 parameter tensors:
    re-evaluation after 4 new steps (what a live view pays) and a cold full window.
    CPU time of this process (``time.process_time``), median of repeats.
+4. With ``--gallery``: the gallery of realistic models (tests/gallery: a nanoGPT-style
+   GPT, word_language_model's LSTM, BERT under the HF Trainer, a CNN under Lightning),
+   each healthy and broken, with two variations each; labels from the runs' own evidence.
 """
 
 from __future__ import annotations
