@@ -758,6 +758,9 @@ def fixes_for(
     if kind == "loss_plateau":
         if cause == "small_updates":
             return _pick(roles, "raise_lr", _norm_key(roles), _residual_key(roles))
+        if cause in ("no_update", "unmeasured"):
+            # the other finding's fixes apply, or nothing was measured to choose from
+            return ()
         return _pick(roles, "check_pipeline")
     if kind == "no_update":
         if cause == "zeroed_after_log":

@@ -54,6 +54,9 @@ KIND_STATUS: dict[str, LayerStatus] = {
     "not_in_optimizer": LayerStatus("not_in_optimizer", "⊘ not opt", "warning", 35),
     "grad_spike": LayerStatus("grad_spike", "↑ spike", "warning", 50),
     "weight_collapse": LayerStatus("weight_collapse", "↓ shrink", "warning", 55),
+    "no_update": LayerStatus("no_update", "⊘ no step", "error", 85),
+    "zero_grad_missing": LayerStatus("zero_grad_missing", "Σ stale", "error", 85),
+    "fp16_underflow": LayerStatus("fp16_underflow", "0 fp16", "warning", 55),
 }
 
 

@@ -146,6 +146,10 @@ def no_update(v: View) -> list[Signal]:
             "it does not hold (a copy of the model, or a re-created layer), or gradients "
             "zeroed after they were logged."
         )
+    # every weight the optimizer should be moving: none of them is "ok"
+    held = v.roles.trainable.copy()
+    held[list(v.roles.not_in_optimizer)] = False
+    signal.params = tuple(int(i) for i in np.flatnonzero(held & ~v.grad_missing[at]))
     signal.fixes = fixes_for_view(v, "no_update", cause)
     signal.extra = {"cause": cause}
     return [signal]
@@ -219,6 +223,9 @@ def zero_grad_missing(v: View) -> list[Signal]:
         "added its own: nothing cleared them. Each step then applies the sum of every "
         f"gradient so far, not the current one, and training drifts or diverges.{grew}"
     )
+    held = v.roles.trainable.copy()
+    held[list(v.roles.not_in_optimizer)] = False
+    signal.params = tuple(int(i) for i in np.flatnonzero(held & ~v.grad_missing[at]))
     signal.fixes = fixes_for_view(v, "zero_grad_missing")
     signal.extra = {"steps": count}
     return [signal]
