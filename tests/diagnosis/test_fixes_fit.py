@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 import gradtop
 from gradtop.demos.models import MLP, Recipe
@@ -18,6 +18,7 @@ from gradtop.diagnosis.findings import Fix
 from gradtop.diagnosis.fixes import CATALOGUE, fixes_for
 from gradtop.diagnosis.view import Roles, roles_for
 from gradtop.records import Header, decode_record
+from tests.model_zoo import LSTMLM, bert, cnn, gpt2, llama
 
 transformers = pytest.importorskip("transformers")
 
@@ -71,61 +72,6 @@ def roles(tmp_path: Path, model: nn.Module, opt: str = "adamw", **kw: float) -> 
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     return roles_for(real_header(tmp_path, model, optimizer, **kw), Thresholds())
-
-
-def bert() -> nn.Module:
-    config = transformers.BertConfig(
-        vocab_size=64,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=32,
-    )
-    return transformers.BertModel(config)
-
-
-def gpt2() -> nn.Module:
-    config = transformers.GPT2Config(vocab_size=64, n_embd=16, n_layer=2, n_head=2, n_positions=32)
-    return transformers.GPT2LMHeadModel(config)  # GELU only, LayerNorm, tied head, Conv1D
-
-
-def llama() -> nn.Module:
-    config = transformers.LlamaConfig(
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=32,
-    )
-    return transformers.LlamaForCausalLM(config)
-
-
-def cnn(batchnorm: bool = True) -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        *([nn.BatchNorm2d(8)] if batchnorm else []),
-        nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, 10),
-    )
-
-
-class LSTMLM(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.emb = nn.Embedding(64, 16)
-        self.rnn = nn.LSTM(16, 16, batch_first=True)
-        self.head = nn.Linear(16, 64)
-
-    def forward(self, idx: Tensor) -> Tensor:
-        out, _ = self.rnn(self.emb(idx))
-        return self.head(out)
 
 
 def keys(fixes: tuple[Fix, ...]) -> list[str]:
