@@ -51,6 +51,14 @@ def _owned_weights(v: View) -> list[int]:
     return np.flatnonzero(held).tolist()
 
 
+def _stepped_params(v: View, at: int) -> tuple[int, ...]:
+    """Every parameter the optimizer should be moving at row ``at`` (it holds it and it
+    got a gradient): for a finding about the step itself, none of them is "ok"."""
+    held = v.roles.trainable.copy()
+    held[list(v.roles.not_in_optimizer)] = False
+    return tuple(int(i) for i in np.flatnonzero(held & ~v.grad_missing[at]))
+
+
 def _weights_unchanged(v: View) -> tuple[np.ndarray, np.ndarray]:
     """(measured, unchanged) per row: a detail row whose every optimizer-held weight
     matrix with a nonzero gradient has an update ratio of exactly 0."""
@@ -146,10 +154,7 @@ def no_update(v: View) -> list[Signal]:
             "it does not hold (a copy of the model, or a re-created layer), or gradients "
             "zeroed after they were logged."
         )
-    # every weight the optimizer should be moving: none of them is "ok"
-    held = v.roles.trainable.copy()
-    held[list(v.roles.not_in_optimizer)] = False
-    signal.params = tuple(int(i) for i in np.flatnonzero(held & ~v.grad_missing[at]))
+    signal.params = _stepped_params(v, at)
     signal.fixes = fixes_for_view(v, "no_update", cause)
     signal.extra = {"cause": cause}
     return [signal]
@@ -223,9 +228,7 @@ def zero_grad_missing(v: View) -> list[Signal]:
         "added its own: nothing cleared them. Each step then applies the sum of every "
         f"gradient so far, not the current one, and training drifts or diverges.{grew}"
     )
-    held = v.roles.trainable.copy()
-    held[list(v.roles.not_in_optimizer)] = False
-    signal.params = tuple(int(i) for i in np.flatnonzero(held & ~v.grad_missing[at]))
+    signal.params = _stepped_params(v, at)
     signal.fixes = fixes_for_view(v, "zero_grad_missing")
     signal.extra = {"steps": count}
     return [signal]
