@@ -5,6 +5,10 @@ ESC byte starts a terminal control sequence (retitle the window, hide text, fake
 prompt), bidi controls reorder what a reader sees ("Trojan source"), and a lone
 surrogate makes ``print`` raise. ``safe_text`` turns all of those into a visible
 replacement character and caps the length, so the result is inert, printable data.
+Invisible characters (zero-width spaces and joiners, U+2060, the BOM, tag characters,
+line and paragraph separators, format characters in general) would let one layer name
+pose as another; they are shown as their escape, ``\u200b``, so two names that look
+alike on screen are told apart.
 
 It does not escape Rich/Textual markup: that is the UI's job (build ``Text(s)`` or
 ``Content(s)``, never markup strings). Plain-text output such as ``gradtop check``
@@ -46,4 +50,14 @@ def safe_text(s: object, limit: int = DEFAULT_LIMIT) -> str:
     # Fast path: everything printable (isprintable() is False for every unsafe class).
     if text.isprintable():
         return text
-    return text.translate(_TABLE)
+    text = text.translate(_TABLE)
+    if not text.isprintable():  # invisible characters are left: show their escapes
+        text = "".join(c if c.isprintable() else _escape(c) for c in text)
+        if len(text) > limit:
+            text = text[: max(limit - 1, 0)] + ELLIPSIS
+    return text
+
+
+def _escape(c: str) -> str:
+    cp = ord(c)
+    return f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}"

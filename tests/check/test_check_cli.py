@@ -185,6 +185,34 @@ def test_untrusted_names_are_inert_text(tmp_path: Path) -> None:
     assert s["run_id"] == "\x1b[2Jrun\u202e" and s["first_nonfinite"]["params"] == names
 
 
+INVISIBLE = {
+    "zero-width space": "\u200b",
+    "zero-width non-joiner": "\u200c",
+    "zero-width joiner": "\u200d",
+    "word joiner": "\u2060",
+    "byte-order mark": "\ufeff",
+    "tag character": "\U000e0041",
+    "line separator": "\u2028",
+    "paragraph separator": "\u2029",
+}
+
+
+@pytest.mark.parametrize("char", INVISIBLE.values(), ids=INVISIBLE.keys())
+def test_invisible_characters_cannot_make_one_name_pose_as_another(
+    tmp_path: Path, char: str
+) -> None:
+    names = ["enc.weight", f"enc{char}.weight", "dec.weight", "dec.bias"]
+    bad = step("r1", 1, N)
+    bad["stats"]["nonfinite"] = [0, 1, 0, 0]  # the look-alike is the one named
+    path = write(
+        tmp_path / "run.jsonl", encode_record(header("r1", N, names=names)) + encode_record(bad)
+    )
+    _, out, _ = check(str(path))
+    assert char not in out
+    escape = f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
+    assert f"enc{escape}.weight" in out
+
+
 def test_hostile_fixture_prints_no_control_characters() -> None:
     fixture = Path(__file__).resolve().parents[1] / "data" / "hostile.jsonl"
     if not fixture.exists():

@@ -49,3 +49,12 @@ def test_no_unsafe_character_survives(text: str) -> None:
 
 def test_non_strings_are_shown_as_text() -> None:
     assert safe_text(42) == "42" and safe_text(None) == "None"
+
+
+def test_invisible_characters_are_shown_as_escapes() -> None:
+    assert safe_text("a\u200bb") == "a\\u200bb"
+    assert safe_text("x\ufeffy\u2060") == "x\\ufeffy\\u2060"
+    assert safe_text("t\U000e0041") == "t\\U000e0041"
+    assert safe_text("p\u2028q\u2029") == "p\\u2028q\\u2029"
+    assert safe_text("a\u200b" * 500, limit=50).endswith("…")
+    assert len(safe_text("a\u200b" * 500, limit=50)) == 50
