@@ -126,7 +126,31 @@ def encode_record(record: dict[str, Any]) -> bytes:
     for key, value in safe.items():
         if key != "stats":
             safe[key] = _sanitise(value)
-    return orjson.dumps(safe) + b"\n"
+    try:
+        return orjson.dumps(safe) + b"\n"
+    except orjson.JSONEncodeError:
+        # A string UTF-8 cannot hold (a lone surrogate, which ``add_module`` accepts in
+        # a layer name): written as its visible escape, so the record still goes out.
+        return orjson.dumps(_utf8_safe(safe)) + b"\n"
+
+
+def _utf8_safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_utf8_safe(k): _utf8_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_utf8_safe(v) for v in value]
+    return value
+
+
+def utf8_safe_text(text: str) -> bool:
+    """True when ``text`` can be written as UTF-8 as it is (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------- decode

@@ -47,7 +47,7 @@ from gradtop.logger.stats import Partials, StatsEngine
 from gradtop.logger.step_watch import StepWatch
 from gradtop.logger.update import UpdateTracker
 from gradtop.logger.writer import EndJob, RecordWriter, WarnOnce
-from gradtop.records import PARAM_STATS, UPDATE_RATIO, Header, encode_record
+from gradtop.records import PARAM_STATS, UPDATE_RATIO, Header, encode_record, utf8_safe_text
 
 _OPEN: set[Logger] = set()
 
@@ -233,6 +233,14 @@ class Logger:
             hist_edges=HIST_EDGES if self.hist else None,
             meta=_json_safe({**optimizer_meta(optimizer), **(meta or {})}),
         )
+        bad_names = [p.name for p in info.params if not utf8_safe_text(p.name)]
+        if bad_names:
+            self._warn(
+                "names",
+                f"{len(bad_names)} parameter name(s) hold characters UTF-8 cannot encode "
+                f"(lone surrogates), e.g. {bad_names[0]!a}; they are written with "
+                "backslash escapes",
+            )
         updated = None if self._tracker is None else self._tracker.index
         self._spec = PackSpec(self.run_id, self._engine.numels, updated)
         if rank == 0:  # sharded ranks != 0 compute and reduce, but never write

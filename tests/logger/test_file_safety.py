@@ -320,3 +320,25 @@ def test_a_record_beyond_the_readers_line_limit_is_written_with_a_warning(
         _train(log, model, 3)
     assert len([w for w in caught if "line limit" in str(w.message)]) == 1
     assert len(steps(read_records(path))) == 3
+
+
+def test_a_layer_name_utf8_cannot_hold_never_stops_training(tmp_path: Path) -> None:
+    """``add_module`` accepts a lone surrogate; the Logger must not raise for it."""
+    model = torch.nn.Sequential()
+    model.add_module("a\ud800b", torch.nn.Linear(3, 3))
+    model.add_module("ok", torch.nn.Linear(3, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "run.jsonl"
+    with pytest.warns(GradtopWarning, match="lone surrogates") as caught:
+        log = gradtop.Logger(path, model, optimizer=opt)
+        for _ in range(3):
+            opt.zero_grad()
+            model(torch.randn(2, 3)).sum().backward()
+            log.log(1.0)
+            opt.step()
+        log.close()
+    assert len([w for w in caught if issubclass(w.category, GradtopWarning)]) == 1
+    records = read_records(path)
+    names = [p.name for p in headers(records)[0].params]
+    assert names == ["a\\ud800b.weight", "a\\ud800b.bias", "ok.weight", "ok.bias"]
+    assert len(steps(records)) == 3 and len(ends(records)) == 1
