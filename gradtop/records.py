@@ -67,6 +67,8 @@ FLOAT_INT_MAX = int(sys.float_info.max)
 # Histogram edges: a few dozen in practice; a cap keeps a hostile header's list bounded.
 MAX_HIST_EDGES = 1024
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
 _NONFINITE_TO_JSON = {"NaN": math.nan, "Inf": math.inf, "-Inf": -math.inf}
 Number = float | None
 
@@ -183,6 +185,8 @@ def parse_line(line: bytes) -> dict[str, Any]:
     """
     if len(line) > MAX_LINE_BYTES:
         raise RecordError("overlong", f"{len(line)} bytes > {MAX_LINE_BYTES}")
+    if line.startswith(UTF8_BOM):  # an editor or a Windows tool saved the file with one
+        line = line[len(UTF8_BOM) :]
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError as exc:

@@ -400,3 +400,14 @@ def test_follow_text_reports_truncation_rotation_and_new_runs(tmp_path: Path) ->
     ]
     positions = [text.find(e) for e in expected]
     assert -1 not in positions and positions == sorted(positions), text
+
+
+def test_a_utf8_byte_order_mark_at_the_start_is_accepted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "run.jsonl",
+        b"\xef\xbb\xbf" + encode_record(header("r1", N)) + steps("r1", 1, 3) + END,
+    )
+    code, out, _ = check("--json", str(path))
+    assert code == 0
+    s = json.loads(out)
+    assert s["steps"] == 3 and not s["skipped"], s
