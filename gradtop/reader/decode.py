@@ -43,10 +43,17 @@ class RecordDecoder:
     def n_params(self, run_id: str) -> int | None:
         return self._n_params.get(run_id)
 
-    def decode(self, line: bytes) -> Record | None:
-        """The record on ``line``, or None when it was skipped (and counted) or blank."""
+    def decode(self, line: bytes, had_nul: bool = False) -> Record | None:
+        """The record on ``line``, or None when it was skipped (and counted) or blank.
+
+        ``had_nul``: NUL bytes were dropped from the line (a hole, garbage); if it is
+        still unusable it counts once, as ``nul``, its first problem.
+        """
+        if had_nul and not line:
+            self.skipped["nul"] += 1
+            return None
         if len(line) > self.max_line:
-            self.skipped["overlong"] += 1
+            self.skipped["nul" if had_nul else "overlong"] += 1
             return None
         try:
             obj = parse_line(line)
@@ -54,7 +61,7 @@ class RecordDecoder:
             if kind in (STEP, END):
                 run_id = obj.get("run_id")
                 n = self._n_params.get(run_id) if isinstance(run_id, str) else None
-                if n is None:
+                if n is None:  # a whole record, of a run this reader has no header for
                     self._skip_unknown_run(run_id)
                     return None
                 return step_from_json(obj, n) if kind == STEP else end_from_json(obj)
@@ -64,10 +71,10 @@ class RecordDecoder:
         except RecordError as exc:
             reason = skip_reason(exc, line)
             if reason:
-                self.skipped[reason] += 1
+                self.skipped["nul" if had_nul else reason] += 1
         except Exception:  # a hostile line must never reach the user as a traceback
             # e.g. OverflowError from a 400-digit integer in a legacy (bare NaN) line.
-            self.skipped["schema"] += 1
+            self.skipped["nul" if had_nul else "schema"] += 1
         return None
 
     def _header(self, obj: dict) -> Header:

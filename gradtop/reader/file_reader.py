@@ -108,7 +108,6 @@ class FileReader:
     @property
     def status(self) -> ReaderStatus:
         skipped = Counter(self._decoder.skipped)
-        skipped["nul"] += self._splitter.nul_runs
         skipped["overlong"] += self._splitter.overlong
         skipped["incomplete"] += self._incomplete
         return ReaderStatus(
@@ -171,9 +170,12 @@ class FileReader:
                 self._tail = (self._tail + data)[-TAIL_BYTES:]
             self._pos += len(data)
             spent += len(data)
-            for line in self._splitter.feed(data):
-                if line:
-                    record = decode(line)
+            lines = self._splitter.feed(data)
+            nul = self._splitter.nul_lines
+            for i, line in enumerate(lines):
+                had_nul = bool(nul) and i in nul
+                if line or had_nul:
+                    record = decode(line, had_nul)
                     if record is not None:
                         append(record)
         return spent, False

@@ -21,7 +21,6 @@ from typing import Any
 
 from gradtop.reader.decode import skip_reason
 from gradtop.reader.file_reader import pread
-from gradtop.reader.lines import NUL_RUN as _NUL_RUN
 from gradtop.reader.status import ERROR, FOLLOWING, WAITING, ReadBatch, ReaderStatus
 from gradtop.records import (
     END,
@@ -175,22 +174,25 @@ def _read_latest(fd: int, name: str, max_steps: int, chunk: int, max_line: int) 
 
 
 def _parse(line: bytes, max_line: int, skipped: Counter[str]) -> dict[str, Any] | None:
-    if b"\0" in line:  # as FileReader does: a NUL run is counted, the record after it kept
-        skipped["nul"] += len(_NUL_RUN.findall(line))
-        line = _NUL_RUN.sub(b"", line)
+    """As FileReader does: NULs are dropped (the record after a hole is kept), and a line
+    that is still unusable counts once, under ``nul`` when it held any."""
+    had_nul = b"\0" in line
+    if had_nul:
+        line = line.replace(b"\0", b"")
         if not line:
+            skipped["nul"] += 1
             return None
     if len(line) > max_line:
-        skipped["overlong"] += 1
+        skipped["nul" if had_nul else "overlong"] += 1
         return None
     try:
         return parse_line(line)
     except RecordError as exc:
         reason = skip_reason(exc, line)
         if reason:
-            skipped[reason] += 1
+            skipped["nul" if had_nul else reason] += 1
     except Exception:  # hostile input is counted, never raised
-        skipped["schema"] += 1
+        skipped["nul" if had_nul else "schema"] += 1
     return None
 
 

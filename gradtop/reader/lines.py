@@ -6,8 +6,9 @@ tail is held until its newline arrives. Two hostile inputs are handled here beca
 they are about bytes, not records:
 
 * NUL bytes, which appear where a copytruncate left a stale writer's offset behind (a
-  sparse hole) or where a crash left unwritten blocks. They are dropped and each run is
-  counted once, so the record that follows a hole is still read.
+  sparse hole) or where a crash left unwritten blocks. They are dropped, so the record
+  that follows a hole is still read, and the lines they were in are marked: the decoder
+  counts such a line as a ``nul`` skip only if it is unusable, and then only once.
 * An overlong line. Holding it would let one line grow memory without bound, so once
   the unfinished tail passes the cap it is dropped, counted, and everything up to the
   next newline is discarded as it arrives.
@@ -17,11 +18,7 @@ Memory is bounded by the cap plus one chunk, whatever the file's length.
 
 from __future__ import annotations
 
-import re
-
 from gradtop.records import MAX_LINE_BYTES
-
-NUL_RUN = re.compile(rb"\x00+")
 
 
 class LineSplitter:
@@ -29,11 +26,11 @@ class LineSplitter:
 
     def __init__(self, max_line: int = MAX_LINE_BYTES) -> None:
         self.max_line = max_line
-        self.nul_runs = 0
         self.overlong = 0
+        self.nul_lines: list[int] = []
         self._pending = b""
+        self._pending_nul = False  # NULs were dropped from the unfinished tail
         self._discarding = False
-        self._in_nul_run = False  # a NUL run that spans two chunks is counted once
 
     @property
     def pending(self) -> int:
@@ -51,44 +48,44 @@ class LineSplitter:
         """
         dropped = len(self._pending)
         self._pending = b""
+        self._pending_nul = False
         self._discarding = False
-        self._in_nul_run = False
         return dropped
 
     def feed(self, data: bytes) -> list[bytes]:
         """The complete lines (without ``\\n``) that ``data`` finishes, oldest first.
 
         A returned line may still be longer than ``max_line`` when it completed within
-        one chunk; the decoder checks the length before parsing.
+        one chunk; the decoder checks the length before parsing. Afterwards
+        :attr:`nul_lines` holds the positions (in the returned list) of the lines NUL
+        bytes were dropped from: a line is skipped, or not, once, whatever it held.
         """
+        self.nul_lines = []
         if not data:
             return []
-        if b"\0" in data:
-            data = self._drop_nuls(data)
-        else:
-            self._in_nul_run = False
+        pieces = data.split(b"\n")
         if self._discarding:
-            newline = data.find(b"\n")
-            if newline < 0:
+            if len(pieces) == 1:
                 return []
-            data = data[newline + 1 :]
+            pieces = pieces[1:]
             self._discarding = False
-        if self._pending:
-            data = self._pending + data
-        lines = data.split(b"\n")
-        tail = lines.pop()
-        if len(tail) > self.max_line:
-            self._pending = b""
-            self._discarding = True
-            self.overlong += 1
-        else:
-            self._pending = tail
+        any_nul = b"\0" in data
+        lines: list[bytes] = []
+        last = len(pieces) - 1
+        for i, raw in enumerate(pieces):
+            had_nul = any_nul and b"\0" in raw
+            line = raw.replace(b"\0", b"") if had_nul else raw
+            if i == 0:
+                line = self._pending + line
+                had_nul = had_nul or self._pending_nul
+            if i < last:
+                if had_nul:
+                    self.nul_lines.append(len(lines))
+                lines.append(line)
+            elif len(line) > self.max_line:
+                self._pending, self._pending_nul = b"", False
+                self._discarding = True
+                self.overlong += 1
+            else:
+                self._pending, self._pending_nul = line, had_nul
         return lines
-
-    def _drop_nuls(self, data: bytes) -> bytes:
-        runs = sum(1 for _ in NUL_RUN.finditer(data))
-        if self._in_nul_run and data[0] == 0:
-            runs -= 1
-        self.nul_runs += runs
-        self._in_nul_run = data[-1] == 0
-        return NUL_RUN.sub(b"", data)

@@ -104,7 +104,8 @@ def test_stale_writer_after_copytruncate_leaves_a_nul_hole(tmp_path: Path) -> No
         writer.close()
     assert path.read_bytes().startswith(b"\0" * 100)
     assert keys_of(reader) == step_keys("r1", 6, 2)
-    assert reader.status.skipped == {"nul": 1} and reader.status.truncations == 1
+    # The hole is dropped and the record after it read: no line was lost, none skipped.
+    assert reader.status.skipped == {} and reader.status.truncations == 1
 
 
 def test_truncation_needs_the_bytes_to_be_really_gone(tmp_path: Path) -> None:
@@ -238,8 +239,21 @@ def test_splitter_memory_is_capped_while_an_overlong_line_streams_in() -> None:
 
 
 def test_nul_run_spanning_chunks_counts_once(tmp_path: Path) -> None:
+    """Skips count lines: the record after a 5000-byte hole (five chunks) is read and not
+    counted; the line of nothing but NULs is one skipped line."""
     path = tmp_path / "run.jsonl"
     append(path, header_line("r1", N) + b"\0" * 5000 + steps("r1", 1, 1) + b"\0\0\n")
     reader = FileReader(path, chunk_bytes=1000)
     assert keys_of(reader) == [header_key("r1"), *step_keys("r1", 1, 1)]
-    assert reader.status.skipped == {"nul": 2}
+    assert reader.status.skipped == {"nul": 1}
+
+
+def test_a_utf16_file_counts_one_skip_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    text = (header_line("r1", N) + steps("r1", 1, 41)).decode()
+    path.write_bytes(text.encode("utf-16"))
+    reader = FileReader(path)
+    assert keys_of(reader) == []
+    # Each line once: the header (a BOM that is not UTF-8's) as "nul", the 41 steps,
+    # whole JSON once their NULs are dropped, as records of a run with no header.
+    assert reader.status.skipped == {"nul": 1, "orphan": 41}

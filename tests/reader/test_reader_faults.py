@@ -172,7 +172,8 @@ def test_garbage_nul_runs_and_bad_bytes_are_counted_and_good_lines_kept(
     writer.raw(b'{"kind":"nope","run_id":"r1"}\n')
     writer.steps("r1", 2, 1, N)
     writer.raw(b"\xff\xfe{\n")
-    writer.raw(b"\0" * 4096 + step_line("r1", 3, N))  # a sparse hole, then a record
+    writer.raw(b"\xff\0garbage\0\0x\n")  # NULs and bad UTF-8: one line, one skip
+    writer.raw(b"\0" * 4096 + step_line("r1", 3, N))  # a sparse hole, then a record: kept
     writer.raw(step_line("ghost", 1, N))  # a run whose header was never written
     writer.steps("r1", 4, 1, N)
     collector.wait_records(5)

@@ -157,9 +157,9 @@ class ReaderModel(RuleBasedStateMachine):
     def garbage(self, kind: int) -> None:
         self._end_torn_line()
         u = self._next()
-        if kind == "nul":  # a sparse hole, then a record
+        if kind == "nul":  # a sparse hole, then a record: read, and no line skipped
             self._write(b"\0" * 50 + step_line(self.run, u, self.n))
-            self._append_item(Item(("step", self.run, u), self.run, ("nul",)))
+            self._append_item(Item(("step", self.run, u), self.run))
             return
         line, reason = {
             "text": (f"garbage {u}".encode(), "invalid_json"),
