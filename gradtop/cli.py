@@ -199,7 +199,7 @@ def demo(name: str | None, **opts: Any) -> None:
     gradtop demo exploding_rnn        another lesson
     gradtop demo vanishing --no-ui --steps 300 --out run.jsonl --fix relu
 
-    Synthetic data, CPU, nothing downloaded; needs torch (pip install "gradtop[torch]").
+    Synthetic data, CPU, nothing downloaded; needs torch (pip install "gradtop-live[torch]").
     """
     import sys
 

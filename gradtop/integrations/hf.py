@@ -43,7 +43,7 @@ try:
     from transformers import TrainerCallback
 except ImportError as exc:  # pragma: no cover - exercised only without Transformers
     raise ImportError(
-        "gradtop.integrations.hf needs Transformers: pip install 'gradtop[hf]'"
+        "gradtop.integrations.hf needs Transformers: pip install 'gradtop-live[hf]'"
     ) from exc
 from torch import Tensor, nn
 

@@ -35,7 +35,7 @@ try:
     import lightning.pytorch as pl
 except ImportError as exc:  # pragma: no cover - exercised only without Lightning
     raise ImportError(
-        "gradtop.integrations.lightning needs Lightning: pip install 'gradtop[lightning]'"
+        "gradtop.integrations.lightning needs Lightning: pip install 'gradtop-live[lightning]'"
     ) from exc
 from torch import Tensor
 

@@ -39,7 +39,7 @@ def test_without_torch_it_says_how_to_install_it(args: list[str]) -> None:
         timeout=120,
     )
     assert proc.returncode == 2, proc.stderr
-    assert 'pip install "gradtop[torch]"' in proc.stderr
+    assert 'pip install "gradtop-live[torch]"' in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
 
 

@@ -323,7 +323,7 @@ UI: dict[str, str] = {
     "saved": "The runs are in {path} — open them again with: gradtop watch {path}",
     "changes": "changes",
     "no_torch": "gradtop demo trains small PyTorch models, and torch is not installed.\n"
-    'Install it with:  pip install "gradtop[torch]"',
+    'Install it with:  pip install "gradtop-live[torch]"',
     "list_title": "Demos (gradtop demo NAME; --no-ui to train headless):",
     "list_fixes": "fixes: ",
     "next_cmd": "Next: {cmd}",

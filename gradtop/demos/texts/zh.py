@@ -271,7 +271,7 @@ UI: dict[str, str] = {
     "saved": "运行记录保存在 {path}，可以用 gradtop watch {path} 再次打开",
     "changes": "改动",
     "no_torch": "gradtop demo 需要训练小型 PyTorch 模型，但没有安装 torch。\n"
-    '请用以下命令安装：pip install "gradtop[torch]"',
+    '请用以下命令安装：pip install "gradtop-live[torch]"',
     "list_title": "演示列表（gradtop demo 名称；加 --no-ui 在无界面模式下训练）：",
     "list_fixes": "修复项：",
     "next_cmd": "下一步：{cmd}",
