@@ -73,7 +73,8 @@ def _train(path: Path, loop: Loop) -> Loop:
     w1 = [float(p.detach().norm()) for p in model.parameters() if p.ndim == 2]
     loop.evidence = {
         "max_weight_change": max(
-            float((p.detach() - s).abs().max()) for p, s in zip(model.parameters(), start, strict=True)
+            float((p.detach() - s).abs().max())
+            for p, s in zip(model.parameters(), start, strict=True)
         ),
         "loss_first": sum(losses[:5]) / 5,
         "loss_last": sum(losses[-10:]) / 10,
