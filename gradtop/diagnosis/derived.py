@@ -12,7 +12,7 @@ import numpy as np
 
 from gradtop.diagnosis.findings import Fix
 from gradtop.diagnosis.fixes import fixes_for
-from gradtop.diagnosis.series import nanmedian_rows, rolling_median, running
+from gradtop.diagnosis.series import lagged, nanmedian_rows, rolling_median, running
 from gradtop.diagnosis.view import Layer, View
 
 
@@ -103,6 +103,14 @@ def initial_loss(v: View) -> float:
         if len(finite):
             return float(finite[0])
     return float("nan")
+
+
+def relative_loss_drop(v: View, k: int) -> np.ndarray:
+    """How much the smoothed loss fell over the last ``k`` rows, relative to where it was."""
+    ls = smooth_loss(v)
+    before = lagged(ls, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (before - ls) / np.abs(before)
 
 
 def best_loss(v: View) -> np.ndarray:

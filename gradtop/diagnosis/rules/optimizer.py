@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtop.diagnosis.derived import fixes_for_view, initial_loss, smooth_loss
+from gradtop.diagnosis.derived import (
+    fixes_for_view,
+    initial_loss,
+    relative_loss_drop,
+    smooth_loss,
+)
 from gradtop.diagnosis.findings import Evidence
 from gradtop.diagnosis.series import (
     hold_last,
-    lagged,
     nanmedian_rows,
     persisted,
     rolling_count,
@@ -38,11 +42,8 @@ def _step_factor(v: View) -> np.ndarray:
 
 def _stalled(v: View, k: int) -> np.ndarray:
     """The smoothed loss fell by less than 10% over ``k`` rows (or is not known)."""
-    ls = smooth_loss(v)
-    before = lagged(ls, k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drop = (before - ls) / np.abs(before)
-    return ~(drop >= v.th.lr_low_max_drop)
+    with np.errstate(invalid="ignore"):
+        return ~(relative_loss_drop(v, k) >= v.th.lr_low_max_drop)
 
 
 def _owned_weights(v: View) -> list[int]:
@@ -248,7 +249,9 @@ def lr_collapsed(v: View) -> list[Signal]:
     peak_row = np.maximum.accumulate(np.where(is_peak, rows, -1))
     with np.errstate(invalid="ignore"):
         low = (lr < th.lr_collapse_frac * peak) & (peak > 0)
-    first_low = np.maximum.accumulate(np.where(low & ~lagged_bool(low), rows, -1))
+    started = low.copy()  # rows where the lr first dropped below the fraction
+    started[1:] &= ~low[:-1]
+    first_low = np.maximum.accumulate(np.where(started, rows, -1))
     fast = (first_low >= 0) & (peak_row >= 0) & (first_low - peak_row <= th.lr_collapse_within)
     ls = smooth_loss(v)
     init = initial_loss(v)
@@ -281,12 +284,6 @@ def lr_collapsed(v: View) -> list[Signal]:
     signal.fixes = fixes_for_view(v, "lr_collapsed")
     signal.extra = {"peak_lr": top, "fell_at": fell_at}
     return [signal]
-
-
-def lagged_bool(x: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(x), dtype=bool)
-    out[1:] = x[:-1]
-    return out
 
 
 def weight_collapse(v: View) -> list[Signal]:

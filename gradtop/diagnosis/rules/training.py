@@ -16,20 +16,13 @@ from gradtop.diagnosis.derived import (
     hidden_max_update_ratio,
     initial_loss,
     median_update_ratio,
+    relative_loss_drop,
     smooth_loss,
 )
 from gradtop.diagnosis.findings import Evidence
 from gradtop.diagnosis.series import lagged, persisted, rolling_count, running
 from gradtop.diagnosis.signals import CRITICAL, INFO, OFF, WARNING, Signal, last_on, levels
 from gradtop.diagnosis.view import View
-
-
-def _relative_drop(v: View, k: int) -> np.ndarray:
-    """How much the smoothed loss fell over the last ``k`` rows, relative to where it was."""
-    ls = smooth_loss(v)
-    before = lagged(ls, k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (before - ls) / np.abs(before)
 
 
 def _lr_phase(v: View) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +43,7 @@ def learning_rate(v: View) -> list[Signal]:
         return []
     warming, annealed = _lr_phase(v)
     ok = (v.row_index() >= th.min_steps) & np.isfinite(med) & ~warming
-    drop = _relative_drop(v, th.lr_window)
+    drop = relative_loss_drop(v, th.lr_window)
     ls = smooth_loss(v)
     init = initial_loss(v)
     top = hidden_max_update_ratio(v)
@@ -67,7 +60,7 @@ def learning_rate(v: View) -> list[Signal]:
         # ...unless the loss keeps falling with them (10% in 25 rows): SGD at lr 20
         # clipped to 0.25 (the
         # word_language_model recipe) moves small weights by a tenth a step, and learns.
-        learning = _relative_drop(v, th.lr_window // 2) > th.lr_low_max_drop
+        learning = relative_loss_drop(v, th.lr_window // 2) > th.lr_low_max_drop
         high_warn |= persisted(huge_steps & ~learning, th.lr_high_persist)
         high_crit = persisted(huge_steps & worse_than_start, th.lr_high_persist)
         low_off = ok & (
@@ -252,7 +245,7 @@ def loss_plateau(v: View) -> list[Signal]:
     """The loss has not improved for a while and is still near where it started (info)."""
     th = v.th
     k = th.plateau_window
-    imp = _relative_drop(v, k)
+    imp = relative_loss_drop(v, k)
     ls = smooth_loss(v)
     init = initial_loss(v)
     with np.errstate(invalid="ignore"):
