@@ -29,8 +29,8 @@ LIMIT_S = 60.0
 
 
 def expected_kind(name: str) -> str | None:
-    from gradtop.demos.lesson import DEMOS
     from gradtop.demos.scenarios import SCENARIOS
+    from gradtop.teaching.lesson import DEMOS
 
     scenario = SCENARIOS[DEMOS[name].scenario]
     kinds = scenario.expect or scenario.expect_info
@@ -40,8 +40,8 @@ def expected_kind(name: str) -> str | None:
 def child(name: str, t0: float, path: Path) -> None:
     """Runs in the spawned process: the lesson app until the finding shows."""
     from gradtop.demos.demo_command import LIVE_DELAY, LIVE_STEPS
-    from gradtop.demos.lesson import DEMOS, Demo, LessonState
     from gradtop.demos.runner import DemoRunner
+    from gradtop.teaching.lesson import DEMOS, Demo, LessonState
     from gradtop.ui.lesson_app import LessonApp
 
     imported = time.time() - t0
@@ -86,7 +86,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.t0, Path(args.path))
         return
-    from gradtop.demos.lesson import DEMOS
+    from gradtop.teaching.lesson import DEMOS
 
     names = args.demos or [n for n in DEMOS if expected_kind(n) is not None]
     print(f"{'demo':15} {'finding':12} {'seconds':>8} {'raised at step':>15} {'steps seen':>11}")

@@ -33,10 +33,10 @@ import numpy as np
 import torch
 
 from gradtop.demos.scenarios import SCENARIOS, run_scenario
-from gradtop.demos.scorecard import score
 from gradtop.diagnosis import Diagnoser, Severity
 from gradtop.history import History
 from gradtop.records import Header, ParamInfo, Step
+from gradtop.teaching.scorecard import score
 
 
 def scorecard(workdir: Path, fixes: bool) -> bool:
@@ -48,7 +48,7 @@ def scorecard(workdir: Path, fixes: bool) -> bool:
         started = time.perf_counter()
         run_scenario(name, None, path)
         seconds = time.perf_counter() - started
-        result = score(name, path)
+        result = score(scenario, path)
         ok_all &= result.ok
         expected = [(k, "warning+") for k in scenario.expect]
         expected += [(k, "info+") for k in scenario.expect_info]
@@ -92,7 +92,7 @@ def scorecard(workdir: Path, fixes: bool) -> bool:
                 continue
             path = workdir / f"{name}-fixed.jsonl"
             run_scenario(name, None, path, **scenario.fix)
-            result = score(name, path)
+            result = score(scenario, path)
             loud = sorted(k for k, f in result.found.items() if f.severity >= Severity.WARNING)
             info = sorted(k for k, f in result.found.items() if f.severity < Severity.WARNING)
             ok_all &= not loud

@@ -11,8 +11,8 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gradtop.demos import texts
-from gradtop.demos.lesson import DEFAULT_DEMO, DEMOS, Demo, LessonState, resolve
+from gradtop.teaching import texts
+from gradtop.teaching.lesson import DEFAULT_DEMO, DEMOS, Demo, LessonState, resolve
 
 Echo = Callable[[str], None]
 EXIT_USAGE = 2

@@ -17,10 +17,10 @@ import torch
 
 from gradtop.check import CheckSession, read_all, why_unreadable
 from gradtop.check_text import format_summary
-from gradtop.demos import texts
-from gradtop.demos.lesson import Advice, Demo, LessonState, advise, worst_by_kind
 from gradtop.demos.runner import TRAIN_THREADS
 from gradtop.demos.scenarios import SCENARIOS, run_scenario
+from gradtop.teaching import texts
+from gradtop.teaching.lesson import Advice, Demo, LessonState, advise, worst_by_kind
 
 Echo = Callable[[str], None]
 PROGRESS_LINES = 10

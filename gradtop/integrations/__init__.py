@@ -8,7 +8,7 @@ Transformers or Accelerate installed:
 * ``gradtop.integrations.hf.GradtopCallback``: a Transformers ``TrainerCallback``.
 
 Accelerate needs no adapter: a plain loop calls ``Logger.log`` after
-``accelerator.backward`` (see docs/distributed.md and demo/accelerate_loop.py).
+``accelerator.backward`` (see docs/distributed.md and examples/accelerate_loop.py).
 """
 
 from __future__ import annotations

@@ -16,12 +16,14 @@ import functools
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from textual.binding import Binding, BindingType
 
 from gradtop.diagnosis.findings import Finding
 from gradtop.history import RunHistory
+from gradtop.teaching import lesson, texts
+from gradtop.teaching.lesson import Demo, LessonState
 from gradtop.ui.app import GradtopApp
 from gradtop.ui.lesson_guide import FixKey, guidance_lines
 from gradtop.ui.lesson_panel import (
@@ -39,9 +41,6 @@ from gradtop.ui.lesson_view import (
     strip_lines,
     summarise,
 )
-
-if TYPE_CHECKING:
-    from gradtop.demos.lesson import Demo, LessonState
 
 LESSON_REFRESH = 0.5  # seconds between lesson redraws (the dashboard has its own pace)
 WIDE_TEXT_MIN = 150  # columns from which the "why" text sits beside the dashboard
@@ -84,8 +83,6 @@ class LessonApp(GradtopApp):
         **kwargs: Any,
     ) -> None:
         super().__init__(path, **kwargs)
-        from gradtop.demos import lesson, texts  # pure; the ui package loads demos lazily
-
         self._lesson = lesson
         self._texts = texts
         self.state = state
@@ -95,7 +92,7 @@ class LessonApp(GradtopApp):
         self.runner: Runner | None = None
         self.text_beside: bool | None = None  # None: decided by the width
         self.lesson_frames = 0  # lesson redraws (tests wait on the state, not on time)
-        self.advice: Any = None  # the latest gradtop.demos.lesson.Advice
+        self.advice: Any = None  # the latest gradtop.teaching.lesson.Advice
         self.summaries: list[RunSummary] = []
         self._cache: dict[str, tuple[tuple[int, int, bool], RunSummary]] = {}
 

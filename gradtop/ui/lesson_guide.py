@@ -1,6 +1,6 @@
 """The lesson's guidance, as lines of (text, tone): where it stands, what to press next.
 
-Pure, like ``lesson_view``: the advice comes from ``gradtop.demos.lesson.advise`` and
+Pure, like ``lesson_view``: the advice comes from ``gradtop.teaching.lesson.advise`` and
 the words from the lesson's language (``say``), so this only arranges them.
 """
 
@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from gradtop.teaching.lesson import Advice
 from gradtop.text import safe_text
-
-if TYPE_CHECKING:
-    from gradtop.demos.lesson import Advice
 
 Fragment = tuple[str, str]
 Line = list[Fragment]

@@ -68,7 +68,7 @@ class LessonPanel(Vertical):
         strip_widget.show(lines_to_content(strip))
 
 
-Wrap = Callable[[str, int], list[str]]  # gradtop.demos.texts.wrap: counts Chinese as 2 cells
+Wrap = Callable[[str, int], list[str]]  # gradtop.teaching.texts.wrap: counts Chinese as 2 cells
 
 
 def teaching_content(sections: Sequence[tuple[str, str]], wrap: Wrap, width: int) -> Content:

@@ -20,6 +20,7 @@ from gradtop.diagnosis.findings import Finding, Severity
 from gradtop.diagnosis.thresholds import Thresholds
 from gradtop.diagnosis.view import roles_for
 from gradtop.history import LOSS, RunHistory
+from gradtop.teaching.lesson import worst_by_kind
 from gradtop.text import safe_text
 from gradtop.ui.format import ellipsize, fmt_loss, fmt_num
 from gradtop.ui.sparkline import LogRange, log_sparkline
@@ -27,7 +28,7 @@ from gradtop.ui.sparkline import LogRange, log_sparkline
 Fragment = tuple[str, str]
 Line = list[Fragment]
 
-DEMO_META = "gradtop_demo"  # the header meta key gradtop.demos.lesson writes (tested)
+DEMO_META = "gradtop_demo"  # the header meta key gradtop.teaching.lesson writes (tested)
 RECENT = 20  # rows a run's numbers are taken over (medians: one noisy batch is not the run)
 PROFILE_MAX = 24  # glyphs of the depth profile
 FIXED_CELLS = 32  # marker and number, loss, R, spaces: the strip's columns of fixed width
@@ -118,8 +119,6 @@ def recent_loss(run: RunHistory) -> float | None:
 
 def summarise(run: RunHistory, findings: Sequence[Finding], number: int) -> RunSummary:
     """Call with the model lock held: reads the run's tables."""
-    from gradtop.demos.lesson import worst_by_kind  # pure; ui must not import demos early
-
     profile, ratio = layer_profile(run)
     active = tuple(
         (f.kind, int(f.severity)) for f in findings if f.active and f.severity >= Severity.WARNING

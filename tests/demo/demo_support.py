@@ -8,8 +8,8 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from gradtop.demos.lesson import worst_by_kind
-from gradtop.demos.scorecard import diagnose_file
+from gradtop.teaching.lesson import worst_by_kind
+from gradtop.teaching.scorecard import diagnose_file
 
 
 async def wait_until(

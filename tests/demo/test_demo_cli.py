@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from demo_support import worst_in_file
 
 from gradtop.cli import main
-from gradtop.demos.lesson import DEMOS, Claim, Demo, claim_holds
 from gradtop.demos.scenarios import SCENARIOS
 from gradtop.diagnosis import Severity
+from gradtop.teaching.lesson import DEMOS, Claim, Demo, claim_holds
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gradtop.demos.lesson import (
+from gradtop.diagnosis import Finding, Severity
+from gradtop.teaching.lesson import (
     DEMO_META,
     DEMOS,
     LessonState,
@@ -14,7 +15,6 @@ from gradtop.demos.lesson import (
     suggestions,
     worst_by_kind,
 )
-from gradtop.diagnosis import Finding, Severity
 
 VANISHING = DEMOS["vanishing"]
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 from demo_support import wait_until
 
-from gradtop.demos.lesson import DEMOS, Demo, LessonState
 from gradtop.demos.runner import DemoRunner
+from gradtop.teaching.lesson import DEMOS, Demo, LessonState
 from gradtop.ui.lesson_app import LessonApp
 from gradtop.ui.lesson_panel import DemoPicker, TeachingScreen
 

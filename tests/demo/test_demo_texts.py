@@ -11,11 +11,11 @@ import string
 
 import pytest
 
-from gradtop.demos import texts
-from gradtop.demos.lesson import DEMO_META, DEMOS, resolve
 from gradtop.demos.models import Recipe
 from gradtop.demos.scenarios import SCENARIOS
 from gradtop.diagnosis import KINDS
+from gradtop.teaching import texts
+from gradtop.teaching.lesson import DEMO_META, DEMOS, resolve
 from gradtop.ui.lesson_view import DEMO_META as UI_DEMO_META
 
 LANGS = list(texts.LANGS)

@@ -1,4 +1,4 @@
-"""demo/plain_loop.py's recipe (Adam 3e-3 on a 4-class synthetic task) trained to a loss
+"""examples/plain_loop.py's recipe (Adam 3e-3 on a 4-class synthetic task) trained to a loss
 near 0.001 raises no warning.
 
 Near zero loss, Adam's steps make the loss wander back up (0.002 -> 0.14 for a few
@@ -27,7 +27,7 @@ STEPS = 1700  # past the loss's excursion at about step 1,400-1,600 (seed 0)
 
 
 def _plain_loop_data() -> tuple[torch.Tensor, torch.Tensor]:
-    spec = importlib.util.spec_from_file_location("plain_loop", REPO / "demo" / "plain_loop.py")
+    spec = importlib.util.spec_from_file_location("plain_loop", REPO / "examples" / "plain_loop.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

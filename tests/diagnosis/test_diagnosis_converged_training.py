@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from gradtop import Logger
-from gradtop.demos.scorecard import diagnose_file
 from gradtop.diagnosis import Severity
 from gradtop.history import TOTAL_GRAD_NORM
+from gradtop.teaching.scorecard import diagnose_file
 
 pytestmark = pytest.mark.slow
 WARNING = Severity.WARNING

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 import gradtop
-from gradtop.demos.scorecard import diagnose_file
 from gradtop.diagnosis import Finding, Severity
+from gradtop.teaching.scorecard import diagnose_file
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """What gradtop's diagnosis says about a case's file, and whether that fits the case's label.
 
-The file is read the way ``gradtop watch`` reads it (``gradtop.demos.scorecard.diagnose_file``:
+The file is read the way ``gradtop watch`` reads it (``gradtop.teaching.scorecard.diagnose_file``:
 the real reader in small batches, the Diagnoser updated after every batch). The label
 (``Case.expected`` and friends) comes from the case's own evidence, never from here.
 """
@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from gradtop.demos.scorecard import diagnose_file
 from gradtop.diagnosis import Evidence, Finding, Severity
+from gradtop.teaching.scorecard import diagnose_file
 from tests.gallery.cases import Case
 
 

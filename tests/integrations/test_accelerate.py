@@ -1,4 +1,4 @@
-"""The documented Accelerate pattern (demo/accelerate_loop.py) in a real Accelerate loop."""
+"""The documented Accelerate pattern (examples/accelerate_loop.py) in a real Accelerate loop."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from gradtop.demos.scenarios import SCENARIOS, run_scenario
-from gradtop.demos.scorecard import Score, diagnose_file, score
 from gradtop.diagnosis import Severity
+from gradtop.teaching.scorecard import Score, diagnose_file, score
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ def _train(name: str, runs_dir: Path, **fix: object) -> tuple[Score, Path]:
         path = runs_dir / f"run{len(_TRAINED)}.jsonl"
         run_scenario(name, None, path, **fix)
         _TRAINED[key] = path
-    return score(name, path), path
+    return score(scenario, path), path
 
 
 @pytest.mark.parametrize("name", SICK)

@@ -9,7 +9,7 @@ shard-local one that is smaller by about sqrt(world size).
 Every rank must call ``log()`` (and ``close()``) at the same points: they are collective.
 Runs on a laptop CPU (gloo) or on GPUs (NCCL):
 
-    torchrun --nproc-per-node 2 demo/fsdp2_torchrun.py --out fsdp2.jsonl
+    torchrun --nproc-per-node 2 examples/fsdp2_torchrun.py --out fsdp2.jsonl
     gradtop watch fsdp2.jsonl
 """
 

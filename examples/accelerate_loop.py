@@ -15,8 +15,8 @@ latter unscales again, and a GradScaler refuses a second unscale in the same ste
 (torch's function handles DDP and FSDP2/DTensor gradients; for DeepSpeed or FSDP1 use
 the engine's own clipping.) Every process runs the same loop; rank 0 writes.
 
-    python demo/accelerate_loop.py --out accelerate.jsonl
-    ACCELERATE_USE_CPU=1 torchrun --nproc-per-node 2 demo/accelerate_loop.py --out accelerate.jsonl
+    python examples/accelerate_loop.py --out accelerate.jsonl
+    ACCELERATE_USE_CPU=1 torchrun --nproc-per-node 2 examples/accelerate_loop.py --out acc.jsonl
 
 The second runs two CPU processes (gloo; Accelerate reads torchrun's environment).
 ``accelerate launch --cpu --num_processes 2`` would start only one: with ``--cpu`` and no

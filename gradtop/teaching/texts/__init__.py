@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from types import ModuleType
 
-from gradtop.demos.texts import en, zh
+from gradtop.teaching.texts import en, zh
 
 LANGS: dict[str, ModuleType] = {"en": en, "zh": zh}
 SECTIONS = ("see", "why", "fix")

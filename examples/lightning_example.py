@@ -1,7 +1,7 @@
 """Lightning: one callback, gradients unscaled and before clipping, once per optimizer step.
 
-    python demo/lightning_example.py --out lightning.jsonl
-    python demo/lightning_example.py --out lightning.jsonl --devices 2   # DDP on 2 CPU processes
+    python examples/lightning_example.py --out lightning.jsonl
+    python examples/lightning_example.py --out lightning.jsonl --devices 2  # DDP, 2 CPU processes
     gradtop watch lightning.jsonl
 
 ``GradtopCallback`` logs in ``on_before_optimizer_step``: after the micro-batches of

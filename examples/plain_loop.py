@@ -3,7 +3,7 @@
 Trains a small MLP on a synthetic classification task for a few seconds on CPU and
 writes per-layer gradient statistics to a JSONL file you can watch or query:
 
-    python demo/plain_loop.py --out run.jsonl
+    python examples/plain_loop.py --out run.jsonl
     gradtop watch run.jsonl        # live, in another terminal
 """
 

@@ -8,7 +8,7 @@ only on the micro-batch that synchronises (the one followed by ``opt.step()``); 
 
 Runs on a laptop CPU (gloo) or on GPUs (NCCL, one per process):
 
-    torchrun --nproc-per-node 2 demo/ddp_torchrun.py --out ddp.jsonl
+    torchrun --nproc-per-node 2 examples/ddp_torchrun.py --out ddp.jsonl
     gradtop watch ddp.jsonl
 """
 

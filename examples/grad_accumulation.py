@@ -5,7 +5,7 @@ that is followed by ``opt.step()``: it then sees the accumulated gradient, the o
 optimizer actually uses (with DDP this is also the only micro-batch whose gradients have
 been synchronised across ranks).
 
-    python demo/grad_accumulation.py --out accum.jsonl
+    python examples/grad_accumulation.py --out accum.jsonl
 """
 
 from __future__ import annotations

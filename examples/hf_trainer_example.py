@@ -1,6 +1,6 @@
 """Hugging Face Trainer: a tiny GPT-2 built from a config (no downloads), logged pre-clip.
 
-    python demo/hf_trainer_example.py --out hf.jsonl
+    python examples/hf_trainer_example.py --out hf.jsonl
     gradtop watch hf.jsonl
 
 ``GradtopCallback(path).attach(trainer)`` logs right before the Trainer clips to

@@ -5,7 +5,7 @@ The order matters: ``scaler.unscale_(opt)`` first, so gradtop sees the real grad
 logged norms are the pre-clip ones; then ``scaler.step``. Runs on CUDA (float16) when
 available, else on CPU (bfloat16 autocast; the scaler then has nothing to do but works).
 
-    python demo/amp_loop.py --out amp.jsonl
+    python examples/amp_loop.py --out amp.jsonl
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""English teaching texts for ``gradtop demo`` (see ``gradtop.demos.texts``).
+"""English teaching texts for ``gradtop demo`` (see ``gradtop.teaching.texts``).
 
 Plain data: one dict per kind of text. Keys of ``SCENARIOS`` are demo names
-(``gradtop.demos.lesson.DEMOS``), keys of ``FIXES`` are fix ids. ``{placeholders}`` in
+(``gradtop.teaching.lesson.DEMOS``), keys of ``FIXES`` are fix ids. ``{placeholders}`` in
 ``UI`` are filled by ``str.format``; every language must use the same ones.
 """
 
