@@ -25,9 +25,9 @@ from gradtop.check import (
     to_json_line,
     why_unreadable,
 )
-from gradtop.check_text import format_finding, format_summary, safe, skipped_text
+from gradtop.check_text import describe_changes, format_summary, safe
 from gradtop.reader import Follower, ReaderStatus
-from gradtop.reader.status import ERROR, WAITING
+from gradtop.reader.status import ERROR
 
 REPORT_EVERY = 1.0  # seconds: at most about one report per second
 
@@ -103,66 +103,3 @@ def _report(
         return
     for line in describe_changes(prev, cur, options.color):
         echo(line)
-
-
-def describe_changes(
-    prev: Mapping[str, Any] | None, cur: Mapping[str, Any], color: bool = False
-) -> list[str]:
-    """Text lines for what changed between two summaries (the whole summary at first)."""
-    if prev is None or (prev.get("run_id") is None and cur.get("run_id") is not None):
-        if cur.get("run_id") is not None:
-            return [format_summary(cur, color)]
-        if cur["state"] == WAITING:
-            return [f"waiting for {safe(cur['file'], 300)} to appear"]
-        if cur["state"] == ERROR:
-            message = safe(cur["message"], 200)
-            return [f"cannot read {safe(cur['file'], 300)} yet: {message}; retrying"]
-        skipped = skipped_text(cur["skipped"])
-        return [f"no gradtop run yet in {safe(cur['file'], 300)}{skipped}"]
-    lines: list[str] = []
-    if cur["message"] != prev["message"] and cur["message"]:
-        lines.append(safe(cur["message"], 200))
-    elif cur["state"] != prev["state"]:
-        lines.append(f"file {safe(cur['state'], 20)}")
-    if cur.get("version_error") and cur["version_error"] != prev.get("version_error"):
-        lines.append(f"warning: {safe(cur['version_error'], 300)}")
-    if cur.get("run_id") != prev.get("run_id") and cur.get("run_id") is not None:
-        model = f" ({safe(cur.get('model'), 80)})" if cur.get("model") else ""
-        lines.append(
-            f"run {safe(cur['run_id'], 80)}{model}: {cur['params']:,} parameter tensors "
-            f"in {cur['modules']:,} modules"
-        )
-    new_steps = cur["steps"] - (prev["steps"] if cur.get("run_id") == prev.get("run_id") else 0)
-    if new_steps > 0:
-        loss = cur.get("last_loss")
-        loss_text = loss if isinstance(loss, str) or loss is None else f"{loss:.3e}"
-        lines.append(
-            f"step {cur['last_step']:,}  loss {loss_text}  (+{new_steps:,} "
-            f"step{'s' if new_steps > 1 else ''}, "
-            f"{cur['steps']:,} in this run)"
-        )
-    if cur.get("ended") and not prev.get("ended"):
-        lines.append(f"run ended ({safe(cur.get('end_reason'), 40)})")
-    grown = {
-        reason: n - prev["skipped"].get(reason, 0)
-        for reason, n in cur["skipped"].items()
-        if n > prev["skipped"].get(reason, 0)
-    }
-    if grown:
-        parts = ", ".join(f"{safe(r, 40)} +{n:,}" for r, n in sorted(grown.items()))
-        lines.append(f"skipped +{sum(grown.values()):,} lines ({parts})")
-    lines.extend(_finding_changes(prev.get("findings", []), cur.get("findings", []), color))
-    return lines
-
-
-def _finding_changes(prev: list[dict], cur: list[dict], color: bool) -> list[str]:
-    before = {(f["key"], f.get("active", True)): f for f in prev}
-    lines: list[str] = []
-    for f in cur:
-        if (f["key"], f.get("active", True)) in before:
-            continue
-        if f.get("active", True):
-            lines.extend(format_finding(f, color))
-        else:
-            lines.append(f"cleared: {safe(f['title'], 300)} at step {f.get('cleared_step')}")
-    return lines
