@@ -1,21 +1,22 @@
 """Reading a gradtop log that is being written, rotated, truncated or mangled.
 
-No torch, no Textual. The pieces, each in its own module:
+No torch, no Textual. Bytes, records and waiting are separate layers, each in its own
+module:
 
-* ``FileReader`` (file_reader.py): synchronous; each ``read(max_bytes)`` returns the
-  complete, valid records appended since the last call and a ``ReaderStatus``. It never
-  raises on file problems; it counts them.
+* ``Source`` (source.py): byte batches plus identity changes (``Restart``), a state,
+  and how to wait for more. ``FileSource`` (file_source.py) is a local file followed by
+  name like ``tail -F``; a remote stream or a pipe would be another Source.
+* ``FileReader`` (file_reader.py): the record layer over a Source (or a path). Each
+  ``read(max_bytes)`` returns the complete, valid records delivered since the last call
+  and a ``ReaderStatus``. It never raises on file problems; it counts them.
 * ``Wakeup`` (wakeup.py): file events as hints plus a tick; polling on network
   filesystems, on ``--poll`` and on inotify limits; a dead observer is replaced.
-* ``follow`` / ``Follower`` (follow.py): the two together, yielding on every change.
+  FileSource starts one on its first wait, so watchdog is imported only by a follower.
+* ``follow`` (follow.py): the one follow loop, behind ``check --follow``, ``watch`` and
+  the demo.
 * ``read_latest`` (latest.py): the newest run's header and newest steps of a big file,
   read backwards, so a viewer can show something at once and back-fill later.
-
-Refinements of the API contract (all additive): ``ReaderStatus.partial`` (bytes of a
-half-written last line), the skip reason ``incomplete`` (such a half-line dropped by a
-truncation or a file switch), ``FileReader(max_line_bytes=, chunk_bytes=)``,
-``Wakeup(on_hint=)`` plus its ``wake()``, ``restarts``, ``hints``, ``ticks``,
-``observer`` and ``watched``, and the ``Follower`` class behind ``follow``.
+* ``READ_BYTES``, ``TICK`` (pace.py): how much every loop reads at once, how often it looks.
 
 Feed the records to ``gradtop.history.History.extend``; FileReader has already checked
 each step against its run's parameter count.
@@ -23,18 +24,41 @@ each step against its run's parameter count.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from gradtop.reader.file_reader import FileReader
+from gradtop.reader.file_source import FileSource
 from gradtop.reader.follow import Follower, follow
 from gradtop.reader.latest import read_latest
+from gradtop.reader.pace import READ_BYTES, TICK
+from gradtop.reader.source import REPLACED, TRUNCATED, Restart, Source
 from gradtop.reader.status import ReadBatch, ReaderStatus
-from gradtop.reader.wakeup import Wakeup
+
+if TYPE_CHECKING:
+    from gradtop.reader.wakeup import Wakeup
 
 __all__ = [
+    "READ_BYTES",
+    "REPLACED",
+    "TICK",
+    "TRUNCATED",
     "FileReader",
+    "FileSource",
     "Follower",
     "ReadBatch",
     "ReaderStatus",
+    "Restart",
+    "Source",
     "Wakeup",
     "follow",
     "read_latest",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``Wakeup`` imports watchdog, which a one-shot ``gradtop check`` never needs."""
+    if name == "Wakeup":
+        from gradtop.reader.wakeup import Wakeup
+
+        return Wakeup
+    raise AttributeError(f"module 'gradtop.reader' has no attribute {name!r}")

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from gradtop.reader.file_reader import FileReader
+from gradtop.reader.file_source import FileSource
+from gradtop.reader.pace import READ_BYTES, TICK
 from gradtop.reader.status import ReadBatch, ReaderStatus
-from gradtop.reader.wakeup import DEFAULT_TICK, Wakeup
 
-# Records per read stay few enough to be cache-friendly: 1 MiB batches ingest ~25% faster
-# than 16 MiB ones (benchmarks/ingest.py) and keep a UI worker responsive.
-DEFAULT_BATCH_BYTES = 1 << 20
+DEFAULT_TICK = TICK
+DEFAULT_BATCH_BYTES = READ_BYTES
 
 
 class Follower:
@@ -31,10 +31,10 @@ class Follower:
         poll: bool | None = None,
         tick: float = DEFAULT_TICK,
         max_bytes: int = DEFAULT_BATCH_BYTES,
-        on_hint: Callable[[], object] | None = None,
     ) -> None:
-        self.reader = FileReader(path)
-        self.wakeup = Wakeup(path, poll=poll, tick=tick, on_hint=on_hint)
+        self.source = FileSource(path, poll=poll, tick=tick)
+        self.reader = FileReader(self.source)
+        self.wakeup = self.source.wakeup
         self.max_bytes = max_bytes
         self._stop = threading.Event()
 

@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from gradtop.reader.decode import skip_reason
-from gradtop.reader.file_reader import pread
+from gradtop.reader.file_source import pread
+from gradtop.reader.pace import CHUNK_BYTES
 from gradtop.reader.status import ERROR, FOLLOWING, WAITING, ReadBatch, ReaderStatus
 from gradtop.records import (
     END,
@@ -37,7 +38,6 @@ from gradtop.records import (
     step_from_json,
 )
 
-CHUNK_BYTES = 1 << 20
 DEFAULT_MAX_STEPS = 2000
 _HEADER_NEEDLE = b'"header"'  # every header line holds it, whatever the JSON spacing
 

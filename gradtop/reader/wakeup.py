@@ -39,10 +39,10 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from gradtop.reader.filesystems import filesystem_type, is_remote, nearest_existing_dir
+from gradtop.reader.pace import TICK
 
 NATIVE = "native"
 POLLING = "polling"
-DEFAULT_TICK = 0.5
 MAX_RESTARTS = 20  # a watcher that dies this often is not worth restarting: poll
 
 # Our own opens and reads must not wake us, so IN_OPEN / IN_ACCESS are left out.
@@ -84,7 +84,7 @@ class Wakeup:
         path: str | os.PathLike[str],
         *,
         poll: bool | None = None,
-        tick: float = DEFAULT_TICK,
+        tick: float = TICK,
         on_hint: Callable[[], object] | None = None,
     ) -> None:
         self.path = os.path.abspath(os.fspath(path))
