@@ -12,9 +12,11 @@ explosion, the net still learns nothing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from gradtop.diagnosis.findings import Fix
+from gradtop.diagnosis.kinds import finding_kind
 from gradtop.diagnosis.view import RECURRENT, Roles
 
 # Non-saturating units: a net of these wants He init rather than Xavier.
@@ -670,114 +672,158 @@ def _underflow_dtype(roles: Roles) -> Fix:
 
 
 # --------------------------------------------------------------------- ranking
+#
+# One ranking per fixes key of the registry (gradtop.diagnosis.kinds): given the model's
+# roles, the cause the rule found and the clipping key ("" when the run already clips),
+# the catalogue keys worth trying, best first.
+
+Ranking = Callable[[Roles, str, str], tuple[Fix, ...]]
+
+
+def _vanishing(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+    fixes = _pick(
+        roles,
+        "adam_eps" if cause == "adam_eps" else "",
+        *_recurrent_keys(roles),
+        "pre_norm" if roles.attention and "layer" in roles.norm_families else "",
+        _norm_key(roles),
+        _residual_key(roles),
+        _init_key(roles),
+        "" if roles.adaptive else "raise_lr",
+    )
+    if roles.saturating:
+        fixes = (_activation_fix(roles), *fixes)
+    return fixes
+
+
+def _exploding(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+    if cause == "init":
+        return _pick(roles, _init_key(roles), _norm_key(roles), "lower_lr")
+    if cause == "recurrent_init":  # huge from the first step: the recurrent matrix
+        fixes = _pick(roles, "orthogonal_init", *_recurrent_keys(roles), "lower_lr")
+        return (*fixes, _containment(CATALOGUE["clip_grad_norm"])) if clip else fixes
+    if cause == "recurrent" or roles.recurrent:
+        return _pick(roles, *_recurrent_keys(roles), clip, "lower_lr")
+    return _pick(
+        roles,
+        "lower_lr",
+        "warmup",
+        clip,
+        _norm_key(roles),
+        "weight_decay",
+        "l1_regularisation",
+    )
+
+
+def _grad_spike(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+    return _pick(roles, clip, "warmup", "lower_lr", "check_data_nan")
+
+
+def _nonfinite(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+    if cause == "data":
+        return _pick(roles, "check_data_nan", "lower_lr")
+    if cause == "amp":
+        return _pick(roles, "amp_dtype", "lower_lr", clip)
+    if cause == "init":
+        return _pick(roles, _init_key(roles), "lower_lr", "check_data_nan")
+    return _pick(
+        roles,
+        "lower_lr",
+        clip,
+        "adam_eps" if roles.adaptive else "",
+        "check_data_nan",
+    )
+
+
+def _dead_units(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+    fixes = _pick(roles, *_dead_keys(roles))
+    if roles.saturating and not roles.recurrent:
+        act = _activation_fix(roles)
+        fixes = tuple(act if f.key == act.key else f for f in fixes)
+    return fixes
+
+
+def _loss_divergence(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+    return _pick(
+        roles,
+        "lower_lr",
+        clip,
+        "warmup",
+        "weight_decay",
+        "l1_regularisation",
+        "check_data_nan",
+    )
+
+
+def _loss_plateau(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+    if cause == "small_updates":
+        return _pick(roles, "raise_lr", _norm_key(roles), _residual_key(roles))
+    if cause in ("no_update", "unmeasured"):
+        # the other finding's fixes apply, or nothing was measured to choose from
+        return ()
+    return _pick(roles, "check_pipeline")
+
+
+def _no_update(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+    if cause == "zeroed_after_log":
+        return _pick(roles, "fix_clip_max_norm", "zero_grad_order", "check_optimizer_params")
+    if cause == "weights_unchanged":
+        return _pick(roles, "check_optimizer_params", "check_lr", "zero_grad_order")
+    if cause == "lr_zero":
+        return _pick(roles, "check_lr")
+    return _pick(roles, "fix_clip_max_norm", "check_optimizer_params", "check_lr")
+
+
+def _fp16_underflow(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+    return (*_pick(roles, "grad_scaler"), _underflow_dtype(roles))
+
+
+def _lr_too_high(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+    return _pick(roles, "lower_lr", "warmup", clip)
+
+
+def _always(*keys: str) -> Ranking:
+    """A ranking that depends on neither the cause nor clipping: these keys, fitted."""
+
+    def ranking(roles: Roles, cause: str, clip: str) -> tuple[Fix, ...]:
+        return _pick(roles, *keys)
+
+    return ranking
+
+
+RANKINGS: dict[str, Ranking] = {
+    "vanishing": _vanishing,
+    "exploding": _exploding,
+    "grad_spike": _grad_spike,
+    "nonfinite": _nonfinite,
+    "dead_units": _dead_units,
+    "no_grad": _always("unused_param"),
+    "frozen": _always("unfreeze"),
+    "not_in_optimizer": _always("add_to_optimizer"),
+    "lr_too_high": _lr_too_high,
+    "lr_too_low": _always("raise_lr"),
+    "loss_divergence": _loss_divergence,
+    "loss_plateau": _loss_plateau,
+    "no_update": _no_update,
+    "over_clipped": _always("raise_max_norm"),
+    "zero_grad_missing": _always("zero_grad"),
+    "lr_collapsed": _always("scheduler_per_epoch", "check_lr"),
+    "weight_collapse": _always("lower_weight_decay"),
+    "fp16_underflow": _fp16_underflow,
+}
 
 
 def fixes_for(
     kind: str, roles: Roles, cause: str = "", *, clipping: bool = False
 ) -> tuple[Fix, ...]:
-    """Ranked fixes for a finding of ``kind`` whose rule diagnosed ``cause``.
+    """Ranked fixes for a finding of ``kind`` whose rule diagnosed ``cause``: the ranking
+    its registry entry names, none for a kind the registry does not know.
 
     ``clipping``: the rule saw the run clip its gradients (the step norm below the logged
     one), so clipping is not offered even when no framework setting says so.
     """
-    clip = _clip_key(roles, clipping)
-    fixes: tuple[Fix, ...]
-    if kind == "vanishing":
-        fixes = _pick(
-            roles,
-            "adam_eps" if cause == "adam_eps" else "",
-            *_recurrent_keys(roles),
-            "pre_norm" if roles.attention and "layer" in roles.norm_families else "",
-            _norm_key(roles),
-            _residual_key(roles),
-            _init_key(roles),
-            "" if roles.adaptive else "raise_lr",
-        )
-        if roles.saturating:
-            fixes = (_activation_fix(roles), *fixes)
-        return fixes
-    if kind == "exploding":
-        if cause == "init":
-            return _pick(roles, _init_key(roles), _norm_key(roles), "lower_lr")
-        if cause == "recurrent_init":  # huge from the first step: the recurrent matrix
-            fixes = _pick(roles, "orthogonal_init", *_recurrent_keys(roles), "lower_lr")
-            return (*fixes, _containment(CATALOGUE["clip_grad_norm"])) if clip else fixes
-        if cause == "recurrent" or roles.recurrent:
-            return _pick(roles, *_recurrent_keys(roles), clip, "lower_lr")
-        return _pick(
-            roles,
-            "lower_lr",
-            "warmup",
-            clip,
-            _norm_key(roles),
-            "weight_decay",
-            "l1_regularisation",
-        )
-    if kind == "grad_spike":
-        return _pick(roles, clip, "warmup", "lower_lr", "check_data_nan")
-    if kind == "nonfinite":
-        if cause == "data":
-            return _pick(roles, "check_data_nan", "lower_lr")
-        if cause == "amp":
-            return _pick(roles, "amp_dtype", "lower_lr", clip)
-        if cause == "init":
-            return _pick(roles, _init_key(roles), "lower_lr", "check_data_nan")
-        return _pick(
-            roles,
-            "lower_lr",
-            clip,
-            "adam_eps" if roles.adaptive else "",
-            "check_data_nan",
-        )
-    if kind == "dead_units":
-        fixes = _pick(roles, *_dead_keys(roles))
-        if roles.saturating and not roles.recurrent:
-            act = _activation_fix(roles)
-            fixes = tuple(act if f.key == act.key else f for f in fixes)
-        return fixes
-    if kind == "no_grad":
-        return _pick(roles, "unused_param")
-    if kind == "frozen":
-        return _pick(roles, "unfreeze")
-    if kind == "not_in_optimizer":
-        return _pick(roles, "add_to_optimizer")
-    if kind == "lr_too_high":
-        return _pick(roles, "lower_lr", "warmup", clip)
-    if kind == "lr_too_low":
-        return _pick(roles, "raise_lr")
-    if kind == "loss_divergence":
-        return _pick(
-            roles,
-            "lower_lr",
-            clip,
-            "warmup",
-            "weight_decay",
-            "l1_regularisation",
-            "check_data_nan",
-        )
-    if kind == "loss_plateau":
-        if cause == "small_updates":
-            return _pick(roles, "raise_lr", _norm_key(roles), _residual_key(roles))
-        if cause in ("no_update", "unmeasured"):
-            # the other finding's fixes apply, or nothing was measured to choose from
-            return ()
-        return _pick(roles, "check_pipeline")
-    if kind == "no_update":
-        if cause == "zeroed_after_log":
-            return _pick(roles, "fix_clip_max_norm", "zero_grad_order", "check_optimizer_params")
-        if cause == "weights_unchanged":
-            return _pick(roles, "check_optimizer_params", "check_lr", "zero_grad_order")
-        if cause == "lr_zero":
-            return _pick(roles, "check_lr")
-        return _pick(roles, "fix_clip_max_norm", "check_optimizer_params", "check_lr")
-    if kind == "over_clipped":
-        return _pick(roles, "raise_max_norm")
-    if kind == "zero_grad_missing":
-        return _pick(roles, "zero_grad")
-    if kind == "lr_collapsed":
-        return _pick(roles, "scheduler_per_epoch", "check_lr")
-    if kind == "weight_collapse":
-        return _pick(roles, "lower_weight_decay")
-    if kind == "fp16_underflow":
-        return (*_pick(roles, "grad_scaler"), _underflow_dtype(roles))
-    return ()
+    spec = finding_kind(kind)
+    ranking = RANKINGS.get(spec.fixes) if spec is not None and spec.fixes else None
+    if ranking is None:
+        return ()
+    return ranking(roles, cause, _clip_key(roles, clipping))

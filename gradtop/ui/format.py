@@ -109,10 +109,3 @@ def ellipsize(text: str, width: int) -> str:
         kept.append(ch)
         used += w
     return "…" + "".join(reversed(kept))
-
-
-def log10_safe(value: float | None) -> float | None:
-    """log10 of a positive finite number, else None (zero, negative, NaN, Inf, missing)."""
-    if value is None or not math.isfinite(value) or value <= 0:
-        return None
-    return math.log10(value)

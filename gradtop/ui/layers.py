@@ -18,6 +18,7 @@ from enum import Enum
 import numpy as np
 
 from gradtop.diagnosis.findings import Finding, Severity
+from gradtop.diagnosis.kinds import FINDING_KINDS
 from gradtop.history import RunHistory
 from gradtop.records import ParamInfo
 
@@ -39,25 +40,16 @@ class LayerStatus:
 
 OK = LayerStatus("ok", "✓ ok", "ok", 0)
 UNKNOWN = LayerStatus("unknown", "? unknown", "muted", 0)  # no diagnosis: never "ok"
-FROZEN = LayerStatus("frozen", "– frozen", "muted", 5)
-NO_GRAD = LayerStatus("no_grad", "∅ no grad", "warning", 40)
-NONFINITE = LayerStatus("nonfinite", "✖ NaN/Inf", "error", 100)
-
-# Finding kinds from gradtop.diagnosis mapped to the word a layer row shows.
+# The word a layer row shows for each finding kind that has one (gradtop.diagnosis.kinds).
 KIND_STATUS: dict[str, LayerStatus] = {
-    "nonfinite": NONFINITE,
-    "exploding": LayerStatus("exploding", "▲ EXPLODE", "error", 90),
-    "vanishing": LayerStatus("vanishing", "▼ VANISH", "error", 80),
-    "dead_units": LayerStatus("dead_units", "○ dead", "warning", 60),
-    "no_grad": NO_GRAD,
-    "frozen": FROZEN,
-    "not_in_optimizer": LayerStatus("not_in_optimizer", "⊘ not opt", "warning", 35),
-    "grad_spike": LayerStatus("grad_spike", "↑ spike", "warning", 50),
-    "weight_collapse": LayerStatus("weight_collapse", "↓ shrink", "warning", 55),
-    "no_update": LayerStatus("no_update", "⊘ no step", "error", 85),
-    "zero_grad_missing": LayerStatus("zero_grad_missing", "Σ stale", "error", 85),
-    "fp16_underflow": LayerStatus("fp16_underflow", "0 fp16", "warning", 55),
+    k.id: LayerStatus(k.id, k.row.label, k.row.tone, k.row.rank)
+    for k in FINDING_KINDS
+    if k.row is not None
 }
+# Plain facts of the newest step show the same words as the findings that report them.
+FROZEN = KIND_STATUS["frozen"]
+NO_GRAD = KIND_STATUS["no_grad"]
+NONFINITE = KIND_STATUS["nonfinite"]
 
 
 def status_for_finding(finding: Finding) -> LayerStatus:

@@ -1,71 +1,39 @@
-"""The rules, in the order their findings are most useful to read (root causes first).
+"""The rules, run in the order of the first kind each raises (``gradtop.diagnosis.kinds``).
 
-Each rule is a pure function ``View -> list[Signal]`` (see ``gradtop.diagnosis.signals``).
+Each rule is a pure function ``View -> list[Signal]`` (see ``gradtop.diagnosis.signals``)
+living in one family module; the registry names it as ``"family.function"``, so a new
+rule in an existing family needs no edit here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 
-from gradtop.diagnosis.rules.flow import exploding, grad_spike, vanishing
-from gradtop.diagnosis.rules.health import (
-    dead_units,
-    fp16_underflow,
-    frozen,
-    no_grad,
-    nonfinite,
-)
-from gradtop.diagnosis.rules.optimizer import (
-    lr_collapsed,
-    no_update,
-    over_clipped,
-    weight_collapse,
-    zero_grad_missing,
-)
-from gradtop.diagnosis.rules.training import learning_rate, loss_divergence, loss_plateau
+from gradtop.diagnosis.kinds import FINDING_KINDS, KINDS
+from gradtop.diagnosis.rules import flow, health, optimizer, training
 from gradtop.diagnosis.signals import Signal
 from gradtop.diagnosis.view import View
 
 Rule = Callable[[View], list[Signal]]
 
-RULES: tuple[Rule, ...] = (
-    nonfinite,
-    zero_grad_missing,
-    no_update,
-    exploding,
-    vanishing,
-    fp16_underflow,
-    dead_units,
-    no_grad,
-    frozen,
-    over_clipped,
-    lr_collapsed,
-    weight_collapse,
-    learning_rate,
-    loss_divergence,
-    grad_spike,
-    loss_plateau,
+FAMILIES: dict[str, ModuleType] = {
+    "flow": flow,
+    "health": health,
+    "optimizer": optimizer,
+    "training": training,
+}
+
+
+def rule_named(path: str) -> Rule:
+    """The rule a registry entry names (``"flow.exploding"``)."""
+    family, _, name = path.partition(".")
+    rule: Rule = getattr(FAMILIES[family], name)
+    return rule
+
+
+RULES: tuple[Rule, ...] = tuple(
+    rule_named(path) for path in dict.fromkeys(k.rule for k in FINDING_KINDS)
 )
 
-KINDS: tuple[str, ...] = (
-    "nonfinite",
-    "zero_grad_missing",
-    "no_update",
-    "exploding",
-    "vanishing",
-    "fp16_underflow",
-    "dead_units",
-    "no_grad",
-    "frozen",
-    "not_in_optimizer",
-    "over_clipped",
-    "lr_collapsed",
-    "weight_collapse",
-    "lr_too_high",
-    "lr_too_low",
-    "loss_divergence",
-    "grad_spike",
-    "loss_plateau",
-)
-
-__all__ = ["KINDS", "RULES", "Rule"]
+__all__ = ["FAMILIES", "KINDS", "RULES", "Rule", "rule_named"]
