@@ -12,24 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradtop.logger.layout import HIST_BINS, Row, StepLayout
 from gradtop.records import UPDATE_RATIO, Step, encode_record
-
-# Rows of the packed per-parameter partials, in order. Rows 0-4 add up across ranks
-# (all_reduce SUM), row 5 is a maximum (all_reduce MAX).
-GRAD_SUMSQ = 0
-GRAD_NONZERO = 1
-GRAD_NONFINITE = 2
-GRAD_PRESENT = 3
-WEIGHT_SUMSQ = 4
-GRAD_ABSMAX = 5
-N_ROWS = 6
-SUM_ROWS = slice(0, 5)
-MAX_ROWS = slice(5, 6)
-
-# log10 bin edges of the optional gradient-magnitude histogram: 1e-12 .. 1e4, one bin per
-# decade. Entries below the first edge (including exact zeros) land in the first bin,
-# entries at or above the last edge (including Inf) in the last; NaN is not counted.
-HIST_EDGES: tuple[float, ...] = tuple(float(e) for e in range(-12, 5))
 
 
 @dataclass(slots=True)
@@ -51,7 +35,13 @@ def finalise(
     Without ``detail`` the weight, zero-count and update rows were not measured (a step
     between detail steps): weight_norm, zero_frac and update_ratio are all ``None``.
     """
-    sumsq, nonzero, nonfinite, present, wsumsq, absmax = (matrix[r] for r in range(N_ROWS))
+    sumsq, nonzero, nonfinite = (
+        matrix[Row.GRAD_SUMSQ],
+        matrix[Row.GRAD_NONZERO],
+        matrix[Row.GRAD_NONFINITE],
+    )
+    present, absmax = matrix[Row.GRAD_PRESENT], matrix[Row.GRAD_ABSMAX]
+    wsumsq = matrix[Row.WEIGHT_SUMSQ]
     grad_norm: list[float | int | None] = []
     grad_max: list[float | int | None] = []
     weight_norm: list[float | int | None] = []
@@ -144,16 +134,13 @@ def render_step(
 ) -> bytes:
     """Decode one packed vector (already on the host) into a step record's bytes."""
     n = len(spec.numels)
-    matrix = [values[r * n : (r + 1) * n] for r in range(N_ROWS)]
-    offset = N_ROWS * n
+    n_update = len(spec.owned) if has_update and spec.owned is not None else 0
+    layout = StepLayout(n, hist=has_hist, update=n_update, scalars=len(meta.device_keys))
+    matrix = [values[layout.row(r)] for r in Row]
     hist = None
     if has_hist:
-        bins = len(HIST_EDGES) - 1
-        hist = hist_rows(values[offset : offset + n * bins], matrix[GRAD_PRESENT], bins)
-        offset += n * bins
-    for key in meta.device_keys:
-        value = values[offset]
-        offset += 1
+        hist = hist_rows(values[layout.hist_counts], matrix[Row.GRAD_PRESENT], HIST_BINS)
+    for key, value in zip(meta.device_keys, values[layout.device_scalars], strict=True):
         if key[0] == "loss":
             meta.loss = value
         elif key[0] == "loss_scale":
@@ -165,9 +152,9 @@ def render_step(
         else:
             meta.scalars[key[1]] = value
     update: list[float | None] | None = None
-    if has_update and spec.owned is not None:
+    if n_update and spec.owned is not None:
         update = [None] * n
-        for i, v in zip(spec.owned, values[offset:], strict=True):
+        for i, v in zip(spec.owned, values[layout.update_sumsq], strict=True):
             update[i] = v
     final = finalise(matrix, spec.numels, update, detail)
     if spec.owned is None:

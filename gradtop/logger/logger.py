@@ -40,7 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from gradtop.logger import parallel
-from gradtop.logger.finalise import HIST_EDGES, PackSpec, StepMeta, render_step
+from gradtop.logger.finalise import PackSpec, StepMeta, render_step
+from gradtop.logger.layout import HIST_EDGES, Row, StepLayout
 from gradtop.logger.model_info import describe, host_and_pid, optimizer_meta, rank_and_world
 from gradtop.logger.sharded import ReductionFailed, ShardReducer
 from gradtop.logger.stats import Partials, StatsEngine
@@ -439,7 +440,7 @@ class Logger:
             return
         start = time.perf_counter()
         try:
-            self._pending.weight_owned = self._tracker.snapshot()
+            pending.weight_owned = tracker.snapshot()
         except Exception as exc:
             self._internal_error(exc)
         self.cost_s += time.perf_counter() - start
@@ -514,27 +515,26 @@ class Logger:
         engine = self._engine
         if pending.partials is not None and pending.partials.weight is None:
             pending.partials.weight = self._weight_row(pending)
+        # The sections of gradtop.logger.layout.StepLayout, in order: SUM, MAX, scalars.
         if self._sharded:
             reduced = self._reduce(pending, update)
             if reduced is not None:
                 self._note_reduced_nonfinite(reduced[0])
             if reduced is None or self._writer is None:
                 return  # failed (warned, counted), or a rank that does not write
-            pending.partials, update = reduced
-        assert pending.partials is not None
-        parts = pending.partials.parts()
-        if pending.partials.hist is not None:
-            parts.append(pending.partials.hist.reshape(-1))
+            parts = list(reduced)
+            has_hist = pending.hist
+        else:
+            assert pending.partials is not None
+            parts = pending.partials.sum_pieces(update) + pending.partials.max_pieces()
+            has_hist = pending.partials.hist is not None
         if pending.device_values:
             parts.append(
                 torch.stack([v.to(engine.device, engine.dtype) for v in pending.device_values])
             )
-        if update is not None:
-            parts.append(update)
-        packed = torch.cat(parts) if len(parts) > 1 else parts[0]
+        packed = torch.cat(parts)
         host, ready = _to_host(packed)
-        has_hist = pending.partials.hist is not None
-        pending.partials = None  # type: ignore[assignment]  # free device memory early
+        pending.partials = None  # free device memory early
         pending.device_values = []
         has_update = update is not None
         job = functools.partial(
@@ -550,12 +550,11 @@ class Logger:
         if self._writer is not None:
             self._writer.submit(job)
 
-    def _note_reduced_nonfinite(self, reduced: Partials) -> None:
+    def _note_reduced_nonfinite(self, sums: Tensor) -> None:
         """Sharded: NaN/Inf in the reduced sums of squares (the same on every rank) makes
         the next logged step a detail step on every rank. Only on CPU (gloo): reading a
         device value would stall the training thread, so accelerators skip this."""
-        n = len(self._engine.numels)
-        sumsq = reduced.grad[:n]
+        sumsq = sums[StepLayout(len(self._engine.numels)).row(Row.GRAD_SUMSQ)]
         if sumsq.device.type == "cpu" and not bool(torch.isfinite(sumsq).all()):
             self._force_detail = True
 
@@ -579,10 +578,9 @@ class Logger:
             row.index_copy_(0, self._other_t, pending.weight_other)
         return row
 
-    def _reduce(
-        self, pending: _Pending, update: Tensor | None
-    ) -> tuple[Partials, Tensor | None] | None:
-        """Every rank runs exactly this: its pieces in, everyone's sums out (or None)."""
+    def _reduce(self, pending: _Pending, update: Tensor | None) -> tuple[Tensor, Tensor] | None:
+        """Every rank runs exactly this: its pieces in, everyone's SUM and MAX sections
+        out (or None)."""
         n_update = 0 if update is None or self._tracker is None else len(self._tracker.index)
         try:
             return self._reducer.reduce(pending.partials, pending.hist, update, n_update)
@@ -622,7 +620,8 @@ class Logger:
         if ready is not None:
             ready.synchronize()  # waits on the writer thread, never on the training thread
         values = host.tolist()
-        if feedback and not all(map(math.isfinite, values[: len(self._spec.numels)])):
+        sumsq = values[StepLayout(len(self._spec.numels)).row(Row.GRAD_SUMSQ)]
+        if feedback and not all(map(math.isfinite, sumsq)):
             # Only the device knew: the next logged step after this one is a detail step.
             self._writer_nonfinite += 1
         return render_step(values, meta, self._spec, hist, update, detail=detail)

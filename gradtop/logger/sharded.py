@@ -1,10 +1,11 @@
 """One logged step's reduction across ranks, for sharded (DTensor) parameters.
 
 Each rank brings the partial statistics of its local shards (gradtop.logger.stats);
-this module packs the additive ones into one vector and the max |g| row into another,
-runs the two collectives of gradtop.logger.parallel.reduce_partials, and unpacks the
-result into the same :class:`Partials` shape a single process produces, so finalising
-and writing (rank 0 only) need not know the job was distributed.
+this module packs the additive ones into the step's SUM section and the maxima into its
+MAX section (gradtop.logger.layout) and runs the two collectives of
+gradtop.logger.parallel.reduce_partials. The reduced sections are laid out as one
+process lays them out, so finalising and writing (rank 0 only) need not know the job
+was distributed.
 
 Every rank must issue the same collectives with the same sizes, or the job hangs. So a
 rank whose local statistics failed still joins, with NaNs of the agreed size (the step
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from gradtop.logger.finalise import HIST_EDGES
+from gradtop.logger.layout import HIST_BINS, MAX_ROWS, SUM_ROWS, Row, StepLayout
 from gradtop.logger.parallel import reduce_partials
 from gradtop.logger.stats import Partials, StatsEngine
 
@@ -31,7 +32,7 @@ class ReductionFailed(RuntimeError):
 
 
 class ShardReducer:
-    """Count-once masks and the pack/reduce/unpack of one logged step."""
+    """Count-once masks and the pack/reduce of one logged step's SUM and MAX sections."""
 
     def __init__(
         self,
@@ -46,54 +47,57 @@ class ShardReducer:
         self.keep = torch.tensor(list(keep), dtype=torch.bool, device=self.device)
         owned_keep = [keep[i] for i in owned] if owned is not None else []
         self.keep_owned = torch.tensor(owned_keep, dtype=torch.bool, device=self.device)
+        # A plain function, not a bound method of the Logger: a bound method here would
+        # make Logger -> reducer -> Logger a cycle, and a closed Logger (with the update
+        # tracker's parameter copy) would wait for the cycle collector to be freed.
         self.on_local_error = on_local_error
+        self._masks: dict[StepLayout, Tensor] = {}
 
     def reduce(
         self, partials: Partials | None, hist: bool, update: Tensor | None, n_update: int
-    ) -> tuple[Partials, Tensor | None]:
-        n, bins = self.n, len(HIST_EDGES) - 1
-        size = 5 * n + (n * bins if hist else 0) + n_update
+    ) -> tuple[Tensor, Tensor]:
+        """Everyone's SUM and MAX sections (``StepLayout.sums``, ``.maxes``), reduced."""
+        layout = StepLayout(self.n, hist=hist, update=n_update)
         try:
-            sums, maxes = self._pack(partials, hist, update, n_update)
-            if sums.numel() != size:
-                raise RuntimeError(f"packed {sums.numel()} values, expected {size}")
+            sums, maxes = self._pack(partials, layout, update)
         except Exception as exc:  # still join the collectives, or the other ranks hang
             self.on_local_error(exc)
-            sums = torch.full((size,), math.nan, dtype=self.dtype, device=self.device)
-            maxes = torch.full((n,), math.nan, dtype=self.dtype, device=self.device)
+            sums = self._nans(layout.sums.stop)
+            maxes = self._nans(len(MAX_ROWS) * self.n)
         try:
             reduce_partials(sums, maxes)
         except Exception as exc:
             raise ReductionFailed(f"{type(exc).__name__}: {exc}") from exc
         # A NaN anywhere makes a sum of squares NaN; make max |g| NaN there too, as it is
         # in one process, whatever the backend's MAX does with NaN.
-        maxes = torch.where(torch.isnan(sums[:n]), math.nan, maxes)
-        offset = 5 * n
-        reduced_hist = None
-        if hist:
-            reduced_hist = sums[offset : offset + n * bins].view(n, bins)
-            offset += n * bins
-        reduced = Partials(
-            grad=torch.cat([sums[: 4 * n], maxes]), weight=sums[4 * n : 5 * n], hist=reduced_hist
-        )
-        return reduced, (sums[offset:] if n_update else None)
+        nan = torch.isnan(sums[layout.row(Row.GRAD_SUMSQ)])
+        maxes = torch.where(nan, math.nan, maxes.view(len(MAX_ROWS), self.n)).reshape(-1)
+        return sums, maxes
 
     def _pack(
-        self, p: Partials | None, hist: bool, update: Tensor | None, n_update: int
+        self, p: Partials | None, layout: StepLayout, update: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         """Additive pieces, zeroed on replicated copies (``where``: a NaN there stays out)."""
         if p is None or p.weight is None:
             raise RuntimeError("no local statistics on this rank")
-        n = self.n
-        pieces = [
-            torch.where(self.keep, p.grad[: 4 * n].view(4, n), 0.0).reshape(-1),
-            torch.where(self.keep, p.weight, 0.0),
-        ]
-        if hist:
-            if p.hist is None:
-                raise RuntimeError("histogram expected")
-            pieces.append(torch.where(self.keep.unsqueeze(1), p.hist, 0.0).reshape(-1))
-        if n_update:
-            assert update is not None
-            pieces.append(torch.where(self.keep_owned, update, 0.0))
-        return torch.cat(pieces), p.grad[4 * n :].clone()
+        if layout.hist and p.hist is None:
+            raise RuntimeError("histogram expected")
+        sums = torch.cat(p.sum_pieces(update if layout.update else None))
+        if sums.numel() != layout.sums.stop:
+            raise RuntimeError(f"packed {sums.numel()} values, expected {layout.sums.stop}")
+        return torch.where(self._mask(layout), sums, 0.0), torch.cat(p.max_pieces())
+
+    def _nans(self, size: int) -> Tensor:
+        return torch.full((size,), math.nan, dtype=self.dtype, device=self.device)
+
+    def _mask(self, layout: StepLayout) -> Tensor:
+        """Which entries of the SUM section this rank counts (built once per layout)."""
+        mask = self._masks.get(layout)
+        if mask is None:
+            pieces = [self.keep.repeat(len(SUM_ROWS))]
+            if layout.hist:
+                pieces.append(self.keep.repeat_interleave(HIST_BINS))
+            if layout.update:
+                pieces.append(self.keep_owned)
+            mask = self._masks[layout] = torch.cat(pieces)
+        return mask

@@ -6,7 +6,8 @@ back to the host here. The work is split in two halves on purpose:
 
 * :meth:`StatsEngine.partials` computes *local partial statistics* on the device: sums of
   squares, element counts and a max, i.e. quantities that combine across ranks with a
-  plain ``all_reduce`` (SUM for rows 0-4, MAX for row 5) before anything is finalised.
+  plain ``all_reduce`` (SUM or MAX per row, gradtop.logger.layout) before anything is
+  finalised.
 * :func:`gradtop.logger.finalise.finalise` runs on the host (the writer thread) and turns
   partials into what the record stores: square roots, fractions, ``None`` where missing.
 
@@ -27,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gradtop.logger.finalise import HIST_EDGES, N_ROWS
+from gradtop.logger.layout import GRAD_ROWS, GRAD_SUM_ROWS, HIST_EDGES, N_ROWS, Row
 from gradtop.logger.parallel import local, local_grad
 from gradtop.logger.reductions import (
     count_nonzero_float,
@@ -51,28 +52,42 @@ def pack_dtype(device: torch.device) -> torch.dtype:
 class Partials:
     """Local partial statistics, still on the device; nothing has been synchronised.
 
-    ``grad`` is ``[5 * P]``, five rows in the header's parameter order: gradient sum of
-    squares, nonzero count, non-finite count, 1 if a gradient was present (all additive
-    across ranks), then max |g|. ``weight`` is the ``[P]`` weight sum of squares, or None
-    while it is still to be measured (the update tracker measures the weights during its
-    snapshot, when they are in cache anyway). ``hist`` is ``[P, bins]`` counts or None.
+    ``grad`` is ``[len(GRAD_ROWS) * P]``: the gradient rows of gradtop.logger.layout, in
+    that order, each in the header's parameter order. ``weight`` is the ``[P]`` weight
+    sum of squares, or None while it is still to be measured (the update tracker
+    measures the weights during its snapshot, when they are in cache anyway). ``hist``
+    is ``[P, HIST_BINS]`` counts or None.
     """
 
     grad: Tensor
     weight: Tensor | None
     hist: Tensor | None = None
 
-    def parts(self) -> list[Tensor]:
-        """The pieces of :attr:`matrix`, in order, for the caller's single ``cat``."""
+    def sum_pieces(self, update: Tensor | None = None) -> list[Tensor]:
+        """The pieces of the step's SUM section (``StepLayout.sums``), in order."""
         assert self.weight is not None
-        n = self.weight.numel()
-        return [self.grad[: 4 * n], self.weight, self.grad[4 * n :]]
+        pieces = [self.grad[: self._cut()], self.weight]
+        if self.hist is not None:
+            pieces.append(self.hist.reshape(-1))
+        if update is not None:
+            pieces.append(update)
+        return pieces
+
+    def max_pieces(self) -> list[Tensor]:
+        """The pieces of the step's MAX section (``StepLayout.maxes``)."""
+        return [self.grad[self._cut() :]]
+
+    def _cut(self) -> int:
+        assert self.weight is not None
+        return GRAD_SUM_ROWS * self.weight.numel()
 
     @property
     def matrix(self) -> Tensor:
-        """``[N_ROWS, P]``: rows 0-4 reduce with SUM across ranks, row 5 with MAX."""
+        """``[N_ROWS, P]``, rows in ``layout.Row`` order (the histogram is not part of it)."""
         assert self.weight is not None
-        return torch.cat(self.parts()).view(N_ROWS, self.weight.numel())
+        cut = self._cut()
+        rows = torch.cat([self.grad[:cut], self.weight, self.grad[cut:]])
+        return rows.view(N_ROWS, self.weight.numel())
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +165,15 @@ class StatsEngine:
         if self._nonfinite_unknown or layout.sparse:
             self.nonfinite_seen = None
         sumsq, nonzero, nonfinite, absmax = rows
+        by_row = {
+            Row.GRAD_SUMSQ: sumsq,
+            Row.GRAD_NONZERO: nonzero,
+            Row.GRAD_NONFINITE: nonfinite,
+            Row.GRAD_PRESENT: layout.present,
+            Row.GRAD_ABSMAX: absmax,
+        }
         # cat promotes the integer counts to the pack dtype (float64: exact up to 2**53).
-        flat = torch.cat([sumsq, nonzero, nonfinite, layout.present, absmax])
+        flat = torch.cat([by_row[r] for r in GRAD_ROWS])
         if not detail:
             weight: Tensor | None = self._placeholder(n, self.device)
         else:
