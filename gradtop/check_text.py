@@ -1,18 +1,19 @@
 """The text form of ``gradtop check``: a summary a human reads in a CI log.
 
-It renders the JSON-ready summary dict (``gradtop.check.summarise``), so text and
-``--json`` can never disagree. Every string from the file goes through ``safe``;
+It renders the same ``CheckSummary`` (``gradtop.check_summary``) that ``--json``
+prints, so text and ``--json`` can never disagree. Every string from the file goes through ``safe``;
 colour is opt-in (the caller decides: a terminal, and no NO_COLOR).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
 
+from gradtop.check_summary import CheckSummary, FindingReport, RunReport
 from gradtop.reader.status import ERROR, SKIP_REASONS, WAITING
 from gradtop.text import safe_text
 
@@ -74,162 +75,180 @@ def _when(ts: Any) -> str:
         return ""
 
 
-def format_finding(f: Mapping[str, Any], color: bool) -> list[str]:
-    severity = f.get("severity", "info")
-    label = f"{severity.upper():<9}"
-    steps = f"steps {_n(f.get('first_step'))} to {_n(f.get('last_step'))}"
-    if not f.get("active", True):
-        steps += f", cleared at step {_n(f.get('cleared_step'))}"
-    head = f"  {_style(label, severity, color, f.get('active', True))} "
-    lines = [f"{head}{safe(f.get('title'), 300)} ({steps})"]
+def format_finding(f: FindingReport, color: bool) -> list[str]:
+    label = f"{f.severity.upper():<9}"
+    steps = f"steps {_n(f.first_step)} to {_n(f.last_step)}"
+    if not f.active:
+        steps += f", cleared at step {_n(f.cleared_step)}"
+    head = f"  {_style(label, f.severity, color, f.active)} "
+    lines = [f"{head}{safe(f.title, 300)} ({steps})"]
     pad = " " * 12
-    if f.get("params"):
-        lines.append(f"{pad}layers: {_names(list(f['params']))}")
-    for e in f.get("evidence", [])[:3]:
-        where = f" [{safe(e.get('param'), 120)}]" if e.get("param") else ""
+    if f.params:
+        lines.append(f"{pad}layers: {_names(list(f.params))}")
+    for e in f.evidence[:3]:
+        where = f" [{safe(e.param, 120)}]" if e.param else ""
         lines.append(
-            f"{pad}evidence: {safe(e.get('metric'), 120)}{where} = {_number(e.get('value'))}"
-            f" (threshold {safe(e.get('comparison'), 4)} {_number(e.get('threshold'))})"
+            f"{pad}evidence: {safe(e.metric, 120)}{where} = {_number(e.value)}"
+            f" (threshold {safe(e.comparison, 4)} {_number(e.threshold)})"
         )
-    lines.extend(f"{pad}fix: {safe(fix.get('title'), 200)}" for fix in f.get("fixes", [])[:2])
+    lines.extend(f"{pad}fix: {safe(fix.get('title'), 200)}" for fix in f.fixes[:2])
     return lines
 
 
-def _findings_line(findings: list[Mapping[str, Any]], color: bool) -> str:
-    active = [f for f in findings if f.get("active", True)]
+def _findings_line(findings: Sequence[FindingReport], color: bool) -> str:
+    active = [f for f in findings if f.active]
     if not active:
         healthy = click.style("none", fg="green") if color else "none"
         cleared = f" active ({len(findings)} cleared)" if findings else ""
         return f"  findings  {healthy}{cleared}"
     counts: dict[str, int] = {}
     for f in active:
-        counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
+        counts[f.severity] = counts.get(f.severity, 0) + 1
     parts = ", ".join(f"{counts[s]} {s}" for s in ("critical", "warning", "info") if s in counts)
     return f"  findings  {len(active)} active: {parts}"
 
 
-def format_summary(s: Mapping[str, Any], color: bool = False) -> str:
-    """The human summary: one block for the selected run, findings, then earlier runs."""
-    lines = [f"gradtop check  {safe(s['file'], 300)}"]
-    model = f" ({safe(s.get('model'), 80)})" if s.get("model") else ""
-    host = f" on {safe(s.get('host'), 80)}" if s.get("host") else ""
-    lines.append(f"  run       {safe(s.get('run_id'), 80)}{model}{host}{_when(s.get('started'))}")
-    lines.append(f"  layers    {_n(s['params'])} parameter tensors in {_n(s['modules'])} modules")
-    steps = f"  steps     {_n(s['steps'])} logged"
-    if s["steps"]:
-        steps += f" (step {_n(s.get('first_step'))} to {_n(s.get('last_step'))})"
-        steps += f"; last loss {_number(s.get('last_loss'))}"
+def _file_notes(s: CheckSummary) -> list[str]:
+    notes = []
+    if s.truncations:
+        notes.append(f"truncated {_n(s.truncations)}x")
+    if s.rotations:
+        notes.append(f"replaced {_n(s.rotations)}x")
+    if s.runs_continued:
+        notes.append(f"run header repeated {_n(s.runs_continued)}x (run continued)")
+    if s.runs_restarted:
+        notes.append(f"run restarted {_n(s.runs_restarted)}x (same run id, other parameter list)")
+    if s.partial_bytes:
+        notes.append(f"last line incomplete ({_n(s.partial_bytes)} bytes)")
+    if s.state not in ("", "following"):
+        notes.append(f"file {safe(s.state, 20)}")
+    return notes
+
+
+def _run_lines(run: RunReport | None) -> list[str]:
+    """The selected run: who wrote it, its size and steps (zeros when there is none)."""
+    r = run or RunReport(run_id="")
+    model = f" ({safe(r.model, 80)})" if r.model else ""
+    host = f" on {safe(r.host, 80)}" if r.host else ""
+    started = _when(r.started) if run is not None else ""
+    lines = [f"  run       {safe(run and r.run_id, 80)}{model}{host}{started}"]
+    lines.append(f"  layers    {_n(r.params)} parameter tensors in {_n(r.modules)} modules")
+    steps = f"  steps     {_n(r.steps)} logged"
+    if r.steps:
+        steps += f" (step {_n(r.first_step)} to {_n(r.last_step)})"
+        steps += f"; last loss {_number(r.last_loss)}"
     lines.append(steps)
-    lines.append(f"  records   {_n(s['records'])} read{skipped_text(s['skipped'])}")
-    file_notes = []
-    if s["truncations"]:
-        file_notes.append(f"truncated {_n(s['truncations'])}x")
-    if s["rotations"]:
-        file_notes.append(f"replaced {_n(s['rotations'])}x")
-    if s.get("runs_continued"):
-        file_notes.append(f"run header repeated {_n(s['runs_continued'])}x (run continued)")
-    if s.get("runs_restarted"):
-        file_notes.append(
-            f"run restarted {_n(s['runs_restarted'])}x (same run id, other parameter list)"
-        )
-    if s.get("partial_bytes"):
-        file_notes.append(f"last line incomplete ({_n(s['partial_bytes'])} bytes)")
-    if s.get("state") not in (None, "following"):
-        file_notes.append(f"file {safe(s['state'], 20)}")
+    return lines
+
+
+def format_summary(s: CheckSummary, color: bool = False) -> str:
+    """The human summary: one block for the selected run, findings, then earlier runs."""
+    run = s.run
+    lines = [f"gradtop check  {safe(s.file, 300)}", *_run_lines(run)]
+    lines.append(f"  records   {_n(s.records)} read{skipped_text(s.skipped)}")
+    file_notes = _file_notes(s)
     if file_notes:
         lines.append(f"  file      {'; '.join(file_notes)}")
-    ignored = s.get("ignored") or {}
-    if ignored:
-        parts = ", ".join(f"{safe(k, 40)} {_n(v)}" for k, v in sorted(ignored.items()))
+    if s.ignored:
+        parts = ", ".join(f"{safe(k, 40)} {_n(v)}" for k, v in sorted(s.ignored.items()))
         lines.append(f"  ignored   {parts} (values in steps that were not kept)")
-    if s.get("run_id") is not None:
-        if s.get("ended"):
-            dropped = f", {_n(s.get('dropped'))} records dropped" if s.get("dropped") else ""
-            lines.append(f"  end       {safe(s.get('end_reason'), 40)}{dropped}")
+    if run is not None:
+        if run.ended:
+            dropped = f", {_n(run.dropped)} records dropped" if run.dropped else ""
+            lines.append(f"  end       {safe(run.end_reason, 40)}{dropped}")
         else:
             lines.append("  end       none yet: still running, or the writer stopped")
-    nonfinite = s.get("first_nonfinite")
-    if nonfinite:
-        where = _names(nonfinite.get("params", []))
-        lines.append(f"  nonfinite first at step {_n(nonfinite.get('step'))} in {where}")
-    if s.get("version_error"):
-        lines.append(f"  warning   {safe(s['version_error'], 300)}")
-    findings = s.get("findings", [])
-    lines.append(_findings_line(findings, color))
-    for f in findings:
+        if run.first_nonfinite:
+            nonfinite = run.first_nonfinite
+            where = _names(list(nonfinite.params))
+            lines.append(f"  nonfinite first at step {_n(nonfinite.step)} in {where}")
+    if s.version_error:
+        lines.append(f"  warning   {safe(s.version_error, 300)}")
+    lines.append(_findings_line(s.findings, color))
+    for f in s.findings:
         lines.extend(format_finding(f, color))
-    earlier = [r for r in s.get("runs", []) if r.get("run_id") != s.get("run_id")]
+    earlier = [r for r in s.runs if r.run_id != s.run_id]
     if earlier:
         lines.append(f"other runs read from this path ({len(earlier)}):")
         for r in earlier:
-            span = f", step {_n(r.get('first_step'))} to {_n(r.get('last_step'))}"
-            span = span if r.get("steps") else ""
-            ended = ", ended" if r.get("ended") else ""
-            model = f" ({safe(r.get('model'), 80)})" if r.get("model") else ""
-            lines.append(
-                f"  {safe(r.get('run_id'), 80)}{model}  {_n(r.get('steps'))} steps{span}{ended}"
-            )
+            span = f", step {_n(r.first_step)} to {_n(r.last_step)}" if r.steps else ""
+            ended = ", ended" if r.ended else ""
+            model = f" ({safe(r.model, 80)})" if r.model else ""
+            lines.append(f"  {safe(r.run_id, 80)}{model}  {_n(r.steps)} steps{span}{ended}")
     return "\n".join(lines)
 
 
 def describe_changes(
-    prev: Mapping[str, Any] | None, cur: Mapping[str, Any], color: bool = False
+    prev: CheckSummary | None, cur: CheckSummary, color: bool = False
 ) -> list[str]:
     """Text lines for what changed between two summaries (the whole summary at first)."""
-    if prev is None or (prev.get("run_id") is None and cur.get("run_id") is not None):
-        if cur.get("run_id") is not None:
+    if prev is None or (prev.run is None and cur.run is not None):
+        if cur.run is not None:
             return [format_summary(cur, color)]
-        if cur["state"] == WAITING:
-            return [f"waiting for {safe(cur['file'], 300)} to appear"]
-        if cur["state"] == ERROR:
-            message = safe(cur["message"], 200)
-            return [f"cannot read {safe(cur['file'], 300)} yet: {message}; retrying"]
-        skipped = skipped_text(cur["skipped"])
-        return [f"no gradtop run yet in {safe(cur['file'], 300)}{skipped}"]
+        if cur.state == WAITING:
+            return [f"waiting for {safe(cur.file, 300)} to appear"]
+        if cur.state == ERROR:
+            message = safe(cur.message, 200)
+            return [f"cannot read {safe(cur.file, 300)} yet: {message}; retrying"]
+        skipped = skipped_text(cur.skipped)
+        return [f"no gradtop run yet in {safe(cur.file, 300)}{skipped}"]
     lines: list[str] = []
-    if cur["message"] != prev["message"] and cur["message"]:
-        lines.append(safe(cur["message"], 200))
-    elif cur["state"] != prev["state"]:
-        lines.append(f"file {safe(cur['state'], 20)}")
-    if cur.get("version_error") and cur["version_error"] != prev.get("version_error"):
-        lines.append(f"warning: {safe(cur['version_error'], 300)}")
-    if cur.get("run_id") != prev.get("run_id") and cur.get("run_id") is not None:
-        model = f" ({safe(cur.get('model'), 80)})" if cur.get("model") else ""
-        lines.append(
-            f"run {safe(cur['run_id'], 80)}{model}: {cur['params']:,} parameter tensors "
-            f"in {cur['modules']:,} modules"
-        )
-    new_steps = cur["steps"] - (prev["steps"] if cur.get("run_id") == prev.get("run_id") else 0)
-    if new_steps > 0:
-        loss = cur.get("last_loss")
-        loss_text = loss if isinstance(loss, str) or loss is None else f"{loss:.3e}"
-        lines.append(
-            f"step {cur['last_step']:,}  loss {loss_text}  (+{new_steps:,} "
-            f"step{'s' if new_steps > 1 else ''}, "
-            f"{cur['steps']:,} in this run)"
-        )
-    if cur.get("ended") and not prev.get("ended"):
-        lines.append(f"run ended ({safe(cur.get('end_reason'), 40)})")
+    if cur.message != prev.message and cur.message:
+        lines.append(safe(cur.message, 200))
+    elif cur.state != prev.state:
+        lines.append(f"file {safe(cur.state, 20)}")
+    if cur.version_error and cur.version_error != prev.version_error:
+        lines.append(f"warning: {safe(cur.version_error, 300)}")
+    run, before = cur.run, prev.run
+    if run is not None:
+        lines.extend(_run_changes(before, run))
+    if run is not None and run.ended and not (before is not None and before.ended):
+        lines.append(f"run ended ({safe(run.end_reason, 40)})")
     grown = {
-        reason: n - prev["skipped"].get(reason, 0)
-        for reason, n in cur["skipped"].items()
-        if n > prev["skipped"].get(reason, 0)
+        reason: n - prev.skipped.get(reason, 0)
+        for reason, n in cur.skipped.items()
+        if n > prev.skipped.get(reason, 0)
     }
     if grown:
         parts = ", ".join(f"{safe(r, 40)} +{n:,}" for r, n in sorted(grown.items()))
         lines.append(f"skipped +{sum(grown.values()):,} lines ({parts})")
-    lines.extend(_finding_changes(prev.get("findings", []), cur.get("findings", []), color))
+    lines.extend(_finding_changes(prev.findings, cur.findings, color))
     return lines
 
 
-def _finding_changes(prev: list[dict], cur: list[dict], color: bool) -> list[str]:
-    before = {(f["key"], f.get("active", True)): f for f in prev}
+def _run_changes(before: RunReport | None, run: RunReport) -> list[str]:
+    """Another run than before, and the steps it gained."""
+    lines: list[str] = []
+    same = before is not None and before.run_id == run.run_id
+    if not same:
+        model = f" ({safe(run.model, 80)})" if run.model else ""
+        lines.append(
+            f"run {safe(run.run_id, 80)}{model}: {run.params:,} parameter tensors "
+            f"in {run.modules:,} modules"
+        )
+    new_steps = run.steps - (before.steps if same and before is not None else 0)
+    if new_steps > 0:
+        loss = run.last_loss
+        loss_text = loss if isinstance(loss, str) or loss is None else f"{loss:.3e}"
+        last_step = run.last_step if run.last_step is not None else 0
+        lines.append(
+            f"step {last_step:,}  loss {loss_text}  (+{new_steps:,} "
+            f"step{'s' if new_steps > 1 else ''}, "
+            f"{run.steps:,} in this run)"
+        )
+    return lines
+
+
+def _finding_changes(
+    prev: Sequence[FindingReport], cur: Sequence[FindingReport], color: bool
+) -> list[str]:
+    before = {(f.key, f.active) for f in prev}
     lines: list[str] = []
     for f in cur:
-        if (f["key"], f.get("active", True)) in before:
+        if (f.key, f.active) in before:
             continue
-        if f.get("active", True):
+        if f.active:
             lines.extend(format_finding(f, color))
         else:
-            lines.append(f"cleared: {safe(f['title'], 300)} at step {f.get('cleared_step')}")
+            lines.append(f"cleared: {safe(f.title, 300)} at step {f.cleared_step}")
     return lines

@@ -6,11 +6,14 @@ and ``gradtop check`` never pay for torch (seconds) or Textual.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from gradtop import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _check_thresholds(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -24,7 +27,24 @@ def _check_thresholds(values: tuple[str, ...]) -> tuple[str, ...]:
     return values
 
 
-# One option for `watch` and `check`, so that both diagnose a file the same way.
+# What `watch` and `check` both take, defined once, so that both read and diagnose a file
+# the same way. Each maps to a parameter of the same name (``CheckOptions``, ``run_watch``).
+def log_file_argument(*, directories: bool) -> Callable[[F], F]:
+    """The log to read, as PATH. ``directories=False`` makes a directory a usage error;
+    ``check`` takes one and says why it cannot read it in its own one-line form."""
+    kind = click.Path(dir_okay=False) if not directories else None
+    return click.argument("path", metavar="FILE", type=kind)
+
+
+POLL_OPTION = click.option(
+    "--poll",
+    is_flag=True,
+    default=None,
+    help="Poll the file instead of relying on filesystem events (automatic on network "
+    "filesystems).",
+)
+# Seconds between looks at the file when no event arrives: hidden, for tests and slow disks.
+TICK_OPTION = click.option("--tick", type=click.FloatRange(0.01, 10.0), default=0.5, hidden=True)
 THRESHOLD_OPTION = click.option(
     "--threshold",
     "thresholds",
@@ -47,13 +67,8 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option(
-    "--poll",
-    is_flag=True,
-    default=None,
-    help="Poll the file instead of relying on filesystem events (network filesystems).",
-)
+@log_file_argument(directories=False)
+@POLL_OPTION
 @click.option(
     "--refresh",
     type=click.FloatRange(0.1, 10.0),
@@ -62,7 +77,10 @@ def main() -> None:
     help="Seconds between screen updates; raise it on a slow link.",
 )
 @THRESHOLD_OPTION
-def watch(path: str, poll: bool | None, refresh: float, thresholds: tuple[str, ...]) -> None:
+@TICK_OPTION
+def watch(
+    path: str, poll: bool | None, refresh: float, thresholds: tuple[str, ...], tick: float
+) -> None:
     """Live dashboard of a gradtop log: per-layer gradient health, loss, findings.
 
     Built for SSH: run it on the training machine. PATH may not exist yet; gradtop waits
@@ -70,11 +88,11 @@ def watch(path: str, poll: bool | None, refresh: float, thresholds: tuple[str, .
     """
     from gradtop.ui import run_watch
 
-    run_watch(path, poll=poll, refresh=refresh, thresholds=thresholds)
+    run_watch(path, poll=poll, refresh=refresh, thresholds=thresholds, tick=tick)
 
 
 @main.command()
-@click.argument("file", metavar="FILE")
+@log_file_argument(directories=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (per change with --follow).")
 @click.option(
     "--follow",
@@ -89,12 +107,7 @@ def watch(path: str, poll: bool | None, refresh: float, thresholds: tuple[str, .
     metavar="SECONDS",
     help="With --follow: exit after SECONDS without new data.",
 )
-@click.option(
-    "--poll",
-    is_flag=True,
-    default=None,
-    help="With --follow: poll instead of using file events (automatic on network filesystems).",
-)
+@POLL_OPTION
 @click.option("--run", "run_id", metavar="RUN_ID", help="Report this run, not the newest one.")
 @click.option(
     "--fail-on",
@@ -104,8 +117,8 @@ def watch(path: str, poll: bool | None, refresh: float, thresholds: tuple[str, .
     help="Exit 1 when an active finding at or above this severity exists; 'never' only reports.",
 )
 @THRESHOLD_OPTION
-@click.option("--tick", type=click.FloatRange(0.01, 10.0), default=0.5, hidden=True)
-def check(file: str, **opts: Any) -> None:
+@TICK_OPTION
+def check(**opts: Any) -> None:
     """Report on a gradtop log: the run, its steps, skipped lines and findings.
 
     Plain text for CI and job logs (colour only on a terminal, never with NO_COLOR),
@@ -125,7 +138,7 @@ def check(file: str, **opts: Any) -> None:
 
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     # Every option maps to a CheckOptions field of the same name (add both together).
-    options = CheckOptions(path=file, color=color, **opts)
+    options = CheckOptions(color=color, **opts)
 
     def echo(text: str) -> None:
         click.echo(text, color=color)

@@ -1,7 +1,7 @@
 """``gradtop demo NAME --no-ui``: train a demo into a file and print what gradtop finds.
 
 For classroom preparation and tests. The run is read back exactly as ``gradtop check``
-reads it (``CheckSession``: FileReader, History, Diagnoser), so the printed findings are
+reads it (``Check``, over the viewer's ``Session``), so the printed findings are
 those ``gradtop watch`` and ``gradtop check`` would show for the same file. Then the
 lesson: what you see, why, what fixes it, and which ``--fix`` to try next.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from gradtop.check import CheckSession, read_all, why_unreadable
+from gradtop.check import Check, read_all, why_unreadable
 from gradtop.check_text import format_summary
 from gradtop.demos.runner import TRAIN_THREADS
 from gradtop.demos.scenarios import SCENARIOS, run_scenario
@@ -73,16 +73,16 @@ def run_headless(
         first = result.first_nonfinite_loss + 1  # 1-based, as the progress lines count
         echo("  " + texts.ui(lang, "stopped_nonfinite", done=result.steps, first=first))
 
-    session = CheckSession(out, fail_on="never")
-    status = read_all(out, session)
-    reason = why_unreadable(session, status)
-    run = session.selected()
+    check = Check(out, fail_on="never")
+    status = read_all(check)
+    reason = why_unreadable(check, status)
+    run = check.selected()
     if reason is not None or run is None:
         echo(f"gradtop demo: cannot read the run back: {reason}")
         return 2
-    findings = session.findings(run)
+    findings = check.findings(run)
     echo("")
-    echo(format_summary(session.summary(status), color))
+    echo(format_summary(check.summary(status), color))
     _teach(state, lang, width, echo)
     advice = advise(state, findings, run.steps, finished=True)
     verdict = _verdict_line(advice, lang, worst_by_kind(findings))

@@ -1,8 +1,8 @@
 """Did gradtop catch what a scenario teaches? Reads a scenario's file the way a viewer does.
 
-The file goes through the real reader (FileReader, in small batches) into History, and
-the Diagnoser is updated after every batch, so persistence rules see the run unfold as
-``gradtop watch`` would. Used by the scenario tests, the scenario benchmark and demos.
+The file goes through the real reader (FileReader, in small batches) into the viewer's
+``Session``, which diagnoses at its cadence while reading, so persistence rules see the
+run unfold as ``gradtop watch`` would. Used by the scenario tests, benchmark and demos.
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 from gradtop.diagnosis import Diagnoser, Finding, Severity, Thresholds
-from gradtop.history import History, RunHistory
+from gradtop.history import RunHistory
+from gradtop.session import Session
 
 BATCH_BYTES = 32 * 1024  # a few records per read, like a live view
 
@@ -52,20 +54,18 @@ def diagnose_file(
     """The newest run in ``path`` and every finding the Diagnoser raised while reading it."""
     from gradtop.reader import FileReader  # viewer side: never loaded by a training script
 
-    history = History()
-    diagnoser = Diagnoser(thresholds)
+    source = os.fspath(path)
+    session = Session(partial(Diagnoser, thresholds))
     with FileReader(path) as reader:
         while True:
             batch = reader.read(batch_bytes)
-            history.extend(batch.records)
-            if history.current is not None:
-                diagnoser.update(history.current)
+            session.feed(source, batch.records)
             if batch.status.at_eof:
                 break
-    run = history.current
+    run = session.run(source)
     if run is None:
-        raise ValueError(f"no gradtop run in {os.fspath(path)}")
-    return run, diagnoser.update(run, force=True)
+        raise ValueError(f"no gradtop run in {source}")
+    return run, session.findings(source, run.run_id)
 
 
 def score(

@@ -1,9 +1,12 @@
-"""The Textual viewer (``gradtop watch``). Imports Textual; never torch.
+"""The Textual viewer (``gradtop watch``). Imports Textual (in ``app``); never torch.
 
 Layout of the package: pure builders (``format``, ``sparkline``, ``layers``, ``columns``,
 ``headline``, ``findings_text``, ``series``, ``heatmap``, ``model``) decide what is shown
 and are unit-tested without a terminal; widgets (one per file) draw it; ``follower``
 is the reader worker; ``app`` wires them together.
+
+Importing this package loads nothing else: ``gradtop.ui.model`` and the other pure
+builders stay usable without Textual; the app is loaded when ``run_watch`` runs.
 """
 
 from __future__ import annotations
@@ -11,29 +14,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from gradtop.diagnosis import Diagnoser
-from gradtop.diagnosis.thresholds import Thresholds
-from gradtop.ui.app import DEFAULT_REFRESH, GradtopApp
-
 
 def run_watch(
     path: str | Path,
     *,
     poll: bool | None = None,
-    refresh: float = DEFAULT_REFRESH,
+    refresh: float | None = None,
     thresholds: Sequence[str] = (),
+    tick: float = 0.5,
 ) -> None:
     """Run the dashboard on ``path`` until the user quits.
 
-    ``thresholds`` are ``NAME=VALUE`` overrides, as ``gradtop check --threshold`` takes.
+    ``refresh`` is seconds between redraws (None: the app's default); ``thresholds``
+    are ``NAME=VALUE`` overrides, as ``gradtop check --threshold`` takes; ``tick`` is
+    seconds between looks at the file when no change event arrives.
     """
+    from functools import partial
+
+    from gradtop.diagnosis import Diagnoser
+    from gradtop.diagnosis.thresholds import Thresholds
+    from gradtop.ui.app import DEFAULT_REFRESH, GradtopApp  # Textual: only when watching
+
     overrides = Thresholds.from_overrides(thresholds)
     GradtopApp(
         path,
         poll=poll,
-        refresh_interval=refresh,
-        make_diagnoser=lambda: Diagnoser(overrides),
+        tick=tick,
+        refresh_interval=DEFAULT_REFRESH if refresh is None else refresh,
+        make_diagnoser=partial(Diagnoser, overrides),
     ).run()
 
 
-__all__ = ["DEFAULT_REFRESH", "GradtopApp", "run_watch"]
+__all__ = ["run_watch"]

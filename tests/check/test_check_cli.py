@@ -355,10 +355,11 @@ def test_follow_a_directory_exits_2_at_once(tmp_path: Path, mode: list[str]) -> 
 
 
 def test_follow_text_says_why_a_file_cannot_be_read_yet() -> None:
+    from gradtop.check_summary import CheckSummary
     from gradtop.check_text import describe_changes
 
-    cur = {"file": "run.jsonl", "state": "error", "message": "cannot open: Permission denied"}
-    lines = describe_changes(None, {**cur, "run_id": None, "skipped": {}})
+    cur = CheckSummary("run.jsonl", state="error", message="cannot open: Permission denied")
+    lines = describe_changes(None, cur)
     assert lines == ["cannot read run.jsonl yet: cannot open: Permission denied; retrying"]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gradtop.check import CheckSession
+from gradtop.check import Check
 from gradtop.reader import FileReader
 
 torch = pytest.importorskip("torch")
@@ -37,7 +37,7 @@ def _train(log: gradtop.Logger, model: torch.nn.Module, n: int) -> None:
         log.log(loss)
 
 
-def _read_until(reader: FileReader, session: CheckSession, records: int) -> None:
+def _read_until(reader: FileReader, session: Check, records: int) -> None:
     """Read (as ``check --follow`` does) until ``records`` records in all were read."""
     end = time.monotonic() + DEADLINE
     while True:
@@ -52,7 +52,7 @@ def _read_until(reader: FileReader, session: CheckSession, records: int) -> None
 def test_a_rotated_log_keeps_the_steps_before_the_rotation(tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
     model = _model()
-    session = CheckSession(str(path))
+    session = Check(str(path))
     with FileReader(path) as reader:
         with (
             pytest.warns(GradtopWarning, match="deleted or replaced"),
@@ -64,7 +64,8 @@ def test_a_rotated_log_keeps_the_steps_before_the_rotation(tmp_path: Path) -> No
             _train(log, model, 3)
         _read_until(reader, session, 106)  # then header again, 3 steps, end
         summary = session.summary(reader.status)
-    assert summary["rotations"] == 1 and summary["skipped"] == {}
-    assert (summary["steps"], summary["first_step"], summary["last_step"]) == (103, 1, 103)
-    assert summary["runs_continued"] == 1 and summary["runs_restarted"] == 0
-    assert len(summary["runs"]) == 1 and summary["ended"]
+    run = summary.run
+    assert summary.rotations == 1 and summary.skipped == {} and run is not None
+    assert (run.steps, run.first_step, run.last_step) == (103, 1, 103)
+    assert summary.runs_continued == 1 and summary.runs_restarted == 0
+    assert len(summary.runs) == 1 and run.ended

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from gradtop import Logger
-from gradtop.check import CheckSession, read_all
+from gradtop.check import Check, read_all
 from gradtop.diagnosis import Severity
 
 pytestmark = pytest.mark.slow
@@ -59,8 +59,8 @@ def test_adam_near_zero_loss_is_not_an_explosion(tmp_path: Path) -> None:
     finally:
         torch.set_num_threads(before)
     assert min(losses[-300:]) < 0.01, "the run must reach the near-zero-loss regime"
-    session = CheckSession(str(path), fail_on="never")
-    read_all(str(path), session)
+    session = Check(str(path), fail_on="never")
+    read_all(session)
     run = session.selected()
     assert run is not None and run.steps == STEPS
     loud = [(f.kind, f.first_step) for f in session.findings(run) if f.severity >= Severity.WARNING]

@@ -221,7 +221,7 @@ async def test_truncated_file_is_noticed_and_reread(copy_fixture: Callable[[str]
 class _BrokenDiagnoser:
     """A diagnosis bug (as a real rule could have): every update raises."""
 
-    def update(self, run: object) -> list[object]:
+    def update(self, run: object, *, force: bool = False) -> list[object]:
         raise ZeroDivisionError("a rule divided by zero")
 
 
@@ -345,7 +345,7 @@ def test_a_rotation_keeps_the_findings_and_a_restart_drops_them() -> None:
     model and in `gradtop check`. The same id whose steps start over is a new run."""
     import dataclasses
 
-    from gradtop.check import CheckSession
+    from gradtop.check import Check
     from gradtop.diagnosis import Diagnoser
     from gradtop.ui.model import WatchModel
 
@@ -354,7 +354,7 @@ def test_a_rotation_keeps_the_findings_and_a_restart_drops_them() -> None:
     head = dataclasses.replace(records[0])  # type: ignore[type-var]
     rotated = [*records[:401], head, *records[401:]]
 
-    model, session = WatchModel(Diagnoser), CheckSession("rotated.jsonl", fail_on="never")
+    model, session = WatchModel(Diagnoser), Check("rotated.jsonl", fail_on="never")
     model.add(rotated)  # type: ignore[arg-type]
     session.feed(rotated)
     model.diagnose()
