@@ -37,11 +37,10 @@ from pathlib import Path
 import orjson
 
 from gradtop.history import History
-from gradtop.reader import FileReader
-from gradtop.reader.follow import DEFAULT_BATCH_BYTES
+from gradtop.reader import READ_BYTES, FileReader
 from gradtop.records import PARAM_STATS, encode_record
 
-FOLLOW_BATCH = DEFAULT_BATCH_BYTES  # what follow() and the UI worker read per call
+FOLLOW_BATCH = READ_BYTES  # what follow(), check and the UI worker read per call
 POOL = 64  # distinct stat rows, cycled: generation stays fast, lines stay realistic
 
 

@@ -13,7 +13,7 @@ module:
   filesystems, on ``--poll`` and on inotify limits; a dead observer is replaced.
   FileSource starts one on its first wait, so watchdog is imported only by a follower.
 * ``follow`` (follow.py): the one follow loop, behind ``check --follow``, ``watch`` and
-  the demo.
+  the demo: a ``Turn`` per batch, with the rate limit, idle exit and pause in one place.
 * ``read_latest`` (latest.py): the newest run's header and newest steps of a big file,
   read backwards, so a viewer can show something at once and back-fill later.
 * ``READ_BYTES``, ``TICK`` (pace.py): how much every loop reads at once, how often it looks.
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gradtop.reader.file_reader import FileReader
 from gradtop.reader.file_source import FileSource
-from gradtop.reader.follow import Follower, follow
+from gradtop.reader.follow import FollowStats, Turn, follow
 from gradtop.reader.latest import read_latest
 from gradtop.reader.pace import READ_BYTES, TICK
 from gradtop.reader.source import REPLACED, TRUNCATED, Restart, Source
@@ -44,11 +44,12 @@ __all__ = [
     "TRUNCATED",
     "FileReader",
     "FileSource",
-    "Follower",
+    "FollowStats",
     "ReadBatch",
     "ReaderStatus",
     "Restart",
     "Source",
+    "Turn",
     "Wakeup",
     "follow",
     "read_latest",

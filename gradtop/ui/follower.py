@@ -9,14 +9,21 @@ to count; anything unexpected is caught here and shown, so the viewer never dies
 from __future__ import annotations
 
 import threading
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual.message import Message
 
-from gradtop.reader import FileReader, ReaderStatus, Wakeup, read_latest
+from gradtop.reader import (
+    READ_BYTES,
+    TICK,
+    FileReader,
+    FileSource,
+    FollowStats,
+    follow,
+    read_latest,
+)
 from gradtop.reader.status import ERROR
 from gradtop.ui.messages import (
     BackfillProgressed,
@@ -27,9 +34,6 @@ from gradtop.ui.messages import (
 )
 from gradtop.ui.model import WatchModel
 
-# Bytes per read call: bounds the time the model lock is held and keeps the app
-# responsive while a large file is being caught up with.
-READ_CHUNK = 1 << 20
 LATEST_STEPS = 2000
 # Seconds between diagnoses while following. The Diagnoser replays every new row, so
 # batching loses nothing; it only bounds the viewer's CPU on wide models.
@@ -37,19 +41,13 @@ DIAGNOSE_EVERY = 1.0
 
 
 @dataclass
-class FollowStats:
-    """Counters the app (and tests) can read: how often the worker looked at the file."""
-
-    reads: int = 0
-    paused_waits: int = 0
-
-
-@dataclass
 class FollowOptions:
     path: str
     poll: bool | None = None
-    tick: float = 0.5
-    read_chunk: int = READ_CHUNK
+    tick: float = TICK
+    # Bytes per read: bounds the time the model lock is held and keeps the app
+    # responsive while a large file is being caught up with.
+    read_chunk: int = READ_BYTES
     diagnose_every: float = DIAGNOSE_EVERY
     latest_steps: int = LATEST_STEPS
 
@@ -87,7 +85,7 @@ class _Follower:
         self.stats = stats
 
     def run(self, resume: threading.Event) -> None:
-        options, post, stop = self.options, self.post, self.stop
+        options, post = self.options, self.post
         # 1. The newest records, found from the end of the file: a first frame in well
         #    under a second even when the file is gigabytes long.
         latest = read_latest(options.path, max_steps=options.latest_steps)
@@ -99,34 +97,15 @@ class _Follower:
         post(ModelChanged(latest.status))
 
         # 2. The whole file into a fresh model nobody else sees yet, then hand it over.
-        reader = FileReader(options.path)
+        reader = FileReader(FileSource(options.path, poll=options.poll, tick=options.tick))
         try:
             model = self._backfill(reader)
             post(ModelReplaced(model, "complete"))
             post(ModelChanged(reader.status))
-            # 3. Follow: wait for a change hint or a tick, then read to the end in chunks.
-            wakeup = Wakeup(options.path, poll=options.poll, tick=options.tick)
-            try:
-                post(WakeupStarted(wakeup.mode, wakeup.reason))
-                last: ReaderStatus | None = reader.status
-                diagnosed_at = time.monotonic()
-                while not stop.is_set():
-                    wakeup.wait(timeout=options.tick)
-                    if stop.is_set():
-                        break
-                    if not resume.is_set():
-                        self.stats.paused_waits += 1
-                        resume.wait(timeout=options.tick)
-                        continue
-                    last = self._catch_up(reader, model, last)
-                    now = time.monotonic()
-                    if model.diagnosis_due and now - diagnosed_at >= options.diagnose_every:
-                        diagnosed_at = now
-                        with model.lock:
-                            model.diagnose()
-                        post(ModelChanged(last))
-            finally:
-                wakeup.close()
+            # 3. Follow, in the shared loop: read to the end in chunks, nudging the app
+            #    after each; diagnose at most every ``diagnose_every`` seconds.
+            post(WakeupStarted(reader.source.mode, reader.source.reason))
+            self._follow(reader, model, resume)
         finally:
             reader.close()
 
@@ -148,19 +127,26 @@ class _Follower:
         model.diagnose()
         return model
 
-    def _catch_up(
-        self, reader: FileReader, model: WatchModel, last: ReaderStatus | None
-    ) -> ReaderStatus:
-        """Read to the end of the file in bounded chunks, nudging the app after each."""
-        while True:
-            batch = reader.read(max_bytes=self.options.read_chunk)
-            self.stats.reads += 1
+    def _follow(self, reader: FileReader, model: WatchModel, resume: threading.Event) -> None:
+        """Until stopped; nothing is read while ``resume`` is clear (the app's pause)."""
+        options = self.options
+        turns = follow(
+            reader,
+            stop=self.stop,
+            resume=resume,
+            tick=options.tick,
+            max_bytes=options.read_chunk,
+            report_every=options.diagnose_every,
+            stats=self.stats,
+        )
+        for turn in turns:
+            batch = turn.batch
             if batch.records:
                 with model.lock:
                     model.add(batch.records)
-            if batch.records or batch.status != last:
+            if turn.changed:
                 self.post(ModelChanged(batch.status))
-            last = batch.status
-            # As in the back-fill: a read without records (a long garbage line) is not the end.
-            if batch.status.at_eof or batch.status.state == ERROR or self.stop.is_set():
-                return batch.status
+            if turn.caught_up and model.diagnosis_due and turn.report_now():
+                with model.lock:
+                    model.diagnose()
+                self.post(ModelChanged(batch.status))

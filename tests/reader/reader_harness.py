@@ -1,6 +1,6 @@
 """Follow a file in a background thread and let a test wait for conditions with deadlines.
 
-The follower thread notifies a Condition after every batch, so a test waits exactly
+The following thread notifies a Condition after every batch, so a test waits exactly
 until what it expects has been read (or fails after a generous deadline); there is no
 sleeping and hoping.
 """
@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from gradtop.reader import Follower, ReaderStatus
+from gradtop.reader import FileReader, FileSource, ReaderStatus, follow
 from gradtop.records import End, Header, Record, Step
 
 DEADLINE = 20.0  # seconds; only ever reached when a test is about to fail
@@ -38,12 +38,13 @@ def step_keys(run: str, start: int, count: int) -> list[Key]:
 
 
 class Collector:
-    """Runs ``Follower.batches()`` in a thread, collecting records and the latest status."""
+    """Runs the follow loop in a thread, collecting records and the latest status."""
 
     def __init__(self, path: Path, *, poll: bool, tick: float = 0.1) -> None:
-        self.follower = Follower(path, poll=poll, tick=tick)
+        self.reader = FileReader(FileSource(path, poll=poll, tick=tick))
+        self.tick = tick
         self.records: list[Record] = []
-        self.status: ReaderStatus = self.follower.reader.status
+        self.status: ReaderStatus = self.reader.status
         self.states: list[str] = []
         self.error: BaseException | None = None
         self._cond = threading.Condition()
@@ -53,7 +54,10 @@ class Collector:
 
     def _run(self) -> None:
         try:
-            for batch in self.follower.batches(self._stop):
+            for turn in follow(self.reader, stop=self._stop, tick=self.tick):
+                if not turn.changed:
+                    continue
+                batch = turn.batch
                 with self._cond:
                     self.records.extend(batch.records)
                     self.status = batch.status
@@ -81,6 +85,6 @@ class Collector:
 
     def close(self) -> None:
         self._stop.set()
-        self.follower.stop()
+        self.reader.source.wake()
         self._thread.join(timeout=10)
-        self.follower.close()
+        self.reader.close()

@@ -11,13 +11,14 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from gradwriter import Writer
 
-from gradtop.reader import Follower, Wakeup
+from gradtop.reader import FileReader, FileSource, FollowStats, Wakeup, follow
 from gradtop.reader.filesystems import (
     filesystem_type,
     is_remote,
@@ -35,6 +36,14 @@ def writer(tmp_path: Path) -> Iterator[Writer]:
     w.close()
 
 
+def _until(condition: Callable[[], bool], deadline: float = 10.0) -> None:
+    """Wait until ``condition`` holds (another thread makes it so), or fail at the deadline."""
+    end = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
 def _wait_for_hint(wakeup: Wakeup, hints_before: int) -> None:
     """Wait (bounded by the long tick) until a hint newer than ``hints_before`` arrived."""
     while wakeup.hints <= hints_before:
@@ -43,19 +52,17 @@ def _wait_for_hint(wakeup: Wakeup, hints_before: int) -> None:
 
 def test_without_events_data_arrives_within_two_ticks(tmp_path: Path, writer: Writer) -> None:
     writer.header("r1", 2)
-    follower = Follower(tmp_path / "run.jsonl", poll=True, tick=0.05)
-    try:
-        assert follower.wakeup.mode == "polling" and follower.wakeup.reason == "--poll"
-        batches = follower.batches()
-        batch = next(batches)
-        assert len(batch.records) == 1 and batch.status.at_eof
+    source = FileSource(tmp_path / "run.jsonl", poll=True, tick=0.05)
+    with FileReader(source) as reader:
+        assert source.mode == "polling" and source.reason == "--poll"
+        turns = (turn for turn in follow(reader, tick=0.05) if turn.changed)
+        turn = next(turns)
+        assert len(turn.batch.records) == 1 and turn.caught_up
         writer.steps("r1", 1, 5, 2)  # returns once the bytes are in the file
-        ticks = follower.wakeup.ticks
-        batch = next(batches)
-        assert len(batch.records) == 5
-        assert follower.wakeup.ticks - ticks <= 2
-    finally:
-        follower.close()
+        ticks = source.wakeup.ticks
+        turn = next(turns)
+        assert len(turn.batch.records) == 5
+        assert source.wakeup.ticks - ticks <= 2
 
 
 def test_native_events_wake_the_reader_long_before_a_tick(tmp_path: Path, writer: Writer) -> None:
@@ -187,16 +194,48 @@ def test_this_machines_filesystem_is_found(tmp_path: Path) -> None:
 
 
 def test_stop_from_another_thread_ends_follow_promptly(tmp_path: Path) -> None:
-    follower = Follower(tmp_path / "run.jsonl", poll=True, tick=LONG_TICK)
-    done = threading.Event()
+    reader = FileReader(FileSource(tmp_path / "run.jsonl", poll=True, tick=LONG_TICK))
+    stop, done, stats = threading.Event(), threading.Event(), FollowStats()
 
     def run() -> None:
-        for _ in follower.batches():
+        for _ in follow(reader, stop=stop, tick=LONG_TICK, stats=stats):
             pass
         done.set()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    follower.stop()  # wakes the long wait at once
+    # The first wait returns at once (a new watch is a hint); after the second read the
+    # loop is in, or entering, a minute-long wait.
+    _until(lambda: stats.reads >= 2)
+    assert not done.is_set()
+    stop.set()
+    reader.source.wake()  # ends the long wait at once
     assert done.wait(timeout=10)
-    follower.close()
+    reader.close()
+
+
+def test_paused_follow_reads_nothing_until_resumed(tmp_path: Path, writer: Writer) -> None:
+    writer.header("r1", 2)
+    reader = FileReader(FileSource(tmp_path / "run.jsonl", poll=True, tick=0.05))
+    stop, resume, stats = threading.Event(), threading.Event(), FollowStats()
+    records: list[object] = []
+
+    def run() -> None:
+        for turn in follow(reader, stop=stop, resume=resume, tick=0.05, stats=stats):
+            records.extend(turn.batch.records)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        _until(lambda: stats.paused_waits >= 3)  # paused from the start: one wait a tick
+        assert stats.reads == 0 and records == []
+        resume.set()
+        _until(lambda: len(records) == 1)
+        assert stats.reads >= 1
+    finally:
+        stop.set()
+        resume.set()
+        reader.source.wake()
+        thread.join(timeout=10)
+        reader.close()
+    assert not thread.is_alive()
