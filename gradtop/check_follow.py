@@ -10,18 +10,17 @@ prints the final summary (text) and exits with the same codes as a one-shot chec
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
 
 from gradtop.check import (
     EXIT_UNREADABLE,
+    Check,
     CheckOptions,
-    CheckSession,
     Echo,
     exit_code,
     to_json_line,
     why_unreadable,
 )
+from gradtop.check_summary import CheckSummary, WatchMode
 from gradtop.check_text import describe_changes, format_summary, safe
 from gradtop.reader import FileReader, FileSource, ReaderStatus, follow
 from gradtop.reader.status import ERROR
@@ -30,14 +29,14 @@ REPORT_EVERY = 1.0  # seconds: at most about one report per second
 
 
 def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
-    session = CheckSession.for_options(options)
+    session = Check.for_options(options)
     reader = FileReader(FileSource(options.path, poll=options.poll, tick=options.tick))
-    watch = {"mode": reader.source.mode, "reason": reader.source.reason}
-    if watch["mode"] == "polling" and not options.poll:  # say why, unless asked to poll
-        echo_err(f"gradtop check: polling for changes ({safe(watch['reason'], 200)})")
+    watch = WatchMode(reader.source.mode, reader.source.reason)
+    if watch.mode == "polling" and not options.poll:  # say why, unless asked to poll
+        echo_err(f"gradtop check: polling for changes ({safe(watch.reason, 200)})")
     status: ReaderStatus = reader.status
-    shown: dict[str, Any] | None = None  # the last summary reported
-    pending: dict[str, Any] | None = None  # a newer one, waiting for the rate limit
+    shown: CheckSummary | None = None  # the last summary reported
+    pending: CheckSummary | None = None  # a newer one, waiting for the rate limit
     fatal = False
     turns = follow(
         reader, tick=options.tick, report_every=REPORT_EVERY, idle_exit=options.idle_exit
@@ -51,8 +50,7 @@ def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
             if status.state == ERROR and os.path.isdir(options.path):
                 fatal = True
                 break
-            summary = session.summary(status)
-            summary["watch"] = watch
+            summary = session.summary(status, watch)
             if summary != (pending or shown):
                 pending = summary
             if pending is not None and turn.report_now():
@@ -80,10 +78,10 @@ def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
 
 
 def _report(
-    prev: Mapping[str, Any] | None, cur: Mapping[str, Any], options: CheckOptions, echo: Echo
+    prev: CheckSummary | None, cur: CheckSummary, options: CheckOptions, echo: Echo
 ) -> None:
     if options.as_json:
-        echo(to_json_line(dict(cur)))
+        echo(to_json_line(cur))
         return
     for line in describe_changes(prev, cur, options.color):
         echo(line)
