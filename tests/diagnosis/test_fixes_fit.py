@@ -16,32 +16,15 @@ from gradtop.demos.models import MLP, Recipe
 from gradtop.diagnosis import Thresholds
 from gradtop.diagnosis.findings import Fix
 from gradtop.diagnosis.fixes import CATALOGUE, fixes_for
+from gradtop.diagnosis.kinds import FINDING_KINDS
 from gradtop.diagnosis.view import Roles, roles_for
 from gradtop.records import Header, decode_record
 from tests.model_zoo import LSTMLM, bert, cnn, gpt2, llama
 
 transformers = pytest.importorskip("transformers")
 
-KINDS = {
-    "vanishing": ("", "adam_eps"),
-    "exploding": ("", "init", "recurrent", "recurrent_init"),
-    "grad_spike": ("",),
-    "nonfinite": ("", "data", "amp", "init"),
-    "dead_units": ("",),
-    "no_grad": ("",),
-    "frozen": ("",),
-    "not_in_optimizer": ("",),
-    "lr_too_high": ("",),
-    "lr_too_low": ("",),
-    "loss_divergence": ("",),
-    "loss_plateau": ("", "small_updates"),
-    "no_update": ("", "zeroed_after_log", "weights_unchanged", "lr_zero"),
-    "over_clipped": ("",),
-    "zero_grad_missing": ("",),
-    "lr_collapsed": ("",),
-    "weight_collapse": ("",),
-    "fp16_underflow": ("",),
-}
+# Every kind with fixes, with no cause and with every cause its rule can hand the fixes.
+KINDS = {k.id: ("", *k.causes) for k in FINDING_KINDS if k.fixes}
 
 
 # --------------------------------------------------------------------- real headers

@@ -3,7 +3,9 @@
 Pure (no torch, no Textual): the CLI prints these in headless mode and the lesson UI
 shows them. Each language is a module with the same dicts (``BASICS``, ``SCENARIOS``,
 ``FIXES``, ``KINDS``, ``UI``); ``tests/demo`` checks that every demo and fix has its
-text in every language, with the same ``{placeholders}``.
+text in every language, with the same ``{placeholders}``, and
+``tests/diagnosis/test_kinds_registry.py`` that ``KINDS`` names exactly the texts keys
+of the finding-kind registry (``gradtop.diagnosis.kinds``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import unicodedata
 from types import ModuleType
 
+from gradtop.diagnosis.kinds import KINDS, finding_kind
 from gradtop.teaching.texts import en, zh
 
 LANGS: dict[str, ModuleType] = {"en": en, "zh": zh}
@@ -40,8 +43,18 @@ def fix(lang: str, fix_id: str) -> dict[str, str]:
 
 
 def kind(lang: str, name: str) -> str:
-    """The finding kind's name for people (unknown kinds: the id with spaces)."""
-    return lang_module(lang).KINDS.get(name, name.replace("_", " "))  # type: ignore[no-any-return]
+    """The finding kind's name for people, under the texts key its registry entry names
+    (a kind without texts, or unknown: the id with spaces)."""
+    spec = finding_kind(name)
+    key = name if spec is None else spec.texts
+    table: dict[str, str] = lang_module(lang).KINDS
+    plain = name.replace("_", " ")
+    return table.get(key, plain) if key else plain
+
+
+def kind_names(lang: str) -> dict[str, str]:
+    """Every finding kind's name for people, by kind id, in the order findings are listed."""
+    return {k: kind(lang, k) for k in KINDS}
 
 
 def kind_list(lang: str, kinds: tuple[str, ...] | list[str]) -> str:

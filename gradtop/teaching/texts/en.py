@@ -247,7 +247,8 @@ FIXES: dict[str, dict[str, str]] = {
     },
 }
 
-# Names of the finding kinds, as the lesson panel shows them.
+# Names of the finding kinds, as the lesson panel shows them, by the texts key of each
+# kind's entry in gradtop.diagnosis.kinds (tests/diagnosis/test_kinds_registry.py).
 KINDS: dict[str, str] = {
     "vanishing": "vanishing gradients",
     "exploding": "exploding gradients",

@@ -196,6 +196,7 @@ FIXES: dict[str, dict[str, str]] = {
     },
 }
 
+# Keys: the texts keys of gradtop.diagnosis.kinds, the same as en.KINDS.
 KINDS: dict[str, str] = {
     "vanishing": "梯度消失",
     "exploding": "梯度爆炸",
