@@ -229,14 +229,14 @@ class Session:
             state = states.get(rid)
             if state is None:  # a run fed into this History behind the session's back
                 state = states[rid] = _Run()
+            state.due = True
+            touched.add(rid)
             if isinstance(record, Step):
                 state.clock.add(record.time, record.step)
                 if run.steps - state.diagnosed_steps >= self.diagnose_every:
                     self._diagnose(run, state)
             elif isinstance(record, End):
                 events.append(RunEvent(source, rid, ENDED))
-            state.due = True
-            touched.add(rid)
         return Fed(source, frozenset(touched), tuple(events))
 
     # ------------------------------------------------------------------ findings
