@@ -35,9 +35,10 @@ from gradtop.ui.messages import (
 from gradtop.ui.model import WatchModel
 
 LATEST_STEPS = 2000
-# Seconds between diagnoses while following. The Diagnoser replays every new row, so
-# batching loses nothing; it only bounds the viewer's CPU on wide models.
-DIAGNOSE_EVERY = 1.0
+# Seconds between findings refreshes for the screen while following. Not a diagnosis
+# cadence (that is the Session's, in logged steps): a redraw rate that bounds the viewer's
+# CPU on wide models; the Diagnoser replays every new row, so waiting loses nothing.
+REFRESH_FINDINGS_EVERY = 1.0
 
 
 @dataclass
@@ -48,7 +49,7 @@ class FollowOptions:
     # Bytes per read: bounds the time the model lock is held and keeps the app
     # responsive while a large file is being caught up with.
     read_chunk: int = READ_BYTES
-    diagnose_every: float = DIAGNOSE_EVERY
+    refresh_findings_every: float = REFRESH_FINDINGS_EVERY
     latest_steps: int = LATEST_STEPS
 
 
@@ -103,7 +104,7 @@ class _Follower:
             post(ModelReplaced(model, "complete"))
             post(ModelChanged(reader.status))
             # 3. Follow, in the shared loop: read to the end in chunks, nudging the app
-            #    after each; diagnose at most every ``diagnose_every`` seconds.
+            #    after each; findings refreshed at most every ``refresh_findings_every`` s.
             post(WakeupStarted(reader.source.mode, reader.source.reason))
             self._follow(reader, model, resume)
         finally:
@@ -136,7 +137,7 @@ class _Follower:
             resume=resume,
             tick=options.tick,
             max_bytes=options.read_chunk,
-            report_every=options.diagnose_every,
+            report_every=options.refresh_findings_every,
             stats=self.stats,
         )
         for turn in turns:

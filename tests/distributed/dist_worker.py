@@ -2,7 +2,7 @@
 
 Usage (environment as torchrun sets it: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT):
 
-    python dist_worker.py SCENARIO[,SCENARIO...] OUT_DIR
+    python -m tests.distributed.dist_worker SCENARIO[,SCENARIO...] OUT_DIR  # in the repo root
 
 Several healthy scenarios share one process group (and one interpreter start-up); each
 writes into ``OUT_DIR/SCENARIO/``. ``fail`` and ``stall`` break the group: run them alone.
@@ -32,6 +32,7 @@ from torch import nn
 
 import gradtop
 from gradtop.logger import GradtopWarning
+from tests.reference_support import naive_stats
 
 STEPS = 3
 ACCUMULATE = 2
@@ -39,21 +40,10 @@ BATCH = 4
 
 
 def naive(model: nn.Module) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {
-        k: [] for k in ("grad_norm", "grad_max", "weight_norm", "nonfinite", "zero_frac")
-    }
-    for _, p in model.named_parameters():
-        out["weight_norm"].append(p.detach().double().norm().item())
-        g = p.grad
-        if g is None:
-            for key in ("grad_norm", "grad_max", "nonfinite", "zero_frac"):
-                out[key].append(None)
-            continue
-        g = g.double()
-        out["grad_norm"].append(_num(g.norm().item()))
-        out["grad_max"].append(_num(g.abs().max().item()))
-        out["nonfinite"].append(int((~torch.isfinite(g)).sum().item()))
-        out["zero_frac"].append((g == 0).double().mean().item())
+    """The shared naive reference, JSON-safe: a poisoned gradient's NaN/Inf become strings."""
+    out = naive_stats(model)
+    for key in ("grad_norm", "grad_max"):
+        out[key] = [None if v is None else _num(v) for v in out[key]]
     return out
 
 
