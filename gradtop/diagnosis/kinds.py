@@ -8,8 +8,8 @@ texts' names. ``tests/diagnosis/test_kinds_registry.py`` checks the rest against
 kind a rule can raise (read from the rule's source), the severities and causes it can
 report, its fixes, its en/zh texts and its row in docs/diagnosis.md.
 
-Pure data (only ``Severity``): the viewer, the checker and the teaching texts import it
-without the rules' numpy or the UI's Textual.
+Pure data that depends on nothing but ``Severity``, so the rules, the fixes, the UI and
+the teaching texts all import it and none of them imports another for it.
 """
 
 from __future__ import annotations

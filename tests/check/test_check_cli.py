@@ -25,9 +25,7 @@ from click.testing import CliRunner
 from gradtop.cli import main
 from gradtop.history import MAX_SCALARS
 from gradtop.records import encode_record
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reader"))
-from gradwriter import Writer, header, header_line, hostile_lines, step, step_line
+from tests.reader.gradwriter import Writer, header, header_line, hostile_lines, step, step_line
 
 N = 4
 END = b'{"kind":"end","run_id":"r1","seq":21,"time":2.0,"steps":20,"reason":"closed"}\n'

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from demo_support import worst_in_file
 
 from gradtop.cli import main
 from gradtop.demos.scenarios import SCENARIOS
 from gradtop.diagnosis import Severity
 from gradtop.teaching.lesson import DEMOS, Claim, Demo, claim_holds
+from tests.demo.demo_support import worst_in_file
 
 pytestmark = pytest.mark.slow
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from demo_support import wait_until
 
 from gradtop.demos.runner import DemoRunner
 from gradtop.teaching.lesson import DEMOS, Demo, LessonState
 from gradtop.ui.lesson_app import LessonApp
 from gradtop.ui.lesson_panel import DemoPicker, TeachingScreen
+from tests.demo.demo_support import wait_until
 
 pytestmark = pytest.mark.slow
 STEPS = 240  # enough for the vanishing finding (step ~40) and the lesson's judgement (100)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
-from synth import feed, header, mlp_specs, per_layer, write_jsonl
 
 from gradtop.cli import main
 from gradtop.history import History
 from gradtop.records import Record
+from tests.diagnosis.synth import feed, header, mlp_specs, per_layer, write_jsonl
 
 DEPTH = 6
 

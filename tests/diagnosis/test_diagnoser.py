@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from synth import diagnose, feed, header, kinds, mlp_specs, per_layer
 
 from gradtop.diagnosis import CATALOGUE, Diagnoser, Finding, Severity, Thresholds
 from gradtop.diagnosis.fixes import fixes_for
 from gradtop.diagnosis.view import roles_for
 from gradtop.history import History, RunHistory
 from gradtop.records import Step
+from tests.diagnosis.synth import diagnose, feed, header, kinds, mlp_specs, per_layer
 
 DEPTH = 6
 

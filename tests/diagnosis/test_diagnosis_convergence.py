@@ -18,10 +18,10 @@ import math
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from synth import feed, header, mlp_specs, watch
 
 from gradtop.diagnosis import Diagnoser, Finding, Severity
 from gradtop.history import History
+from tests.diagnosis.synth import feed, header, mlp_specs, watch
 
 LAYERS = 4
 PARAMS = 2 * LAYERS  # weight and bias per layer

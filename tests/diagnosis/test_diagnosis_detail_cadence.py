@@ -9,12 +9,12 @@ import dataclasses
 import math
 
 import numpy as np
-from synth import diagnose, feed, header, kinds, mlp_specs, only
 
 from gradtop.diagnosis import Diagnoser, Finding, Severity
 from gradtop.diagnosis.series import hold_last
 from gradtop.history import History
 from gradtop.records import Header
+from tests.diagnosis.synth import diagnose, feed, header, kinds, mlp_specs, only
 
 N = 8  # parameters of mlp_specs(4)
 EVERY = 10

@@ -7,11 +7,11 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from synth import Spec, header
 
 from gradtop.diagnosis import Diagnoser
 from gradtop.history import History
 from gradtop.records import Step
+from tests.diagnosis.synth import Spec, header
 
 NUMBERS = st.one_of(
     st.none(),

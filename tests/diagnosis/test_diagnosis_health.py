@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from synth import Spec, diagnose, feed, header, kinds, mlp_specs, only
 
 from gradtop.diagnosis import Severity
 from gradtop.history import History
+from tests.diagnosis.synth import Spec, diagnose, feed, header, kinds, mlp_specs, only
 
 N = 8  # parameters of mlp_specs(4)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from synth import diagnose, feed, header, kinds, mlp_specs, only, per_layer
 
 from gradtop.diagnosis import Severity
 from gradtop.history import History
+from tests.diagnosis.synth import diagnose, feed, header, kinds, mlp_specs, only, per_layer
 
 ADAM_LOW = 3e-5  # Adam at lr 1e-5 on He-initialised weights (measured: 2.8e-5)
 

@@ -22,7 +22,9 @@ import pytest
 
 pytest.importorskip("torch")
 import torch.distributed as dist
-from dist_support import assert_close, read_records, split
+
+from tests.reference_support import COMPARED
+from tests.support import assert_close, read_records, split
 
 pytestmark = [
     pytest.mark.distributed,
@@ -30,8 +32,9 @@ pytestmark = [
     pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available"),
 ]
 
-WORKER = Path(__file__).with_name("dist_worker.py")
-COMPARED = ("grad_norm", "grad_max", "weight_norm", "nonfinite", "zero_frac")
+# Run as a module from the repository root, so the worker imports tests.reference_support.
+REPO = Path(__file__).resolve().parents[2]
+WORKER = "tests.distributed.dist_worker"
 DEADLINE = 90.0
 
 
@@ -58,7 +61,8 @@ def launch(scenario: str, out: Path, pg_timeout: float = 20.0) -> list[subproces
         }
         procs.append(
             subprocess.Popen(
-                [sys.executable, str(WORKER), scenario, str(out)],
+                [sys.executable, "-m", WORKER, scenario, str(out)],
+                cwd=REPO,
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("lightning.pytorch", reason="Lightning is not installed")
-from dist_support import assert_close, read_records, split
+from tests.support import assert_close, read_records, split
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(180)]
 

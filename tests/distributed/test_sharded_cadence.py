@@ -9,19 +9,17 @@ then write exactly what the plain model writes, nulls included.
 from __future__ import annotations
 
 import copy
-import datetime
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 import torch.distributed as dist  # noqa: E402
-from dist_support import assert_close, read_records, split  # noqa: E402
 from torch import nn  # noqa: E402
 
 import gradtop  # noqa: E402
+from tests.support import assert_close, read_records, split  # noqa: E402
 
 pytestmark = [
     pytest.mark.distributed,
@@ -29,18 +27,6 @@ pytestmark = [
 ]
 
 STATS = ("grad_norm", "grad_max", "nonfinite", "weight_norm", "zero_frac", "update_ratio")
-
-
-@pytest.fixture
-def one_rank_group(tmp_path: Path) -> Iterator[None]:
-    store = dist.FileStore(str(tmp_path / "store"), 1)
-    dist.init_process_group(
-        "gloo", store=store, rank=0, world_size=1, timeout=datetime.timedelta(seconds=30)
-    )
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
 
 
 def _poison(model: nn.Module) -> None:

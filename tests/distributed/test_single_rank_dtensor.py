@@ -8,35 +8,21 @@ shards, the packed reduction) without spawning processes.
 from __future__ import annotations
 
 import copy
-import datetime
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 import torch.distributed as dist  # noqa: E402
-from dist_support import assert_close, read_records, split  # noqa: E402
 from torch import nn  # noqa: E402
 
 import gradtop  # noqa: E402
+from tests.support import assert_close, read_records, split  # noqa: E402
 
 pytestmark = [
     pytest.mark.distributed,
     pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available"),
 ]
-
-
-@pytest.fixture
-def one_rank_group(tmp_path: Path) -> Iterator[None]:
-    store = dist.FileStore(str(tmp_path / "store"), 1)
-    dist.init_process_group(
-        "gloo", store=store, rank=0, world_size=1, timeout=datetime.timedelta(seconds=30)
-    )
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
 
 
 def _stats(model: nn.Module) -> dict[str, list[float]]:

@@ -10,11 +10,12 @@ import pytest
 accelerate = pytest.importorskip("accelerate", reason="Accelerate is not installed")
 
 import torch  # noqa: E402
-from integration_support import assert_step_matches, naive_stats, named, read_records, split  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 import gradtop  # noqa: E402
+from tests.reference_support import assert_step_matches, naive_stats, named  # noqa: E402
+from tests.support import read_records, split  # noqa: E402
 
 
 def test_log_on_sync_micro_batches_before_clipping(tmp_path: Path) -> None:

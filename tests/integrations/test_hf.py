@@ -21,16 +21,11 @@ transformers = pytest.importorskip("transformers", reason="Transformers is not i
 pytest.importorskip("accelerate", reason="Accelerate is not installed")
 
 import torch  # noqa: E402
-from integration_support import (  # noqa: E402
-    assert_step_matches,
-    naive_stats,
-    named,
-    read_records,
-    split,
-)
 from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments  # noqa: E402
 
 from gradtop.integrations.hf import GradtopCallback  # noqa: E402
+from tests.reference_support import assert_step_matches, naive_stats, named  # noqa: E402
+from tests.support import read_records, split  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 

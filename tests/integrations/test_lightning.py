@@ -16,17 +16,12 @@ import pytest
 pl = pytest.importorskip("lightning.pytorch", reason="Lightning is not installed")
 
 import torch  # noqa: E402
-from integration_support import (  # noqa: E402
-    assert_step_matches,
-    naive_stats,
-    named,
-    read_records,
-    split,
-)
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from gradtop.integrations.lightning import GradtopCallback, is_fsdp1  # noqa: E402
+from tests.reference_support import assert_step_matches, naive_stats, named  # noqa: E402
+from tests.support import read_records, split  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 

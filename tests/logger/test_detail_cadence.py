@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from logger_support import assert_close, backward, headers, mlp, naive_stats, read_records, steps
 
 import gradtop
 from gradtop.diagnosis.thresholds import Thresholds
 from gradtop.diagnosis.view import roles_for
 from gradtop.records import Step
+from tests.logger.logger_support import backward, mlp
+from tests.reference_support import naive_stats
+from tests.support import assert_close, headers, read_records, steps
 
 SLOW = ("weight_norm", "zero_frac", "update_ratio")
 FAST = ("grad_norm", "grad_max", "nonfinite")

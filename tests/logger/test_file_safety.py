@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from logger_support import backward, ends, headers, mlp, read_records, steps, strict_loads
 
 import gradtop
 from gradtop.logger import GradtopWarning
 from gradtop.records import RecordError, Step, decode_record
+from tests.logger.logger_support import backward, mlp
+from tests.support import ends, headers, read_records, steps, strict_loads
 
 REPO = Path(__file__).resolve().parents[2]
 

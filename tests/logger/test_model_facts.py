@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from logger_support import headers, read_records
 from torch import Tensor, nn
 
 import gradtop
@@ -30,6 +29,7 @@ from tests.model_zoo import (
     cnn,
     llama,
 )
+from tests.support import headers, read_records
 
 transformers = pytest.importorskip("transformers")
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from logger_support import assert_close, backward, headers, mlp, naive_stats, read_records, steps
 from torch import nn
 from torch.nn.utils import prune
 
@@ -21,6 +20,9 @@ import gradtop
 from gradtop.logger.finalise import finalise
 from gradtop.logger.reductions import nonfinite_fused
 from gradtop.logger.stats import StatsEngine
+from tests.logger.logger_support import backward, mlp
+from tests.reference_support import naive_stats
+from tests.support import assert_close, headers, read_records, steps
 
 STATS = ("grad_norm", "grad_max", "weight_norm", "nonfinite", "zero_frac")
 

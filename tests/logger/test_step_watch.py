@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from logger_support import read_records, steps
 from torch import nn
 
 import gradtop
+from tests.support import read_records, steps
 
 
 def _model() -> nn.Module:

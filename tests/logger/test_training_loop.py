@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from logger_support import assert_close, backward, ends, mlp, naive_stats, read_records, steps
 from torch import nn
 
 import gradtop
+from tests.logger.logger_support import backward, mlp
+from tests.reference_support import naive_stats
+from tests.support import assert_close, ends, read_records, steps
 
 
 def _param_list(model: nn.Module) -> list[torch.Tensor]:

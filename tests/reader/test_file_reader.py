@@ -11,12 +11,11 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from gradwriter import Writer, header_line, step_line
-from reader_harness import header_key, key, step_keys
-
 from gradtop.history import History
 from gradtop.reader import FileReader
 from gradtop.reader.lines import LineSplitter
+from tests.reader.gradwriter import Writer, header_line, step_line
+from tests.reader.reader_harness import header_key, key, step_keys
 
 N = 3
 

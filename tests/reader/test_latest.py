@@ -6,12 +6,12 @@ import json
 import os
 from pathlib import Path
 
-from gradwriter import header, header_line, hostile_lines, step_line
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reader_harness import header_key, key, step_keys
 
 from gradtop.reader import FileReader, read_latest
+from tests.reader.gradwriter import header, header_line, hostile_lines, step_line
+from tests.reader.reader_harness import header_key, key, step_keys
 
 N = 3
 

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gradwriter import Writer, step_line
-from reader_harness import Collector, header_key, step_keys
 
 from gradtop.history import History
+from tests.reader.gradwriter import Writer, step_line
+from tests.reader.reader_harness import Collector, header_key, step_keys
 
 N = 3  # parameters per run: small lines keep the tests fast
 

@@ -22,13 +22,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gradwriter import header_line, step_line
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from reader_harness import Key, key
 
 from gradtop.reader import FileReader
+from tests.reader.gradwriter import header_line, step_line
+from tests.reader.reader_harness import Key, key
 
 MAX_LINE = 2048
 

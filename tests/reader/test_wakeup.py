@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from gradwriter import Writer
 
 from gradtop.reader import FileReader, FileSource, FollowStats, Wakeup, follow
 from gradtop.reader.filesystems import (
@@ -25,6 +24,7 @@ from gradtop.reader.filesystems import (
     nearest_existing_dir,
     parse_mounts,
 )
+from tests.reader.gradwriter import Writer
 
 LONG_TICK = 60.0  # so that only a file event can end a wait quickly
 

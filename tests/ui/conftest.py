@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ui_helpers import DATA
+
+from tests.ui.ui_helpers import DATA
 
 
 @pytest.fixture

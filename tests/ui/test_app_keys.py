@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ui_helpers import fixture_path, make_app, until_loaded, wait_until
 
 from gradtop.records import encode_record
 from gradtop.ui.detail_screen import DetailScreen
@@ -17,6 +16,8 @@ from gradtop.ui.layer_table import LayerTable
 from gradtop.ui.layers import SortKey
 from gradtop.ui.loss_plot import LossPlot
 from gradtop.ui.run_picker import RunPicker
+from tests.support import wait_until
+from tests.ui.ui_helpers import fixture_path, make_app, until_loaded
 
 SIZE = (120, 40)
 
@@ -277,17 +278,12 @@ async def test_watch_reports_what_check_reports_on_an_existing_file(tmp_path: Pa
     back-fill replays the diagnosis while it reads, not once at the end."""
     import json
     import math
-    import sys
 
     from click.testing import CliRunner
 
     from gradtop.cli import main
+    from tests.data.make_fixtures import header, mlp_params, steps, wobble
 
-    sys.path.insert(0, str(fixture_path("healthy.jsonl").parent))
-    try:
-        from make_fixtures import header, mlp_params, steps, wobble  # type: ignore[import-not-found]
-    finally:
-        sys.path.pop(0)
     head = header("calmed-0001", mlp_params(6), model="MLP", activations=("ReLU",))
     n_steps = 800  # far more than the Diagnoser's window (256): the early rows leave it
     records = [
@@ -322,13 +318,9 @@ async def test_watch_reports_what_check_reports_on_an_existing_file(tmp_path: Pa
 def _calm_after_a_blowup(run_id: str, n_steps: int, first: int = 1) -> list[object]:
     """A run whose loss is absurd for its first 3 steps (exploding at once), then healthy."""
     import math
-    import sys
 
-    sys.path.insert(0, str(fixture_path("healthy.jsonl").parent))
-    try:
-        from make_fixtures import header, mlp_params, steps, wobble  # type: ignore[import-not-found]
-    finally:
-        sys.path.pop(0)
+    from tests.data.make_fixtures import header, mlp_params, steps, wobble
+
     head = header(run_id, mlp_params(6), model="MLP", activations=("ReLU",))
     rows = steps(
         head,

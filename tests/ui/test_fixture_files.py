@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ui_helpers import DATA
+from tests.ui.ui_helpers import DATA
 
 
 def test_fixtures_regenerate_byte_for_byte(tmp_path: Path) -> None:

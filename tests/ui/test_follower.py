@@ -7,7 +7,6 @@ back-fill early, and hostile lines, which once stopped the worker.
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
@@ -16,9 +15,7 @@ from textual.message import Message
 from gradtop.ui.follower import FollowOptions, follow_into_app
 from gradtop.ui.messages import ModelReplaced, ReaderFailed
 from gradtop.ui.model import WatchModel
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reader"))
-from gradwriter import header_line, hostile_lines, step_line
+from tests.reader.gradwriter import header_line, hostile_lines, step_line
 
 N = 3
 CHUNK = 64 * 1024  # bytes per read: every long line below spans several reads

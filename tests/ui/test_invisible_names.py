@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ui_helpers import make_app, until_loaded
 
 from gradtop.records import Header, ParamInfo, Step, encode_record
+from tests.ui.ui_helpers import make_app, until_loaded
 
 INVISIBLE = {
     "zero-width space": "\u200b",

@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pty_terminal import PtyApp, gradtop_argv
-from ui_helpers import fixture_path, make_app, until_loaded, wait_until
-
 from gradtop.ui.app import GradtopApp
 from gradtop.ui.findings_panel import FindingsPanel
 from gradtop.ui.header_bar import HeaderBar
 from gradtop.ui.layer_table import LayerTable
+from tests.support import wait_until
+from tests.ui.pty_terminal import PtyApp, gradtop_argv
+from tests.ui.ui_helpers import fixture_path, make_app, until_loaded
 
 WRITER = Path(__file__).resolve().parent / "slow_writer.py"
 HOSTILE = "\x1b]0;pwn\x07[bold]x[/]"

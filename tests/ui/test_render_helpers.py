@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rich.cells import cell_len
-from ui_helpers import DATA
 
 from gradtop.diagnosis.findings import Evidence, Finding, Fix, Severity
 from gradtop.history import History
@@ -22,6 +21,7 @@ from gradtop.ui.layers import OK, SortKey, build_rows, filter_rows, next_sick, s
 from gradtop.ui.model import RunClock, WatchModel, liveness
 from gradtop.ui.plot_base import log_ticks, step_ticks
 from gradtop.ui.sparkline import NONFINITE, flow_bar, flow_scale, log_sparkline
+from tests.ui.ui_helpers import DATA
 
 
 def _history(name: str) -> History:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 from textual.pilot import Pilot
-from ui_helpers import fixture_path, make_app, until_loaded
+
+from tests.ui.ui_helpers import fixture_path, make_app, until_loaded
 
 FIXTURES = ("healthy", "vanishing", "exploding", "exploding_live", "hostile")
 SIZES = ((80, 24), (160, 48))

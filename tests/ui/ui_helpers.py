@@ -1,15 +1,15 @@
-"""Shared helpers for the UI tests: fixture files, a frozen clock, waiting on conditions."""
+"""Shared helpers for the UI tests: fixture files, a frozen clock, an app read to the end."""
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
 
 from gradtop.ui.app import GradtopApp
+from tests.support import wait_until
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -28,17 +28,6 @@ def frozen_clock(path: Path, after: float = 3.0) -> Callable[[], float]:
 def make_app(path: Path, **kwargs: object) -> GradtopApp:
     kwargs.setdefault("clock", frozen_clock(path) if path.exists() else (lambda: 0.0))
     return GradtopApp(path, **kwargs)  # type: ignore[arg-type]
-
-
-async def wait_until(
-    pilot: Pilot[None], condition: Callable[[], bool], what: str, timeout: float = 20.0
-) -> None:
-    """Let the app run until ``condition`` holds; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
-        await pilot.pause(0.02)
 
 
 async def until_loaded(pilot: Pilot[None]) -> None:
