@@ -16,6 +16,7 @@ from typing import ClassVar
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
@@ -62,6 +63,7 @@ COMMANDS_LIST: tuple[tuple[str, str, str], ...] = (
 )
 DEFAULT_REFRESH = 0.5  # seconds between data redraws: <= 2 Hz keeps SSH traffic small
 PLOT_INTERVAL = 1.0  # seconds between loss-curve rebuilds while data flows
+SPARK_CACHE = 4 * 4096  # sparklines kept: at most a few (widths, row counts) per parameter
 
 
 class FilterInput(Input):
@@ -113,7 +115,7 @@ class GradtopApp(App[None]):
         self.refresh_interval = refresh_interval
         self._follow = model is None
         self._make_diagnoser = make_diagnoser
-        self.model = model if model is not None else WatchModel(make_diagnoser)
+        self.model = model if model is not None else WatchModel(make_diagnoser, self.path)
         self.poll = poll
         self.tick = tick
         self.reader: ReaderView | None = None
@@ -126,7 +128,10 @@ class GradtopApp(App[None]):
         self.wakeup_note = ""
         self.problem = ""
         self.frames = 0  # data redraws done (tests and the benchmark watch this)
-        self._spark_cache: dict[tuple[int, int, int], tuple[object, int, str]] = {}
+        # (id(table), param, width, rows) -> (table, glyphs); the least recently drawn go.
+        self._spark_cache: LRUCache[tuple[int, int, int, int], tuple[object, str]] = LRUCache(
+            SPARK_CACHE
+        )
         self._dirty = True
         self._plot_generation = -1
         self._plot_time = 0.0
@@ -176,7 +181,7 @@ class GradtopApp(App[None]):
     def _read_file(self) -> None:
         follow_into_app(
             FollowOptions(self.path, poll=self.poll, tick=self.tick),
-            lambda: WatchModel(self._make_diagnoser),
+            lambda: WatchModel(self._make_diagnoser, self.path),
             self.post_message,
             self._stop,
             self._resume,
@@ -297,23 +302,22 @@ class GradtopApp(App[None]):
         table = None if run is None else run.stats.get("grad_norm")
         lock = self.model.lock
         cache = self._spark_cache
-        if len(cache) > 4 * 4096:  # bounded: at most a few entries per parameter
-            cache.clear()
 
         def spark(index: int, width: int) -> str:
             if table is None or not 0 <= index < table.n_cols or len(table) == 0:
                 return ""
             # Re-sorting or scrolling reuses sparklines until their parameter gets data.
-            key = (id(table), index, width)
-            hit = cache.get(key)  # holds the table itself, so its id cannot be reused
-            if hit is not None and hit[0] is table and hit[1] == table.total_rows:
-                return hit[2]
+            # The row count is in the key (LRUCache.set never replaces a key's value), and
+            # the value holds the table itself, so its id cannot be reused meanwhile.
+            hit = cache.get((id(table), index, width, table.total_rows))
+            if hit is not None and hit[0] is table:
+                return hit[1]
             with lock:
                 col = table.column(index)
                 rows = table.total_rows
             values, flags = step_bins(col.last_step, col.high, col.any_nan, width)
             text = log_sparkline(values, flags, width=width)
-            cache[key] = (table, rows, text)
+            cache.set((id(table), index, width, rows), (table, text))
             return text
 
         return spark
