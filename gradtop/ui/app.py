@@ -16,7 +16,6 @@ from typing import ClassVar
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.cache import LRUCache
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
@@ -63,7 +62,6 @@ COMMANDS_LIST: tuple[tuple[str, str, str], ...] = (
 )
 DEFAULT_REFRESH = 0.5  # seconds between data redraws: <= 2 Hz keeps SSH traffic small
 PLOT_INTERVAL = 1.0  # seconds between loss-curve rebuilds while data flows
-SPARK_CACHE = 4 * 4096  # sparklines kept: at most a few (widths, row counts) per parameter
 
 
 class FilterInput(Input):
@@ -128,10 +126,7 @@ class GradtopApp(App[None]):
         self.wakeup_note = ""
         self.problem = ""
         self.frames = 0  # data redraws done (tests and the benchmark watch this)
-        # (id(table), param, width, rows) -> (table, glyphs); the least recently drawn go.
-        self._spark_cache: LRUCache[tuple[int, int, int, int], tuple[object, str]] = LRUCache(
-            SPARK_CACHE
-        )
+        self._spark_cache: dict[tuple[int, int, int], tuple[object, int, str]] = {}
         self._dirty = True
         self._plot_generation = -1
         self._plot_time = 0.0
@@ -302,22 +297,23 @@ class GradtopApp(App[None]):
         table = None if run is None else run.stats.get("grad_norm")
         lock = self.model.lock
         cache = self._spark_cache
+        if len(cache) > 4 * 4096:  # bounded: at most a few entries per parameter
+            cache.clear()
 
         def spark(index: int, width: int) -> str:
             if table is None or not 0 <= index < table.n_cols or len(table) == 0:
                 return ""
             # Re-sorting or scrolling reuses sparklines until their parameter gets data.
-            # The row count is in the key (LRUCache.set never replaces a key's value), and
-            # the value holds the table itself, so its id cannot be reused meanwhile.
-            hit = cache.get((id(table), index, width, table.total_rows))
-            if hit is not None and hit[0] is table:
-                return hit[1]
+            key = (id(table), index, width)
+            hit = cache.get(key)  # holds the table itself, so its id cannot be reused
+            if hit is not None and hit[0] is table and hit[1] == table.total_rows:
+                return hit[2]
             with lock:
                 col = table.column(index)
                 rows = table.total_rows
             values, flags = step_bins(col.last_step, col.high, col.any_nan, width)
             text = log_sparkline(values, flags, width=width)
-            cache.set((id(table), index, width, rows), (table, text))
+            cache[key] = (table, rows, text)
             return text
 
         return spark
