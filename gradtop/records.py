@@ -674,6 +674,40 @@ def end_from_json(obj: dict[str, Any]) -> End:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RecordKind:
+    """What a parsed object is, before its fields are validated.
+
+    ``name`` is HEADER, STEP or END, or "" for an unknown kind. ``error`` says why it
+    cannot be used as it stands, with the reason a reader counts: ``schema`` (an unknown
+    kind, a header of another format or with an unreadable version) or ``version`` (a
+    header of a newer major format: its run is refused, not misread). A reader needs
+    the name even then: a refused header still opens a run, whose steps it must not read.
+    """
+
+    name: str
+    error: RecordError | None = None
+
+
+_USABLE_KINDS = {kind: RecordKind(kind) for kind in KINDS}
+
+
+def record_kind(obj: dict[str, Any]) -> RecordKind:
+    """The one dispatch on kind, format and version, for every reader of the format."""
+    kind = obj.get("kind")
+    if kind == HEADER:
+        if obj.get("format") != FORMAT_NAME:
+            return RecordKind(HEADER, RecordError("schema", "header 'format' is not 'gradtop'"))
+        try:
+            check_version(obj.get("version"))
+        except RecordError as exc:
+            return RecordKind(HEADER, exc)
+    usable = _USABLE_KINDS.get(kind) if isinstance(kind, str) else None
+    if usable is None:
+        return RecordKind("", RecordError("schema", f"unknown record kind {str(kind)[:40]!r}"))
+    return usable
+
+
 def decode_record(line: bytes, n_params: int | None = None) -> Record:
     """Parse and validate one line. ``n_params`` is the current run's parameter count.
 
@@ -681,13 +715,11 @@ def decode_record(line: bytes, n_params: int | None = None) -> Record:
     ``invalid_json``, ``schema`` or ``version``.
     """
     obj = parse_line(line)
-    kind = obj.get("kind")
-    if kind == STEP:
+    kind = record_kind(obj)
+    if kind.error is not None:
+        raise kind.error
+    if kind.name == STEP:
         return step_from_json(obj, n_params)
-    if kind == HEADER:
-        if obj.get("format") != FORMAT_NAME:
-            raise RecordError("schema", "header 'format' is not 'gradtop'")
+    if kind.name == HEADER:
         return header_from_json(obj)
-    if kind == END:
-        return end_from_json(obj)
-    raise RecordError("schema", f"unknown record kind {str(kind)[:40]!r}")
+    return end_from_json(obj)

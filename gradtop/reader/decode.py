@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 
 from gradtop.records import (
-    END,
-    FORMAT_NAME,
     HEADER,
     MAX_LINE_BYTES,
     STEP,
@@ -24,6 +22,7 @@ from gradtop.records import (
     end_from_json,
     header_from_json,
     parse_line,
+    record_kind,
     step_from_json,
 )
 
@@ -57,17 +56,17 @@ class RecordDecoder:
             return None
         try:
             obj = parse_line(line)
-            kind = obj.get("kind")
-            if kind in (STEP, END):
-                run_id = obj.get("run_id")
-                n = self._n_params.get(run_id) if isinstance(run_id, str) else None
-                if n is None:  # a whole record, of a run this reader has no header for
-                    self._skip_unknown_run(run_id)
-                    return None
-                return step_from_json(obj, n) if kind == STEP else end_from_json(obj)
-            if kind == HEADER:
-                return self._header(obj)
-            raise RecordError("schema", f"unknown record kind {str(kind)[:40]!r}")
+            kind = record_kind(obj)
+            if kind.name == HEADER:
+                return self._header(obj, kind.error)
+            if kind.error is not None:
+                raise kind.error
+            run_id = obj.get("run_id")
+            n = self._n_params.get(run_id) if isinstance(run_id, str) else None
+            if n is None:  # a whole record, of a run this reader has no header for
+                self._skip_unknown_run(run_id)
+                return None
+            return step_from_json(obj, n) if kind.name == STEP else end_from_json(obj)
         except RecordError as exc:
             reason = skip_reason(exc, line)
             if reason:
@@ -77,19 +76,17 @@ class RecordDecoder:
             self.skipped["nul" if had_nul else "schema"] += 1
         return None
 
-    def _header(self, obj: dict) -> Header:
-        if obj.get("format") != FORMAT_NAME:
-            raise RecordError("schema", "header 'format' is not 'gradtop'")
-        run_id = obj.get("run_id")
-        try:
-            header = header_from_json(obj)
-        except RecordError as exc:
-            if exc.reason == "version" and isinstance(run_id, str):
+    def _header(self, obj: dict, error: RecordError | None) -> Header:
+        """A run opens; a header of a newer major format refuses its run's records."""
+        if error is not None:
+            run_id = obj.get("run_id")
+            if error.reason == "version" and isinstance(run_id, str):
                 self._refused[run_id] = None
                 self._trim(self._refused)
                 self._n_params.pop(run_id, None)
-                self.version_error = exc.detail
-            raise
+                self.version_error = error.detail
+            raise error
+        header = header_from_json(obj)
         self._refused.pop(header.run_id, None)
         self._n_params.pop(header.run_id, None)
         self._n_params[header.run_id] = len(header.params)

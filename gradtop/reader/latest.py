@@ -25,16 +25,15 @@ from gradtop.reader.pace import CHUNK_BYTES
 from gradtop.reader.status import ERROR, FOLLOWING, WAITING, ReadBatch, ReaderStatus
 from gradtop.records import (
     END,
-    FORMAT_NAME,
     HEADER,
     MAX_LINE_BYTES,
-    STEP,
     Header,
     Record,
     RecordError,
     end_from_json,
     header_from_json,
     parse_line,
+    record_kind,
     step_from_json,
 )
 
@@ -136,8 +135,8 @@ def _read_latest(fd: int, name: str, max_steps: int, chunk: int, max_line: int) 
         obj = _parse(line, max_line, skipped)
         if obj is None:
             continue
-        run_id, kind = obj.get("run_id"), obj.get("kind")
-        if not isinstance(run_id, str) or kind not in (HEADER, STEP, END):
+        run_id, kind = obj.get("run_id"), record_kind(obj).name
+        if not isinstance(run_id, str) or not kind:
             skipped["schema"] += 1
             continue
         if target is None:
@@ -209,7 +208,7 @@ def _first_line_header(fd: int, run_id: str, max_line: int) -> dict[str, Any] | 
         obj = parse_line(line)
     except Exception:
         return None
-    if obj.get("kind") == HEADER and obj.get("run_id") == run_id:
+    if record_kind(obj).name == HEADER and obj.get("run_id") == run_id:
         return obj
     return None
 
@@ -226,8 +225,9 @@ def _decode(
         skipped["orphan"] += orphans
         return [], ""
     try:
-        if header_obj.get("format") != FORMAT_NAME:
-            raise RecordError("schema", "header 'format' is not 'gradtop'")
+        error = record_kind(header_obj).error  # another format, or a newer major version
+        if error is not None:
+            raise error
         header: Header = header_from_json(header_obj)
     except RecordError as exc:
         skipped[exc.reason] += 1
