@@ -1,0 +1,66 @@
+"""``check`` and ``watch`` take FILE, --poll, --tick and --threshold from one definition,
+and ``check --json`` keeps the key order scripts have parsed since it existed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gradtop.check_summary import CheckSummary
+from gradtop.cli import check, main, watch
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+# The --json object of a file with a run, in order: file facts, the selected run, the
+# runs, then the selected run's details (added later, so appended), then --fail-on.
+KEYS = [
+    "file", "state", "records", "skipped", "skipped_total", "truncations", "rotations",
+    "runs_continued", "runs_restarted", "ignored", "partial_bytes", "message",
+    "version_error", "run_id", "model", "steps", "params", "modules", "last_step",
+    "last_loss", "findings", "runs", "host", "started", "world_size", "first_step", "ended",
+    "end_reason", "dropped", "seq_gaps", "first_nonfinite", "fail_on",
+]  # fmt: skip
+
+
+def test_the_shared_options_are_one_definition() -> None:
+    ours = {p.name: p.to_info_dict() for p in check.params}
+    theirs = {p.name: p.to_info_dict() for p in watch.params}
+    for name in ("poll", "tick", "thresholds"):
+        assert ours[name] == theirs[name], name
+    # FILE differs only in its type: a directory is check's to explain, in its own words.
+    assert check.params[0].name == watch.params[0].name == "path"
+    assert check.params[0].human_readable_name == watch.params[0].human_readable_name == "FILE"
+
+
+def test_watch_passes_poll_tick_and_thresholds_to_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradtop.ui.app import GradtopApp
+
+    built: list[GradtopApp] = []
+    monkeypatch.setattr(GradtopApp, "run", lambda self, *a, **k: built.append(self))
+    path = str(DATA / "vanishing.jsonl")
+    args = ["watch", path, "--poll", "--tick", "0.05", "--threshold", "vanishing_ratio=1e-30"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (app,) = built
+    assert (app.poll, app.tick, app.path) == (True, 0.05, path)
+    bad = CliRunner().invoke(main, ["watch", path, "--tick", "0"])
+    assert bad.exit_code == 2 and "--tick" in bad.output
+
+
+def test_watch_refuses_a_directory_as_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["watch", str(tmp_path)])
+    assert result.exit_code == 2 and "directory" in result.output
+
+
+def test_check_json_keys_and_their_order(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["check", "--json", str(DATA / "vanishing.jsonl")])
+    assert result.exit_code == 1, result.output  # a critical finding
+    assert list(json.loads(result.stdout)) == KEYS
+    # Without a run (never printed by check itself, but what --follow compares first):
+    # the run's fields at their places with empty values, no details.
+    empty = CheckSummary("run.jsonl", state="waiting").to_json()
+    assert list(empty) == [k for k in KEYS if k not in KEYS[KEYS.index("host") : -1]]
+    assert (empty["run_id"], empty["steps"], empty["findings"]) == (None, 0, [])
