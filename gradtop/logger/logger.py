@@ -110,6 +110,10 @@ class Logger:
             reached ``optimizer.step()``.
         fsync: ``os.fsync`` after every record (only protects against power loss).
         queue_size: records that may wait for the writer before new ones are dropped.
+        close_timeout: seconds :meth:`close` (and interpreter exit) waits at most for the
+            writer to finish. Only a file that takes no writes makes it wait that long (a
+            FIFO nobody reads, a hung network file system); the records still waiting
+            then are lost, and the warning says how many.
 
     Under torch.distributed rank 0 writes. With replicated parameters (DDP: gradients
     are identical on every rank after backward) the logger on other ranks is a no-op;
@@ -121,7 +125,8 @@ class Logger:
         run_id: the run's id in the file.
         cost_s: seconds the training thread has spent inside gradtop so far (``log()``
             and the optimizer step hooks); the writer thread's work is not included.
-        dropped: records lost so far (queue full, I/O failure, internal error).
+        dropped: records lost so far (queue full, I/O failure, internal error, or not
+            written within ``close_timeout``).
     """
 
     def __init__(
@@ -140,11 +145,15 @@ class Logger:
         fsync: bool = False,
         queue_size: int = 256,
         clip_max_norm: float | None = None,
+        close_timeout: float = 10.0,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}")
         if int(every) < 1 or int(hist_every) < 1 or int(detail_every) < 1:
             raise ValueError("every, hist_every and detail_every must be >= 1")
+        if not 0 <= float(close_timeout) < math.inf:
+            raise ValueError("close_timeout must be a finite number of seconds >= 0")
+        self.close_timeout = float(close_timeout)
         self.path = os.fspath(path)
         self.every = int(every)
         self.hist = bool(hist)
@@ -206,7 +215,11 @@ class Logger:
         if self._sharded:
             keep = parallel.count_once_mask(info.tensors, rank)
             owned_index = None if self._tracker is None else self._tracker.index
-            self._reducer = ShardReducer(keep, owned_index, self._engine, self._internal_error)
+            # The reducer reports through the WarnOnce, not a bound method of ours: that
+            # would be a Logger <-> reducer cycle, and a closed Logger (with the update
+            # tracker's full parameter copy) would live on until the cycle collector ran.
+            report = functools.partial(_report_internal, self._warn)
+            self._reducer = ShardReducer(keep, owned_index, self._engine, report)
         host, pid = host_and_pid()
         self.header = Header(
             run_id=self.run_id,
@@ -249,7 +262,7 @@ class Logger:
             self._writer = RecordWriter(
                 self.path, header, self._warn, fsync=fsync, maxsize=queue_size
             )
-            self._writer.submit(lambda: None)  # opens the file now: path problems show early
+            self._writer.open_now()
         if optimizer is not None:
             # Every logged step waits for the step: the norm that reached it (StepWatch),
             # and on detail steps the update around it (UpdateTracker).
@@ -314,7 +327,7 @@ class Logger:
                 self._watch.close()
             if self._writer is not None:
                 end = EndJob(self.run_id, self._seq + 1, time.time(), self._logged, reason)
-                self._writer.close(end)
+                self._writer.close(end, timeout=self.close_timeout)
         except Exception as exc:
             self._internal_error(exc)
 
@@ -331,10 +344,12 @@ class Logger:
 
     @property
     def dropped(self) -> int:
-        """Records lost so far (queue full, I/O failure or an internal error)."""
-        if self._writer is None:
+        """Records lost so far (queue full, I/O failure, an internal error, or still
+        unwritten when ``close()`` gave up after ``close_timeout``)."""
+        writer = self._writer
+        if writer is None:
             return 0
-        return self._writer.dropped_full + self._writer.dropped_io
+        return writer.dropped_full + writer.dropped_io + writer.lost_at_close
 
     # ------------------------------------------------------------------ training thread
 
@@ -602,7 +617,7 @@ class Logger:
         """A bug or an unsupported setup inside gradtop: warn once, never raise."""
         if lost:
             self._count_lost()
-        self._warn("internal", f"logging failed and was skipped ({type(exc).__name__}: {exc})")
+        _report_internal(self._warn, exc)
 
     # ------------------------------------------------------------------ writer thread
 
@@ -625,6 +640,10 @@ class Logger:
             # Only the device knew: the next logged step after this one is a detail step.
             self._writer_nonfinite += 1
         return render_step(values, meta, self._spec, hist, update, detail=detail)
+
+
+def _report_internal(warn: WarnOnce, exc: Exception) -> None:
+    warn("internal", f"logging failed and was skipped ({type(exc).__name__}: {exc})")
 
 
 def _to_host(packed: Tensor) -> tuple[Tensor, Any]:

@@ -47,9 +47,7 @@ class ShardReducer:
         self.keep = torch.tensor(list(keep), dtype=torch.bool, device=self.device)
         owned_keep = [keep[i] for i in owned] if owned is not None else []
         self.keep_owned = torch.tensor(owned_keep, dtype=torch.bool, device=self.device)
-        # A plain function, not a bound method of the Logger: a bound method here would
-        # make Logger -> reducer -> Logger a cycle, and a closed Logger (with the update
-        # tracker's parameter copy) would wait for the cycle collector to be freed.
+        # Must not hold the Logger (e.g. as a bound method): the Logger holds this reducer.
         self.on_local_error = on_local_error
         self._masks: dict[StepLayout, Tensor] = {}
 

@@ -25,6 +25,7 @@ import queue
 import stat
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class EndJob:
 
 
 _STOP = object()
+_OPEN_NOW = object()
 
 
 class RecordWriter:
@@ -85,6 +87,12 @@ class RecordWriter:
         self.fsync = fsync
         self.dropped_full = 0  # written by the training thread only
         self.dropped_io = 0  # written by the writer thread only
+        self.lost_at_close = 0  # records close() gave up waiting for (training thread)
+        # Step jobs queued (training thread) and finished, written or not (writer thread):
+        # what a close() that times out has to report as lost.
+        self._accepted = 0
+        self._finished = 0
+        self._end_finished = False  # writer thread only
         self._fd: int | None = None
         self._ino: tuple[int, int] | None = None
         self._regular = False
@@ -102,21 +110,43 @@ class RecordWriter:
         except queue.Full:
             self.dropped_full += 1
             return False
+        self._accepted += 1
         return True
 
+    def open_now(self) -> None:
+        """Open the file (and write the header) first thing, so path problems show early."""
+        self._queue.put_nowait(_OPEN_NOW)
+
     def close(self, end: EndJob | None, timeout: float = 10.0) -> None:
-        """Write ``end`` after everything queued, then stop; waits at most ~timeout."""
+        """Write ``end`` after everything queued, then stop; waits at most ``timeout`` s.
+
+        The bound is for files that never take a write: a FIFO nobody reads (opening it
+        blocks), a hung network file system. Then the records still waiting are lost,
+        counted in :attr:`lost_at_close` and in the warning.
+        """
+        deadline = time.monotonic() + timeout
         for item in (end, _STOP):
             if item is None:
                 continue
             try:
-                self._queue.put(item, timeout=timeout)
+                self._queue.put(item, timeout=max(0.0, deadline - time.monotonic()))
             except queue.Full:
-                self.warn("close", f"writer for {self.path} is stuck; the end record is lost")
-                return
-        self._thread.join(timeout)
+                break
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
-            self.warn("close", f"writer for {self.path} did not finish within {timeout:.0f} s")
+            self._give_up(timeout, end is not None)
+
+    def _give_up(self, timeout: float, with_end: bool) -> None:
+        lost = self._accepted - self._finished
+        self.lost_at_close += lost
+        what = f"{lost} step record(s)"
+        if with_end and not self._end_finished:
+            what += " and the end record"
+        self.warn(
+            "close",
+            f"writer for {self.path} did not finish within close_timeout={timeout:g} s "
+            f"(a FIFO nobody reads? a hung file system?); {what} were not written",
+        )
 
     # -------------------------------------------------------------- writer thread
 
@@ -126,20 +156,29 @@ class RecordWriter:
             if item is _STOP:
                 break
             try:
-                data = self._render(item)
-            except Exception as exc:  # a bug of ours: count, warn once, keep going
-                self.dropped_io += 1
-                self.warn("internal", f"could not encode a record ({type(exc).__name__}: {exc})")
-                continue
-            try:
-                if data is None:
-                    self._ensure_open()  # an "open now" job: show the header before any step
-                else:
-                    self._write_record(data)
-            except Exception as exc:  # never let the writer thread die
-                self.dropped_io += 1
-                self.warn("internal", f"could not write a record ({type(exc).__name__}: {exc})")
+                self._handle(item)
+            finally:
+                if isinstance(item, EndJob):
+                    self._end_finished = True
+                elif item is not _OPEN_NOW:
+                    self._finished += 1
         self._close_fd()
+
+    def _handle(self, item: object) -> None:
+        try:
+            data = None if item is _OPEN_NOW else self._render(item)
+        except Exception as exc:  # a bug of ours: count, warn once, keep going
+            self.dropped_io += 1
+            self.warn("internal", f"could not encode a record ({type(exc).__name__}: {exc})")
+            return
+        try:
+            if data is None:
+                self._ensure_open()  # "open now", or a job with nothing to write
+            else:
+                self._write_record(data)
+        except Exception as exc:  # never let the writer thread die
+            self.dropped_io += 1
+            self.warn("internal", f"could not write a record ({type(exc).__name__}: {exc})")
 
     def _render(self, item: object) -> bytes | None:
         if isinstance(item, EndJob):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 import json
 import math
 import os
@@ -290,6 +291,29 @@ def run_stall(rank: int, world: int, out: Path) -> dict[str, Any]:
     return {"active": log.active}
 
 
+def run_freed(rank: int, world: int, out: Path, shard: bool) -> dict[str, Any]:
+    """A closed Logger is freed by reference counting alone, under FSDP2 or DDP."""
+    from tests.logger.lifetime_support import closed_logger_is_freed
+
+    model: nn.Module = mlp()
+    if shard:
+        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.tensor import init_device_mesh
+
+        fully_shard(model, mesh=init_device_mesh("cpu", (world,)))
+    else:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def step_backward(step: int) -> None:
+        x, y = batch(rank, step, 0)
+        loss_fn(model(x), y).backward()
+
+    return {"freed": closed_logger_is_freed(out / "run.jsonl", model, opt, step_backward)}
+
+
 def run_fail(rank: int, world: int, out: Path) -> dict[str, Any]:
     """Rank 1 dies before the logged step; rank 0 must not hang in gradtop's collective."""
     from torch.distributed.fsdp import fully_shard
@@ -316,6 +340,8 @@ SCENARIOS = {
     "fsdp2": run_fsdp2,
     "tp": run_tp,
     "fsdp2_tp": run_fsdp2_tp,
+    "freed_fsdp2": functools.partial(run_freed, shard=True),
+    "freed_ddp": functools.partial(run_freed, shard=False),
     "fail": run_fail,
     "stall": run_stall,
 }
