@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid
@@ -25,26 +26,27 @@ from gradtop.ui.findings_text import finding_lines
 from gradtop.ui.format import fmt_count, fmt_frac, fmt_num, fmt_shape
 from gradtop.ui.heatmap import heatmap_lines, hist_matrix
 from gradtop.ui.layers import LayerRow
-from gradtop.ui.plot_base import SafePlot
+from gradtop.ui.plot_base import SafePlot, nothing_to_plot
 from gradtop.ui.quiet_static import QuietStatic
 from gradtop.ui.series import Series, decimate, param_series
 from gradtop.ui.tones import fragments_to_content
 
 
 class StatPlot(SafePlot):
-    """One statistic of one parameter; the border title names it (never plotext text)."""
+    """One statistic of one parameter; the border title names it and its scale."""
 
     DEFAULT_CSS = """
     StatPlot { border: round $primary-muted; border-title-color: $text-primary; }
     """
 
-    def __init__(self, title: str, *, log: bool, id: str | None = None) -> None:
+    def __init__(self, name: str, *, log: bool, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.border_title = title
+        self.stat_name = name
         self.log_scale = log
-        self._series: list[tuple[Series, str]] = []
+        self._series: list[tuple[Series, str, str]] = []
 
-    def draw(self, series: list[tuple[Series, str]], *, finished: bool = False) -> None:
+    def draw(self, series: list[tuple[Series, str, str]], *, finished: bool = False) -> None:
+        """Each (every stored point, colour, decimation): judged whole, drawn decimated."""
         self._series = series
         self.finished = finished
         self.redraw()
@@ -53,15 +55,26 @@ class StatPlot(SafePlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        drawn = self.draw_series(self._series, log=self.log_scale)
-        bad = [float(s.bad_steps[0]) for s, _ in self._series if len(s.bad_steps)]
-        if bad:
-            plt.vline(min(bad), color="red")
-            plt.title(f"✖ NaN/Inf from step {int(min(bad))}")
-        elif not any(len(s) for s, _ in self._series):
-            plt.title("not logged")
-        elif not drawn:
-            plt.title("all values are 0: nothing to draw on a log axis")
+        title = f"{self.stat_name} · {'log' if self.log_scale else 'linear'}"
+        if self.border_title != title:
+            self.border_title = title
+        whole = [s for s, _, _ in self._series]
+        words = nothing_to_plot(whole, log=self.log_scale, finished=self.finished)
+        self.note = Text(words, style="red" if words.startswith("✖") else "") if words else None
+        self.caption = None
+        if words is None:
+            bad = [float(s.bad_steps.min()) for s in whole if len(s.bad_steps)]
+            if bad:
+                self.caption = Text(f"✖ NaN/Inf from step {int(min(bad))}", style="red")
+            elif self.log_scale and any(bool((s.values <= 0).any()) for s in whole):
+                self.caption = Text("values of 0 are not drawn on a log axis")
+            points = max(60, 2 * self.size.width)  # braille: two dots per cell
+            self.draw_series(
+                [(decimate(s, points, use), color) for s, color, use in self._series],
+                log=self.log_scale,
+            )
+            if bad:
+                plt.vline(min(bad), color="red")
         self.update_plot()
 
 
@@ -105,8 +118,8 @@ class DetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield QuietStatic(id="detail-title")
         with Grid():
-            yield StatPlot("grad norm (max / min per point, log)", log=True, id="plot-grad")
-            yield StatPlot("update ratio ‖Δw‖/‖w‖ (log)", log=True, id="plot-update")
+            yield StatPlot("grad norm max/min", log=True, id="plot-grad")
+            yield StatPlot("update ratio ‖Δw‖/‖w‖", log=True, id="plot-update")
             yield StatPlot("weight norm", log=False, id="plot-weight")
             yield HistogramView(id="hist")
         yield Footer()
@@ -121,21 +134,19 @@ class DetailScreen(Screen[None]):
             return
         title.show(self._title(run, row, findings))
         i = self.index
-        pts = max(60, 2 * self.query_one("#plot-grad", StatPlot).size.width)
-
-        def series(stat: str, use: str = "last") -> Series:
-            return decimate(param_series(run, stat, i, use=use), pts, use)
-
         done = run.end is not None
         self.query_one("#plot-grad", StatPlot).draw(
-            [(series("grad_norm", "high"), "red"), (series("grad_norm", "low"), "cyan")],
+            [
+                (param_series(run, "grad_norm", i, use="high"), "red", "high"),
+                (param_series(run, "grad_norm", i, use="low"), "cyan", "low"),
+            ],
             finished=done,
         )
         self.query_one("#plot-update", StatPlot).draw(
-            [(series("update_ratio"), "green")], finished=done
+            [(param_series(run, "update_ratio", i), "green", "last")], finished=done
         )
         self.query_one("#plot-weight", StatPlot).draw(
-            [(series("weight_norm"), "blue")], finished=done
+            [(param_series(run, "weight_norm", i), "blue", "last")], finished=done
         )
         self._histogram(run)
 

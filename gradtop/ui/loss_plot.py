@@ -24,6 +24,7 @@ class LossPlot(SafePlot):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.log_scale = False
+        self.title_rows = 1  # the plotext title: loss value, lr, non-finite step
         self._loss: Series = EMPTY
         self._smooth = np.zeros(0)
         self._lr: Series = EMPTY
