@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gradtop.diagnosis import Finding
 from gradtop.history import LOSS, History, RunHistory
-from gradtop.reader import ReaderStatus
+
+if TYPE_CHECKING:  # types only: a summary is built from what was read, never reads
+    from gradtop.diagnosis import Finding
+    from gradtop.reader import ReaderStatus
 
 DEFAULT_FAIL_ON = "critical"
 
