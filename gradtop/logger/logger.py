@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from gradtop.logger import parallel
+from gradtop.logger.cadence import DetailCadence
 from gradtop.logger.finalise import PackSpec, StepMeta, render_step
 from gradtop.logger.layout import HIST_EDGES, Row, StepLayout
 from gradtop.logger.model_info import describe, host_and_pid, optimizer_meta, rank_and_world
@@ -159,12 +160,7 @@ class Logger:
         self.hist = bool(hist)
         self.hist_every = int(hist_every)
         self.detail_every = int(detail_every)
-        self._force_detail = False  # the next logged step is a detail step (after NaN/Inf)
-        # NaN/Inf that only the writer thread saw (device statistics): it counts them, the
-        # training thread compares with the count it last saw. One writer per field, so no
-        # report is lost between the two threads.
-        self._writer_nonfinite = 0
-        self._writer_nonfinite_seen = 0
+        self._cadence = DetailCadence(self.detail_every)
         self._step_detail = True  # the current logged step's decision
         self.scaler = scaler
         self.optimizer = optimizer
@@ -362,14 +358,7 @@ class Logger:
         self._last_perf, self._last_calls = perf, self._calls
         self._logged += 1
         self._seq += 1
-        # Decided from what every rank agrees on (the count, and NaN/Inf seen in reduced
-        # statistics when sharded), so the ranks' reductions keep the same shape.
-        reports = self._writer_nonfinite
-        detail = self._force_detail or reports != self._writer_nonfinite_seen
-        detail = detail or (self._logged - 1) % self.detail_every == 0
-        self._writer_nonfinite_seen = reports
-        self._force_detail = False
-        self._step_detail = detail
+        detail = self._step_detail = self._cadence.decide(self._logged)
         want_hist = self.hist and (self._logged - 1) % self.hist_every == 0
         tracker = self._tracker
         meta = StepMeta(
@@ -386,7 +375,8 @@ class Logger:
         if not self._sharded:  # sharded: decided from the reduced statistics (_emit)
             seen = self._engine.nonfinite_seen
             pending.feedback = seen is None
-            self._force_detail = bool(seen)
+            if seen:
+                self._cadence.nonfinite_on_training_thread()
         if tracker is not None and detail and self._other_index:
             pending.weight_other = self._engine.weight_row(self._other_index)
         if tracker is not None and detail and self._in_step and not tracker.taken:
@@ -571,7 +561,7 @@ class Logger:
         device value would stall the training thread, so accelerators skip this."""
         sumsq = sums[StepLayout(len(self._engine.numels)).row(Row.GRAD_SUMSQ)]
         if sumsq.device.type == "cpu" and not bool(torch.isfinite(sumsq).all()):
-            self._force_detail = True
+            self._cadence.nonfinite_on_training_thread()
 
     def _init_weight_scatter(self, owned: tuple[int, ...], n: int) -> None:
         """Where the tracker's rows go in the header's order (usually: nowhere to move)."""
@@ -638,7 +628,7 @@ class Logger:
         sumsq = values[StepLayout(len(self._spec.numels)).row(Row.GRAD_SUMSQ)]
         if feedback and not all(map(math.isfinite, sumsq)):
             # Only the device knew: the next logged step after this one is a detail step.
-            self._writer_nonfinite += 1
+            self._cadence.nonfinite_on_writer_thread()
         return render_step(values, meta, self._spec, hist, update, detail=detail)
 
 
