@@ -46,14 +46,16 @@ class FindingsPanel(VerticalScroll):
         compact: bool | None = None,
         error: str = "",
         no_data: bool = False,
+        full: bool = False,
     ) -> None:
+        """``full``: every fix and every word (the ``f`` screen), not the panel's digest."""
         if compact is not None:
             self.compact = compact
             self.set_class(compact, "-compact")
         lines = (
             findings_lines(findings, detail=False, limit=1, error=error, no_data=no_data)
             if self.compact
-            else findings_lines(findings, error=error, no_data=no_data)
+            else findings_lines(findings, error=error, no_data=no_data, full=full)
         )
         title = f"findings: {summary(findings, error, no_data)}"
         if self.border_title != title:  # setting it always repaints the whole panel

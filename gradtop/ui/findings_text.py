@@ -32,35 +32,49 @@ def _steps(f: Finding) -> str:
     return f"since step {f.first_step}"
 
 
-def _evidence(e: Evidence) -> str:
+# The panel beside the table keeps each text short; ``f`` shows everything, capped only
+# so that a hostile file cannot flood the screen (``safe_text``).
+FULL_LIMIT = 20_000
+
+
+def _evidence(e: Evidence, full: bool = False) -> str:
     value = fmt_num(e.value) if not isinstance(e.value, int) else str(e.value)
     threshold = fmt_num(e.threshold) if math.isfinite(e.threshold) else str(e.threshold)
-    where = f" [{safe_text(e.param, 60)}]" if e.param else ""
-    return f"{safe_text(e.metric, 80)}{where} = {value}  (threshold {e.comparison} {threshold})"
+    where = f" [{safe_text(e.param, FULL_LIMIT if full else 60)}]" if e.param else ""
+    metric = safe_text(e.metric, FULL_LIMIT if full else 80)
+    return f"{metric}{where} = {value}  (threshold {e.comparison} {threshold})"
 
 
-def finding_lines(f: Finding, *, detail: bool = True, max_fixes: int = 3) -> list[Line]:
-    """One finding; ``detail`` adds evidence, explanation, and fixes with their code."""
+def finding_lines(
+    f: Finding, *, detail: bool = True, max_fixes: int = 3, full: bool = False
+) -> list[Line]:
+    """One finding; ``detail`` adds evidence, explanation, and fixes with their code;
+    ``full`` (the ``f`` screen) every fix and every word of each text."""
+
+    def cap(limit: int) -> int:
+        return FULL_LIMIT if full else limit
+
     mark, tone = SEVERITY_MARK.get(f.severity, ("•", ""))
     if not f.active:
         mark, tone = "✓ cleared", "muted"
-    head: Line = [(mark, tone), (" ", ""), (safe_text(f.title, 160), "bold" if f.active else "")]
+    title = safe_text(f.title, cap(160))
+    head: Line = [(mark, tone), (" ", ""), (title, "bold" if f.active else "")]
     head.append((f"  ({_steps(f)})", "muted"))
     lines = [head]
     if not detail:
         if f.fixes and f.active:
             lines.append([("  → ", "muted"), (safe_text(f.fixes[0].title, 120), "ok")])
         return lines
-    lines.extend([("  ", ""), (_evidence(e), "muted")] for e in f.evidence)
+    lines.extend([("  ", ""), (_evidence(e, full), "muted")] for e in f.evidence)
     if f.explanation and f.active:
-        lines.append([("  ", ""), (safe_text(f.explanation, 600), "")])
+        lines.append([("  ", ""), (safe_text(f.explanation, cap(600)), "")])
     if f.active:
-        for n, fix in enumerate(f.fixes[:max_fixes], start=1):
-            lines.append([(f"  {n}. ", "ok"), (safe_text(fix.title, 160), "ok")])
+        for n, fix in enumerate(f.fixes if full else f.fixes[:max_fixes], start=1):
+            lines.append([(f"  {n}. ", "ok"), (safe_text(fix.title, cap(160)), "ok")])
             if fix.why:
-                lines.append([("     ", ""), (safe_text(fix.why, 400), "muted")])
+                lines.append([("     ", ""), (safe_text(fix.why, cap(400)), "muted")])
             lines.extend(
-                [("       ", ""), (safe_text(code_line, 160), "code")]
+                [("       ", ""), (safe_text(code_line, cap(160)), "code")]
                 for code_line in fix.code.splitlines()
                 if code_line.strip()
             )
@@ -74,6 +88,7 @@ def findings_lines(
     limit: int | None = None,
     error: str = "",
     no_data: bool = False,
+    full: bool = False,
 ) -> list[Line]:
     """Active findings first (the Diagnoser orders them); cleared ones dimmed at the end.
 
@@ -88,7 +103,8 @@ def findings_lines(
             [("✖ ", "error"), (safe_text(error, 300), "error")],
             [("  the findings below may be stale or missing: this is not a healthy run", "muted")],
         ]
-        return head + (findings_lines(findings, detail=detail, limit=limit) if findings else [])
+        rest = findings_lines(findings, detail=detail, limit=limit, full=full) if findings else []
+        return head + rest
     if not findings:
         return [[("✓ no findings", "ok"), (": gradients look healthy so far", "muted")]]
     active = [f for f in findings if f.active]
@@ -98,7 +114,7 @@ def findings_lines(
     for i, f in enumerate(shown[:limit] if limit is not None else shown):
         if i and detail:
             out.append([("", "")])
-        out.extend(finding_lines(f, detail=detail))
+        out.extend(finding_lines(f, detail=detail, full=full))
     hidden = len(shown) - (limit if limit is not None and limit < len(shown) else len(shown))
     if hidden > 0:
         out.append([(f"  + {hidden} more finding{'s' if hidden > 1 else ''} (press f)", "muted")])

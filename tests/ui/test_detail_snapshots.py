@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from tests.data.make_fixtures import write
 from tests.support import wait_until
 from tests.ui.test_detail_axes import starved_run
-from tests.ui.ui_helpers import make_app, until_loaded
+from tests.ui.ui_helpers import fixture_path, make_app, until_loaded
 
 SIZE = (80, 24)
 
@@ -49,3 +49,14 @@ def test_detail_starved_layer_linear(snap_compare, tmp_path: Path) -> None:  # t
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZE, run_before=linear)
+
+
+def test_findings_in_full(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = make_app(fixture_path("vanishing.jsonl"))
+
+    async def open_findings(pilot: Pilot[None]) -> None:
+        await until_loaded(pilot)
+        await pilot.press("f")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_findings)
