@@ -81,6 +81,9 @@ class FileSource:
         self._at_eof = False
         self._message = ""
         self._wakeup: Wakeup | None = None
+        # The first wait must not block: a read came before the watch started (what
+        # changed since raised no event), or a wake() came before there was a watch.
+        self._wake_first = False
         self._closed = False
         self._wait_lock = threading.Lock()
 
@@ -127,10 +130,8 @@ class FileSource:
                 from gradtop.reader.wakeup import Wakeup
 
                 self._wakeup = Wakeup(self.path, poll=self.poll, tick=self.tick)
-                # Whatever changed before the watch started raised no event: the first
-                # wait returns at once so that the caller reads once more (which also
-                # honours a wake() that came before there was anything to wake).
-                self._wakeup.wake()
+                if self._wake_first:
+                    self._wakeup.wake()
                 if self._closed:
                     self._wakeup.close()
             return self._wakeup
@@ -139,13 +140,17 @@ class FileSource:
         return self.wakeup.wait(timeout)
 
     def wake(self) -> None:
-        wakeup = self._wakeup  # none yet: the first wait returns at once anyway
-        if wakeup is not None:
-            wakeup.wake()
+        with self._wait_lock:
+            if self._wakeup is None:  # nothing to wake yet: the first wait must not block
+                self._wake_first = True
+                return
+            wakeup = self._wakeup
+        wakeup.wake()
 
     def read(self, max_bytes: int | None = None) -> Iterator[bytes | Restart]:
         budget = max_bytes if max_bytes is not None and max_bytes > 0 else None
         self._at_eof = False
+        self._wake_first = True
         try:
             yield from self._read(budget)
         except OSError as exc:  # EIO, ESTALE, ...: report it and try again next call

@@ -47,8 +47,7 @@ class _ReportClock:
         self.last = -math.inf
         self.held = False  # a report was refused this turn: wake when it is due
 
-    def ask(self) -> bool:
-        now = time.monotonic()
+    def ask(self, now: float) -> bool:
         if self.every is None or now - self.last >= self.every:
             self.last, self.held = now, False
             return True
@@ -75,6 +74,7 @@ class Turn:
     changed: bool
     idle: bool
     _clock: _ReportClock
+    _read_at: float  # the rate limit counts from the reads, so reports keep their pace
 
     def report_now(self) -> bool:
         """Ask to report: True (and the rate limit restarts) when one is allowed now.
@@ -82,7 +82,7 @@ class Turn:
         Ask only with something to report: a False answer means "held", and the loop
         wakes when the report becomes due.
         """
-        return self._clock.ask()
+        return self._clock.ask(self._read_at)
 
 
 def follow(
@@ -120,7 +120,7 @@ def follow(
         idle_left = math.inf if idle_exit is None else idle_exit - (now - last_data)
         idle = idle_left <= 0
         clock.held = False  # only a refusal during this turn shortens this turn's wait
-        yield Turn(batch, status.at_eof, changed, idle, clock)
+        yield Turn(batch, status.at_eof, changed, idle, clock, now)
         if idle:
             return
         if status.at_eof and (stop is None or not stop.is_set()):
