@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -231,15 +232,16 @@ def decode_numbers(values: Any, length: int | None = None) -> list[Number]:
         raise RecordError("schema", "expected an array of numbers")
     if length is not None and len(values) != length:
         raise RecordError("schema", f"array of {len(values)} values, header lists {length}")
-    # Fast path, the overwhelmingly common case: only plain numbers. The type scan runs
-    # in C and the parser's fresh list is handed over as is (ints, such as nonfinite
-    # counts, stay ints: a float for typing and for numpy). This halves decode time.
+    # Fast path, the overwhelmingly common case: only plain numbers and nulls (the
+    # Logger writes the slow statistics as all-null arrays on 9 of 10 steps, and null
+    # for a tensor without a gradient). The type scan runs in C and the parser's fresh
+    # list is handed over as is: null stays None, which is what decoding it gives, and
+    # ints, such as nonfinite counts, stay ints (a float for typing and for numpy).
     types = set(map(type, values))
-    if types <= _FLOAT_OR_INT:
+    if types <= _PLAIN:
         # An int past float range (only a legacy line or a hand-built dict can hold one)
-        # would raise OverflowError in the reader's arrays. Int-only arrays (nonfinite
-        # counts) are checked with min/max in C; mixed ones, rare, one by one.
-        if int in types and not _ints_in_float_range(values, types == _INT_ONLY):
+        # would raise OverflowError in the reader's arrays.
+        if int in types and not _ints_in_float_range(values, types):
             raise RecordError("schema", "integer out of range in a numeric array")
         return values
     out: list[Number] = []
@@ -252,13 +254,17 @@ def decode_numbers(values: Any, length: int | None = None) -> list[Number]:
     return out
 
 
-_FLOAT_OR_INT = frozenset({float, int})
-_INT_ONLY = frozenset({int})
+_PLAIN = frozenset({float, int, type(None)})
+_not_none = functools.partial(operator.is_not, None)
 
 
-def _ints_in_float_range(values: list[Any], int_only: bool) -> bool:
-    if int_only:  # no NaN among them, so min/max (run in C) are exact
-        return min(values) >= -FLOAT_INT_MAX and max(values) <= FLOAT_INT_MAX
+def _ints_in_float_range(values: list[Any], types: set[type]) -> bool:
+    """Int-only arrays (nonfinite counts, with or without nulls) are checked with min/max
+    in C, exact because no NaN is among them; arrays that mix ints and floats, rare, one
+    by one."""
+    if float not in types:
+        ints = values if type(None) not in types else list(filter(_not_none, values))
+        return min(ints) >= -FLOAT_INT_MAX and max(ints) <= FLOAT_INT_MAX
     return all(-FLOAT_INT_MAX <= v <= FLOAT_INT_MAX for v in values if type(v) is int)
 
 
