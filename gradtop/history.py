@@ -47,6 +47,10 @@ MAX_HIST_BINS = 1025
 FULL_RUNS = 4
 COMPACT_ROWS = 64
 COMPACT_BUCKETS = 32
+# Rows that leave the ring wait in a small buffer (at most this many, and an eighth of the
+# ring) and fold into the archive together: folding them one by one cost a dozen numpy
+# calls per row per table, the largest part of reading a long log.
+STAGE_ROWS = 64
 
 # Keys of ``RunHistory.ignored``: values a step carried that the history did not keep.
 IGNORED_STAT = "unknown_stat"  # a statistic name the format does not define
@@ -57,13 +61,29 @@ IGNORED_HIST = "hist"  # a histogram not shaped like the header's parameters and
 FloatArray = np.ndarray
 
 
-def _to_array(row: Sequence[float | None], n_cols: int) -> tuple[FloatArray, FloatArray]:
-    """A row with None as NaN, plus the mask of which entries were missing."""
-    values = np.array([np.nan if v is None else v for v in row], dtype=np.float64)
+def _to_array(
+    row: Sequence[float | None], n_cols: int
+) -> tuple[FloatArray | float, FloatArray | bool]:
+    """A row with None as NaN, plus which entries were missing (one bool when all agree).
+
+    Runs in C, with no Python per value: ``gradtop check`` of a big log converts a row
+    per statistic per step, and the Logger writes the slow statistics as all-null rows
+    on 9 of 10 steps. numpy reads None as NaN; where nulls and numbers mix, comparing
+    an object array with None tells the missing entries from a NaN that was logged.
+    """
+    if not isinstance(row, list | tuple):
+        row = list(row)
+    if n_cols == 1 and len(row) == 1 and (row[0] is None or type(row[0]) is float):
+        return (np.nan, True) if row[0] is None else (row[0], False)  # a scalar series
+    nulls = row.count(None)
+    if nulls and nulls == len(row) == n_cols:
+        return np.nan, True  # broadcast into the row: nothing to convert
+    values = np.array(row, dtype=np.float64)
     if values.shape != (n_cols,):
         raise ValueError(f"row of {values.shape[0]} values for a table of {n_cols} columns")
-    missing = np.fromiter((v is None for v in row), dtype=bool, count=n_cols)
-    return values, missing
+    if not nulls:
+        return values, False
+    return values, np.equal(np.array(row, dtype=object), None)
 
 
 def _regrown(old: np.ndarray, rows: int, keep: int, fill: object) -> np.ndarray:
@@ -119,6 +139,11 @@ class Table:
         self._a_high = np.full((0, n_cols), np.nan)
         self._a_last = np.full((0, n_cols), np.nan)
         self._a_nan = np.zeros((0, n_cols), dtype=bool)  # allocated when rows first fold in
+        # Rows out of the ring, oldest first, not yet folded into the archive (``_settle``).
+        self._staged = 0
+        self._s_steps = np.zeros(0, dtype=np.int64)
+        self._s_values = np.full((0, n_cols), np.nan)
+        self._s_missing = np.zeros((0, n_cols), dtype=bool)
 
     def __len__(self) -> int:
         return self.total_rows
@@ -128,14 +153,17 @@ class Table:
         """Bytes of array storage held (what memory bounds are measured in)."""
         arrays = (self._steps, self._values, self._missing, self._a_first, self._a_last_step)
         extra = (self._a_low, self._a_high, self._a_last, self._a_nan)
-        return sum(a.nbytes for a in arrays + extra)
+        staged = (self._s_steps, self._s_values, self._s_missing)
+        return sum(a.nbytes for a in arrays + extra + staged)
 
     # ------------------------------------------------------------------ writing
 
     def append(self, step: int, row: Sequence[float | None] | FloatArray) -> None:
         """Add one row; ``row`` may hold None for missing values."""
+        values: FloatArray | float
+        missing: FloatArray | bool
         if isinstance(row, np.ndarray):
-            values, missing = row.astype(np.float64, copy=False), np.zeros(self.n_cols, bool)
+            values, missing = row.astype(np.float64, copy=False), False
         else:
             values, missing = _to_array(row, self.n_cols)
         if self._size == self._alloc:
@@ -157,17 +185,22 @@ class Table:
         spike anywhere in it) survive; only resolution is lost.
         """
         recent, archive = max(2, recent), max(2, archive)
+        self._settle()  # rows out of the ring fold under the bounds they left it under
         self._arch_cap = min(self._arch_cap, archive)
         while self._arch_size > self._arch_cap:
             self._halve_archive()
         while self._size > recent:
             self._archive_oldest()
         self._cap = min(self._cap, recent)
+        self._settle()
         self._resize_ring(max(2, min(self._alloc, self._cap)))
         self._resize_archive(min(len(self._a_first), self._arch_cap))
+        self._resize_stage(0)  # sized again for the smaller ring when rows next leave it
 
     def expand(self) -> None:
         """Allow full size again (a compacted run became current); storage grows as needed."""
+        self._settle()
+        self._resize_stage(0)
         self._cap, self._arch_cap = self._full
 
     def _resize_ring(self, alloc: int) -> None:
@@ -192,33 +225,81 @@ class Table:
         self._a_last = _regrown(self._a_last, alloc, n, np.nan)
         self._a_nan = _regrown(self._a_nan, alloc, n, False)
 
+    def _resize_stage(self, rows: int) -> None:
+        """Staging storage of ``rows`` rows (only ever resized when nothing is staged)."""
+        self._s_steps = np.zeros(rows, dtype=np.int64)
+        self._s_values = np.full((rows, self.n_cols), np.nan)
+        self._s_missing = np.zeros((rows, self.n_cols), dtype=bool)
+
     def _archive_oldest(self) -> None:
-        i = self._start
-        step, values = int(self._steps[i]), self._values[i]
+        """Move the oldest recent row out of the ring, into the staging buffer."""
+        if self._staged == len(self._s_steps):
+            self._settle()
+            if not len(self._s_steps):
+                self._resize_stage(max(1, min(STAGE_ROWS, self._cap // 8)))
+        i, k = self._start, self._staged
+        self._s_steps[k] = self._steps[i]
+        self._s_values[k] = self._values[i]
+        self._s_missing[k] = self._missing[i]
+        self._staged += 1
         self._start = (self._start + 1) % self._alloc
         self._size -= 1
-        nan = np.isnan(values) & ~self._missing[i]
-        if self._pending == 0:
+
+    def _settle(self) -> None:
+        """Fold the staged rows into the archive (before anything reads or reshapes it)."""
+        if self._staged:
+            n, self._staged = self._staged, 0
+            self._fold(self._s_steps[:n], self._s_values[:n], self._s_missing[:n])
+
+    def _fold(self, steps: np.ndarray, values: np.ndarray, missing: np.ndarray) -> None:
+        """Fold rows, oldest first, into the archive exactly as folding them one at a time.
+
+        Rows go into the unfinished newest bucket until it holds ``_bucket_rows``, then
+        into new buckets, as many at once as there is room for; a full archive is halved
+        first. Each bucket's min and max are reduced in row order, from the bucket's own
+        values on, so the result does not depend on how rows were batched.
+        """
+        nan = np.isnan(values) & ~missing
+        i, m = 0, len(steps)
+        while i < m:
+            per = self._bucket_rows
+            if self._pending:
+                b, t = self._arch_size - 1, min(m - i, per - self._pending)
+                rows = slice(i, i + t)
+                # fmin/fmax ignore NaN, so a NaN never hides a finite extreme; Inf survives.
+                self._a_low[b] = np.fmin.reduce(np.vstack((self._a_low[b], values[rows])))
+                self._a_high[b] = np.fmax.reduce(np.vstack((self._a_high[b], values[rows])))
+                self._a_nan[b] |= nan[rows].any(axis=0)
+                self._a_last_step[b] = steps[i + t - 1]
+                self._a_last[b] = values[i + t - 1]
+                self._pending = (self._pending + t) % per
+                i += t
+                continue
             if self._arch_size == self._arch_cap:
                 self._halve_archive()
-            elif self._arch_size == len(self._a_first):
+                continue
+            if self._arch_size == len(self._a_first):
                 grown = max(INITIAL_ROWS, 2 * len(self._a_first))
                 self._resize_archive(min(self._arch_cap, grown))
-            b = self._arch_size
-            self._arch_size += 1
-            self._a_first[b] = step
-            self._a_low[b] = values
-            self._a_high[b] = values
-            self._a_nan[b] = nan
-        else:
-            b = self._arch_size - 1
-            # fmin/fmax ignore NaN, so a NaN never hides a finite extreme; Inf survives as max.
-            np.fmin(self._a_low[b], values, out=self._a_low[b])
-            np.fmax(self._a_high[b], values, out=self._a_high[b])
-            self._a_nan[b] |= nan
-        self._a_last_step[b] = step
-        self._a_last[b] = values
-        self._pending = (self._pending + 1) % self._bucket_rows
+            room = min(len(self._a_first), self._arch_cap) - self._arch_size
+            k = min(room, -(-(m - i) // per))  # new buckets: ceil(rows left / per), if room
+            t = min(m - i, k * per)
+            starts = np.arange(0, t, per)
+            ends = np.minimum(starts + per, t) - 1 + i
+            new, rows = slice(self._arch_size, self._arch_size + k), slice(i, i + t)
+            self._a_first[new] = steps[starts + i]
+            self._a_last_step[new] = steps[ends]
+            self._a_last[new] = values[ends]
+            if per == 1:
+                self._a_low[new] = self._a_high[new] = values[rows]
+                self._a_nan[new] = nan[rows]
+            else:
+                self._a_low[new] = np.fmin.reduceat(values[rows], starts, axis=0)
+                self._a_high[new] = np.fmax.reduceat(values[rows], starts, axis=0)
+                self._a_nan[new] = np.logical_or.reduceat(nan[rows], starts, axis=0)
+            self._arch_size += k
+            self._pending = t % per
+            i += t
 
     def _halve_archive(self) -> None:
         """Merge neighbouring buckets pairwise: resolution halves, range is kept."""
@@ -264,6 +345,11 @@ class Table:
             return None
         return self._values[(self._start + self._size - 1) % self._alloc]
 
+    def newest(self) -> tuple[np.ndarray, np.ndarray]:
+        """The newest row and its missing mask (views; the table must hold a row)."""
+        i = (self._start + self._size - 1) % self._alloc
+        return self._values[i], self._missing[i]
+
     def last_step(self) -> int | None:
         if self._size == 0:
             return None
@@ -274,6 +360,7 @@ class Table:
 
         Resampling keeps min and max of each span, so spikes and non-finite values survive.
         """
+        self._settle()
         n_arch = self._arch_size
         order = self._order()
         steps = self._steps[order]
@@ -459,16 +546,18 @@ class RunHistory:
             self.first_nonfinite_loss = step.step
         if self.first_nonfinite is not None:
             return
-        counts = step.stats.get("nonfinite")
-        bad: Iterable[int] = ()
-        if counts is not None:
-            bad = [i for i, c in enumerate(counts) if c is not None and c != 0]
+        # The step's rows were just appended: the tables' newest rows are its values, in
+        # numpy, so a healthy step costs no Python per parameter here either.
+        if "nonfinite" in step.stats:
+            values, missing = self.stats["nonfinite"].newest()
+            bad = (values != 0) & ~missing  # a NaN count is not 0: it counts as bad
+        elif "grad_norm" in step.stats:
+            values, missing = self.stats["grad_norm"].newest()
+            bad = ~np.isfinite(values) & ~missing
         else:
-            norms = step.stats.get("grad_norm", [])
-            bad = [i for i, g in enumerate(norms) if g is not None and not np.isfinite(g)]
-        bad = tuple(bad)
-        if bad:
-            self.first_nonfinite = NonFinite(step.step, bad)
+            return
+        if bad.any():
+            self.first_nonfinite = NonFinite(step.step, tuple(np.flatnonzero(bad).tolist()))
 
     def modules(self) -> OrderedDict[str, list[int]]:
         """Parameter indices grouped by owning module, in depth order (per-layer views)."""
