@@ -59,7 +59,6 @@ def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a user ends --follow: report and exit normally
     finally:
-        turns.close()
         reader.close()
     if fatal:
         echo_err(f"gradtop check: {why_unreadable(session, status)}")
