@@ -16,6 +16,7 @@ from typing import ClassVar
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input
@@ -62,6 +63,7 @@ COMMANDS_LIST: tuple[tuple[str, str, str], ...] = (
 )
 DEFAULT_REFRESH = 0.5  # seconds between data redraws: <= 2 Hz keeps SSH traffic small
 PLOT_INTERVAL = 1.0  # seconds between loss-curve rebuilds while data flows
+SPARK_CACHE = 4 * 4096  # sparklines kept: a few widths per parameter of the runs shown
 
 
 class FilterInput(Input):
@@ -126,7 +128,10 @@ class GradtopApp(App[None]):
         self.wakeup_note = ""
         self.problem = ""
         self.frames = 0  # data redraws done (tests and the benchmark watch this)
-        self._spark_cache: dict[tuple[int, int, int], tuple[object, int, str]] = {}
+        # (id(table), param, width) -> (table, rows, glyphs); the least recently drawn go.
+        self._spark_cache: LRUCache[tuple[int, int, int], tuple[object, int, str]] = LRUCache(
+            SPARK_CACHE
+        )
         self._dirty = True
         self._plot_generation = -1
         self._plot_time = 0.0
@@ -297,8 +302,6 @@ class GradtopApp(App[None]):
         table = None if run is None else run.stats.get("grad_norm")
         lock = self.model.lock
         cache = self._spark_cache
-        if len(cache) > 4 * 4096:  # bounded: at most a few entries per parameter
-            cache.clear()
 
         def spark(index: int, width: int) -> str:
             if table is None or not 0 <= index < table.n_cols or len(table) == 0:
@@ -313,7 +316,8 @@ class GradtopApp(App[None]):
                 rows = table.total_rows
             values, flags = step_bins(col.last_step, col.high, col.any_nan, width)
             text = log_sparkline(values, flags, width=width)
-            cache[key] = (table, rows, text)
+            cache.discard(key)  # LRUCache.set keeps the value a key already has
+            cache.set(key, (table, rows, text))
             return text
 
         return spark

@@ -19,6 +19,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.containers import Horizontal, VerticalScroll
 from textual.events import Click
 from textual.geometry import Region
@@ -46,7 +47,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tail", ("zero", "status")),
 )
 GAP: tuple[str, str] = (" ", "")
-STRIP_CACHE = 8192  # rendered cells kept (cleared when full or when the theme changes)
+STRIP_CACHE = 8192  # rendered cells kept, least recently shown dropped (all on a theme change)
 
 TONES = (
     "muted",
@@ -150,7 +151,7 @@ class LayerTable(VerticalScroll, can_focus=True):
         self._cells: dict[int, tuple[int, dict[str, Cell]]] = {}  # pos -> (param, cells)
         self._tones: dict[str, Style] = {}
         self._height = -1
-        self._strip_cache: dict[tuple[Cell, bool, int], Strip] = {}
+        self._strip_cache: LRUCache[tuple[Cell, bool, int], Strip] = LRUCache(STRIP_CACHE)
         # The history sparkline is two widgets: its body only moves when a bin fills, its
         # newest glyph ("tip") changes almost every frame and is resent on its own.
         self._columns = {key: TableColumn(self, key) for key, _members in GROUPS}
@@ -191,11 +192,11 @@ class LayerTable(VerticalScroll, can_focus=True):
             self._repaint_changed()
 
     def _layout_columns(self) -> None:
-        key = (self.scrollable_content_region.width, self._longest)
-        if key == self._plan_key:
+        plan_key = (self.scrollable_content_region.width, self._longest)
+        if plan_key == self._plan_key:
             return
-        self._plan_key = key
-        self._plan = plan_columns(*key)
+        self._plan_key = plan_key
+        self._plan = plan_columns(*plan_key)
         self._cells.clear()
         widths = self._widths()
         for key, column in self._columns.items():
@@ -280,9 +281,7 @@ class LayerTable(VerticalScroll, can_focus=True):
                 base = base + self._tone_style("cursor", with_background=True)
             segments = [Segment(t, base + self._tone_style(tone)) for t, tone in cell if t]
             strip = Strip(segments).crop_extend(0, width, base).simplify()
-            if len(self._strip_cache) > STRIP_CACHE:
-                self._strip_cache.clear()
-            self._strip_cache[cache_key] = strip
+            self._strip_cache.set(cache_key, strip)
         return strip
 
     def row_text(self, pos: int) -> str:

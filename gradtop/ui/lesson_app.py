@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 
 from gradtop.diagnosis.findings import Finding
 from gradtop.history import RunHistory
@@ -44,6 +45,7 @@ from gradtop.ui.lesson_view import (
 
 LESSON_REFRESH = 0.5  # seconds between lesson redraws (the dashboard has its own pace)
 WIDE_TEXT_MIN = 150  # columns from which the "why" text sits beside the dashboard
+SUMMARY_CACHE = 256  # runs whose summary is kept (a lesson session has far fewer)
 
 
 class Runner(Protocol):
@@ -94,7 +96,10 @@ class LessonApp(GradtopApp):
         self.lesson_frames = 0  # lesson redraws (tests wait on the state, not on time)
         self.advice: Any = None  # the latest gradtop.teaching.lesson.Advice
         self.summaries: list[RunSummary] = []
-        self._cache: dict[str, tuple[tuple[int, int, bool], RunSummary]] = {}
+        # run id -> ((steps, id(findings), ended, number), its summary): redrawn each frame.
+        self._summary_cache: LRUCache[str, tuple[tuple[int, int, bool, int], RunSummary]] = (
+            LRUCache(SUMMARY_CACHE)
+        )
 
     # ------------------------------------------------------------------ layout
 
@@ -178,11 +183,12 @@ class LessonApp(GradtopApp):
             out: list[RunSummary] = []
             for number, run in enumerate(runs, start=1):
                 findings = model.findings.get(run.run_id, [])
-                key = (run.steps, id(findings), run.end is not None)
-                cached = self._cache.get(run.run_id)
-                if cached is None or cached[0] != key or cached[1].number != number:
-                    cached = (key, summarise(run, findings, number))
-                    self._cache[run.run_id] = cached
+                stamp = (run.steps, id(findings), run.end is not None, number)
+                cached = self._summary_cache.get(run.run_id)
+                if cached is None or cached[0] != stamp:
+                    cached = (stamp, summarise(run, findings, number))
+                    self._summary_cache.discard(run.run_id)  # set() keeps an existing value
+                    self._summary_cache.set(run.run_id, cached)
                 out.append(cached[1])
             current = runs[-1] if runs else None
             findings = list(model.findings.get(current.run_id, [])) if current else []

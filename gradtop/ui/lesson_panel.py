@@ -13,9 +13,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import Static
 
+from gradtop.ui.picker import Picker
 from gradtop.ui.tones import fragments_to_content, lines_to_content
 
 
@@ -149,41 +149,19 @@ class TeachingScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class DemoPicker(ModalScreen[str | None]):
-    """Every demo with its one-line description; Enter picks, Esc cancels."""
+class DemoPicker(Picker):
+    """Every demo with its one-line description, the current one highlighted."""
 
     DEFAULT_CSS = """
-    DemoPicker { align: center middle; }
-    DemoPicker > OptionList {
-        width: 110; max-width: 100%; height: auto; max-height: 100%;
-        border: round $primary; background: $surface;
-    }
+    DemoPicker > OptionList { width: 110; max-height: 100%; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,c", "cancel", "Cancel")]
+    # "c" opened the picker, so it closes it too.
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("c", "cancel", "Cancel")]
 
     def __init__(self, title: str, demos: Sequence[tuple[str, str]], current: str) -> None:
-        super().__init__()
-        self._title = title
-        self._demos = list(demos)
-        self._current = current
-
-    def compose(self) -> ComposeResult:
-        options = [
-            Option(fragments_to_content([(f"{name:<15}", "bold"), (line, "muted")]), id=name)
-            for name, line in self._demos
+        names = [name for name, _ in demos]
+        choices = [
+            (name, fragments_to_content([(f"{name:<15}", "bold"), (line, "muted")]))
+            for name, line in demos
         ]
-        yield OptionList(*options, id="demo-options")
-
-    def on_mount(self) -> None:
-        box = self.query_one(OptionList)
-        box.border_title = self._title
-        names = [name for name, _ in self._demos]
-        if self._current in names:
-            box.highlighted = names.index(self._current)
-        box.focus()
-
-    def on_option_list_option_selected(self, message: OptionList.OptionSelected) -> None:
-        self.dismiss(message.option.id)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        super().__init__(title, choices, names.index(current) if current in names else None)
