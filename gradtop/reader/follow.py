@@ -24,7 +24,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gradtop.reader.file_reader import FileReader
 from gradtop.reader.pace import READ_BYTES, TICK
@@ -73,8 +73,9 @@ class Turn:
     caught_up: bool
     changed: bool
     idle: bool
-    _clock: _ReportClock
-    _read_at: float  # the rate limit counts from the reads, so reports keep their pace
+    _clock: _ReportClock = field(repr=False)
+    # The rate limit counts from the reads, so reports keep the pace of the data.
+    _read_at: float = field(repr=False)
 
     def report_now(self) -> bool:
         """Ask to report: True (and the rate limit restarts) when one is allowed now.
