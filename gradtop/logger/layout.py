@@ -111,13 +111,11 @@ class StepLayout:
     @property
     def hist_counts(self) -> slice:
         """``[P, HIST_BINS]`` counts, row-major; empty without a histogram."""
-        start = self.sum_rows.stop
-        return slice(start, start + (self.params * HIST_BINS if self.hist else 0))
+        return _after(self.sum_rows, self.params * HIST_BINS if self.hist else 0)
 
     @property
     def update_sumsq(self) -> slice:
-        start = self.hist_counts.stop
-        return slice(start, start + self.update)
+        return _after(self.hist_counts, self.update)
 
     @property
     def sums(self) -> slice:
@@ -127,14 +125,17 @@ class StepLayout:
     @property
     def maxes(self) -> slice:
         """Everything that reduces with MAX across ranks."""
-        start = self.sums.stop
-        return slice(start, start + len(MAX_ROWS) * self.params)
+        return _after(self.sums, len(MAX_ROWS) * self.params)
 
     @property
     def device_scalars(self) -> slice:
-        start = self.maxes.stop
-        return slice(start, start + self.scalars)
+        return _after(self.maxes, self.scalars)
 
     @property
     def size(self) -> int:
         return self.device_scalars.stop
+
+
+def _after(section: slice, size: int) -> slice:
+    """The ``size`` values that follow ``section``."""
+    return slice(section.stop, section.stop + size)
