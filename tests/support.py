@@ -19,6 +19,25 @@ if TYPE_CHECKING:
     from textual.pilot import Pilot
 
 
+# Characters that draw as nothing, so ``enc<char>.weight`` could pose as ``enc.weight``;
+# every surface that shows a layer name must show them escaped instead.
+INVISIBLE = {
+    "zero-width space": "\u200b",
+    "zero-width non-joiner": "\u200c",
+    "zero-width joiner": "\u200d",
+    "word joiner": "\u2060",
+    "byte-order mark": "\ufeff",
+    "tag character": "\U000e0041",
+    "line separator": "\u2028",
+    "paragraph separator": "\u2029",
+}
+
+
+def escaped(char: str) -> str:
+    """How gradtop shows an invisible character: a Python-style escape, never the glyph."""
+    return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
+
+
 def strict_loads(line: bytes) -> Any:
     """``json.loads`` that refuses bare NaN/Infinity: gradtop must write strict JSON."""
 

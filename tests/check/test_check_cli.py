@@ -26,6 +26,7 @@ from gradtop.cli import main
 from gradtop.history import MAX_SCALARS
 from gradtop.records import encode_record
 from tests.reader.gradwriter import Writer, header, header_line, hostile_lines, step, step_line
+from tests.support import INVISIBLE, escaped
 
 N = 4
 END = b'{"kind":"end","run_id":"r1","seq":21,"time":2.0,"steps":20,"reason":"closed"}\n'
@@ -183,18 +184,6 @@ def test_untrusted_names_are_inert_text(tmp_path: Path) -> None:
     assert s["run_id"] == "\x1b[2Jrun\u202e" and s["first_nonfinite"]["params"] == names
 
 
-INVISIBLE = {
-    "zero-width space": "\u200b",
-    "zero-width non-joiner": "\u200c",
-    "zero-width joiner": "\u200d",
-    "word joiner": "\u2060",
-    "byte-order mark": "\ufeff",
-    "tag character": "\U000e0041",
-    "line separator": "\u2028",
-    "paragraph separator": "\u2029",
-}
-
-
 @pytest.mark.parametrize("char", INVISIBLE.values(), ids=INVISIBLE.keys())
 def test_invisible_characters_cannot_make_one_name_pose_as_another(
     tmp_path: Path, char: str
@@ -207,8 +196,7 @@ def test_invisible_characters_cannot_make_one_name_pose_as_another(
     )
     _, out, _ = check(str(path))
     assert char not in out
-    escape = f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
-    assert f"enc{escape}.weight" in out
+    assert f"enc{escaped(char)}.weight" in out
 
 
 def test_hostile_fixture_prints_no_control_characters() -> None:

@@ -7,17 +7,8 @@ from pathlib import Path
 import pytest
 
 from gradtop.records import Header, ParamInfo, Step, encode_record
+from tests.support import INVISIBLE, escaped
 from tests.ui.ui_helpers import make_app, until_loaded
-
-INVISIBLE = {
-    "zero-width space": "\u200b",
-    "zero-width joiner": "\u200d",
-    "word joiner": "\u2060",
-    "byte-order mark": "\ufeff",
-    "tag character": "\U000e0041",
-    "line separator": "\u2028",
-    "paragraph separator": "\u2029",
-}
 
 
 def _write(path: Path, names: list[str]) -> None:
@@ -41,6 +32,5 @@ async def test_watch_table_shows_the_escape(tmp_path: Path, char: str) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await until_loaded(pilot)
         screen = app.export_screenshot()
-    escape = f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
     assert char not in screen
-    assert f"enc{escape}.weight" in screen
+    assert f"enc{escaped(char)}.weight" in screen
