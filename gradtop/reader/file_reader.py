@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterator
 
 from gradtop.reader.decode import RecordDecoder
 from gradtop.reader.file_source import FileSource
 from gradtop.reader.lines import LineSplitter
-from gradtop.reader.pace import CHUNK_BYTES
+from gradtop.reader.pace import CHUNK_BYTES, READ_BYTES
 from gradtop.reader.source import REPLACED, Restart, Source
 from gradtop.reader.status import ReadBatch, ReaderStatus
 from gradtop.records import MAX_LINE_BYTES, Record
@@ -83,6 +84,18 @@ class FileReader:
                         append(record)
         self._records += len(out)
         return ReadBatch(out, self.status)
+
+    def read_to_end(self, max_bytes: int = READ_BYTES) -> Iterator[ReadBatch]:
+        """Bounded batches up to the end of what is there now; the last one is at EOF.
+
+        A batch without records is no sign of the end: a long garbage line or a header
+        wider than one read spans several reads, so only the status says when to stop.
+        """
+        while True:
+            batch = self.read(max_bytes)
+            yield batch
+            if batch.status.at_eof:
+                return
 
     @property
     def status(self) -> ReaderStatus:

@@ -111,19 +111,15 @@ class _Follower:
             reader.close()
 
     def _backfill(self, reader: FileReader) -> WatchModel:
-        """The whole file into a fresh model; done only at the end of the file (or an error).
-
-        A read that yields no records is no sign of the end: a 5 MiB garbage line or a
-        header over one read's worth of bytes spans several reads, and stopping there
-        would hand over a "complete" model that is missing most of the file.
-        """
+        """The whole file into a fresh model; done only at the end of the file (or an error),
+        never at a read without records (``read_to_end``): that would hand over a
+        "complete" model missing most of the file."""
         model = self.make_model()
-        while not self.stop.is_set():
-            batch = reader.read(max_bytes=self.options.read_chunk)
+        for batch in reader.read_to_end(self.options.read_chunk):
             model.add(batch.records)
             status = batch.status
             self.post(BackfillProgressed(status.offset, status.size))
-            if status.at_eof or status.state == ERROR:
+            if status.state == ERROR or self.stop.is_set():
                 break
         model.diagnose()
         return model

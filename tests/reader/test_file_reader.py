@@ -256,3 +256,17 @@ def test_a_utf16_file_counts_one_skip_per_line(tmp_path: Path) -> None:
     # Each line once: the header (a BOM that is not UTF-8's) as "nul", the 41 steps,
     # whole JSON once their NULs are dropped, as records of a run with no header.
     assert reader.status.skipped == {"nul": 1, "orphan": 41}
+
+
+def test_read_to_end_goes_past_reads_without_records_and_stops_at_eof(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    append(path, header_line("r1", N) + b"y" * 5000 + b"\n" + steps("r1", 1, 3))
+    with FileReader(path) as reader:
+        batches = list(reader.read_to_end(max_bytes=1000))
+        assert any(not b.records for b in batches[:-1]), "the garbage line spans empty reads"
+        assert [b.status.at_eof for b in batches] == [False] * (len(batches) - 1) + [True]
+        got = [key(r) for b in batches for r in b.records]
+        assert got == [header_key("r1"), *step_keys("r1", 1, 3)]
+        assert reader.status.skipped == {"invalid_json": 1}
+        append(path, steps("r1", 4, 1))  # "the end" is the end of what is there now
+        assert [key(r) for b in reader.read_to_end() for r in b.records] == step_keys("r1", 4, 1)
