@@ -8,7 +8,8 @@ module:
   name like ``tail -F``; a remote stream or a pipe would be another Source.
 * ``FileReader`` (file_reader.py): the record layer over a Source (or a path). Each
   ``read(max_bytes)`` returns the complete, valid records delivered since the last call
-  and a ``ReaderStatus``. It never raises on file problems; it counts them.
+  and a ``ReaderStatus``; ``read_to_end`` reads what is there now in bounded batches.
+  It never raises on file problems; it counts them.
 * ``Wakeup`` (wakeup.py): file events as hints plus a tick; polling on network
   filesystems, on ``--poll`` and on inotify limits; a dead observer is replaced.
   FileSource starts one on its first wait, so watchdog is imported only by a follower.
