@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 
 from gradtop.text import safe_text
-from gradtop.ui.format import ellipsize, fmt_frac, fmt_num, fmt_shape
+from gradtop.ui.format import ellipsize, fmt_frac, fmt_num, fmt_shape, shorten_name
 from gradtop.ui.layers import LayerRow
 from gradtop.ui.sparkline import NONFINITE, LogRange, flow_bar
 
@@ -131,7 +131,8 @@ def row_cells(
         if key == "index":
             cells.append(((_fit(str(row.index), w, align), "muted"),))
         elif key == "name":
-            cells.append(((_fit(safe_text(row.info.name), w, align), name_tone),))
+            name = shorten_name(safe_text(row.info.name), w)  # keeps the layer number
+            cells.append(((_fit(name, w, align), name_tone),))
         elif key == "type":
             cells.append(((_fit(safe_text(row.info.module_type), w, align), "muted"),))
         elif key == "shape":

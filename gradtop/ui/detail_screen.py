@@ -23,7 +23,7 @@ from gradtop.diagnosis.findings import Finding
 from gradtop.history import RunHistory
 from gradtop.text import safe_text
 from gradtop.ui.findings_text import finding_lines
-from gradtop.ui.format import fmt_count, fmt_frac, fmt_num, fmt_shape
+from gradtop.ui.format import fmt_count, fmt_frac, fmt_num, fmt_shape, shorten_name
 from gradtop.ui.heatmap import heatmap_lines, hist_matrix
 from gradtop.ui.layers import LayerRow
 from gradtop.ui.plot_base import SafePlot, nothing_to_plot
@@ -153,7 +153,7 @@ class DetailScreen(Screen[None]):
     def _title(self, run: RunHistory, row: LayerRow, findings: Sequence[Finding]) -> Content:
         p = row.info
         head = [
-            (safe_text(p.name), "title"),
+            (shorten_name(safe_text(p.name), max(24, self.size.width - 2)), "title"),
             (f"  {safe_text(p.module_type, 40)}  {fmt_shape(p.shape)}", ""),
             (f"  {fmt_count(p.numel)} elements", "muted"),
             (f"  param {self.index + 1}/{len(run.params)} in depth order", "muted"),

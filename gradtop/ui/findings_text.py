@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from gradtop.diagnosis.findings import Evidence, Finding, Severity
 from gradtop.text import safe_text
-from gradtop.ui.format import fmt_num
+from gradtop.ui.format import fmt_num, shorten_name
 
 Fragment = tuple[str, str]
 Line = list[Fragment]
@@ -40,7 +40,8 @@ FULL_LIMIT = 20_000
 def _evidence(e: Evidence, full: bool = False) -> str:
     value = fmt_num(e.value) if not isinstance(e.value, int) else str(e.value)
     threshold = fmt_num(e.threshold) if math.isfinite(e.threshold) else str(e.threshold)
-    where = f" [{safe_text(e.param, FULL_LIMIT if full else 60)}]" if e.param else ""
+    param = safe_text(e.param, FULL_LIMIT) if full else shorten_name(safe_text(e.param), 60)
+    where = f" [{param}]" if e.param else ""
     metric = safe_text(e.metric, FULL_LIMIT if full else 80)
     return f"{metric}{where} = {value}  (threshold {e.comparison} {threshold})"
 

@@ -109,3 +109,69 @@ def ellipsize(text: str, width: int) -> str:
         kept.append(ch)
         used += w
     return "…" + "".join(reversed(kept))
+
+
+def shorten_name(name: str, width: int) -> str:
+    """A dotted layer name in ``width`` cells, keeping what tells layers apart.
+
+    Cutting from the left makes ``encoder.layers.0.self_attn.in_proj_weight`` and
+    ``encoder.layers.11.self_attn.in_proj_weight`` both ``…lf_attn.in_proj_weight``. What
+    differs between layers is the index and the last components, so whole components
+    are dropped instead, least telling first, and each run of dropped ones becomes one
+    ``…``: ``layers.11…in_proj_weight``, ``h.11…c_proj.weight``. A name without an index
+    keeps its end (``ellipsize``), as before.
+    """
+    if width <= 0:
+        return ""
+    if cell_len(name) <= width:
+        return name
+    parts = name.split(".")
+    numeric = [p.isdigit() for p in parts[:-1]]
+    if True not in numeric or "" in parts:
+        return ellipsize(name, width)
+    first_index, last = numeric.index(True), len(parts) - 1
+
+    def rank(i: int) -> int:
+        """How telling part ``i`` is: higher is kept longer."""
+        if i == first_index:
+            return 60  # the layer number
+        if i == last - 1:
+            return 50  # attn in attn.weight, c_proj in c_proj.weight
+        if numeric[i]:
+            return 40  # a nested index: the 0 in blocks.3.0
+        if numeric[i + 1]:
+            return 30  # the name of an index: h in h.11, layers in layers.11
+        return 20 if i > first_index else 10  # the middle, then the shared prefix
+
+    def fits(kept: list[bool]) -> bool:
+        return cell_len(_join_kept(parts, kept)) <= width
+
+    kept = [True] * len(parts)
+    order = sorted((i for i in range(last) if i != first_index), key=lambda i: (rank(i), i))
+    for i in order:  # ties: leftmost first
+        kept[i] = False
+        if fits(kept):
+            break
+    for i in reversed(order):  # dropping a long part may leave room for a short one
+        if not kept[i]:
+            kept[i] = True
+            kept[i] = fits(kept)
+    if fits(kept):
+        return _join_kept(parts, kept)
+    # Only the index and the last part, and still too long: cut the last from the left.
+    head = _join_kept(parts, [i == first_index for i in range(last)] + [False])
+    room = width - cell_len(head)
+    if room >= 6:
+        return head + ellipsize(parts[last], room + 1)[1:]
+    return ellipsize(name, width)
+
+
+def _join_kept(parts: list[str], kept: list[bool]) -> str:
+    """The kept parts joined by dots, each run of dropped ones shown as one ``…``."""
+    out = ""
+    for i, (part, keep) in enumerate(zip(parts, kept, strict=True)):
+        if keep:
+            out += ("." if out and not out.endswith("…") else "") + part
+        elif i == 0 or kept[i - 1]:
+            out += "…"
+    return out
