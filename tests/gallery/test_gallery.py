@@ -11,17 +11,12 @@ model, and no evidence line whose number contradicts its threshold.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-_ROOT = Path(__file__).resolve().parents[2]
-if str(_ROOT) not in sys.path:
-    sys.path.insert(0, str(_ROOT))
-
-from tests.gallery.cases import ALL_BY_NAME, CASES, CaseResult, run_case, variants  # noqa: E402
-from tests.gallery.judge import describe, judge, seen_findings  # noqa: E402
+from tests.gallery.cases import ALL_BY_NAME, CASES, CaseResult, run_case, variants
+from tests.gallery.judge import describe, judge, seen_findings
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
 
