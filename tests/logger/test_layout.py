@@ -8,13 +8,16 @@ land where the layout says.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 import torch
 
+import gradtop
 from gradtop.logger.layout import HIST_BINS, MAX_ROWS, N_ROWS, REDUCE, Reduce, Row, StepLayout
 from gradtop.logger.stats import StatsEngine
 from tests.logger.logger_support import backward, mlp
+from tests.support import assert_close, read_records, steps
 
 
 @pytest.mark.parametrize(
@@ -68,3 +71,30 @@ def test_the_engines_pieces_land_where_the_layout_says(hist: bool) -> None:
         matrix[Row.GRAD_SUMSQ], torch.stack([g.double().square().sum() for g in grads])
     )
     assert torch.equal(matrix[Row.GRAD_PRESENT], torch.ones(len(grads), dtype=engine.dtype))
+
+
+def test_tensor_scalars_travel_in_their_section_and_read_back_as_sent(tmp_path: Path) -> None:
+    """On an accelerator a tensor loss or scalar is not read on the training thread: it
+    rides in the packed vector's last section. ``sync_free=True`` takes that path on CPU;
+    the records must equal those of the plain path, where the values are read at once."""
+    runs = []
+    for device_path in (False, True):
+        model = mlp()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        path = tmp_path / f"device_path_{device_path}.jsonl"
+        with gradtop.Logger(path, model, opt, hist=True, detail_every=2) as log:
+            log._engine.sync_free = device_path
+            for step in range(4):
+                loss = backward(model, seed=step)
+                log.log(loss.detach(), acc=torch.tensor(0.25 * step), step_no=float(step))
+                opt.step()
+                opt.zero_grad()
+        runs.append(steps(read_records(path)))
+    plain, device = runs
+    assert len(device) == 4 and plain[0].hist is not None
+    for a, b in zip(plain, device, strict=True):
+        assert b.loss == pytest.approx(a.loss) and a.loss is not None
+        assert b.scalars == pytest.approx(a.scalars) and set(a.scalars) == {"acc", "step_no"}
+        assert b.lr == a.lr and b.hist == a.hist
+        for name, values in a.stats.items():
+            assert_close(b.stats[name], values, rel=1e-6, what=f"step {a.step} {name}")
