@@ -125,10 +125,15 @@ def rounded(value: float | None) -> float | None:
     return value if value is None or not math.isfinite(value) else float(f"{value:.4g}")
 
 
-def write(path: Path, records: list[Header | Step | End]) -> None:
+# What a fixture is made of: records, and raw bytes written as they are (a garbage line, a
+# byte-order mark) where a file must hold what no Logger writes.
+Item = Header | Step | End | bytes
+
+
+def write(path: Path, records: list[Item]) -> None:
     with path.open("wb") as f:
         for r in records:
-            f.write(encode_record(r.to_json()))
+            f.write(r if isinstance(r, bytes) else encode_record(r.to_json()))
 
 
 # ---------------------------------------------------------------------------- the runs
@@ -197,10 +202,25 @@ HOSTILE_NAMES = (
     "x" * 300,  # far too long
     "nul\x00del\x7fc1\x9b.bias",  # NUL, DEL and a C1 CSI
     "[link=https://example.com]click[/link]",
+    # A name the Logger cannot write as UTF-8 (add_module accepts a lone surrogate): the
+    # Logger's encoder writes it as its backslash escape, and so does this fixture.
+    "lone\ud800surrogate.weight",
+    # Invisible characters: each of these looks like "net.0.weight" on a raw screen.
+    "net.0.weight",
+    "net.0\u200b.weight",  # zero-width space
+    "net.0\u200c\u200d.weight",  # zero-width non-joiner and joiner
+    "net\u2060.0.weight\ufeff",  # word joiner, byte-order mark
+    "net.0.weight\U000e0001",  # a tag character (the U+E0000 block)
+    "net.0\u2028.weight\u2029",  # line and paragraph separators
 )
+# Raw lines of the hostile file: it starts with a UTF-8 byte-order mark (an editor saved
+# it), and one garbage line holds a NUL byte and bytes that are not UTF-8: skipped, and
+# counted once.
+BOM = b"\xef\xbb\xbf"
+GARBAGE_LINE = b"garbage\x00line \xff\xfe\xc3( not utf-8\n"
 
 
-def hostile_run() -> list[Header | Step | End]:
+def hostile_run() -> list[Item]:
     """Names an attacker (or an unlucky model) could put in a file: shown literally, inert."""
     params = tuple(
         ParamInfo(name, name.rsplit(".", 1)[0], "[red]Linear", "weight", (8, 8), 64, True, True)
@@ -217,18 +237,18 @@ def hostile_run() -> list[Header | Step | End]:
         activations=("ReLU",),
         optimizer="SGD",
     )
-    return [
-        head,
-        *steps(
+    run = list(
+        steps(
             head,
             60,
             lambda s, i, n: 0.02 * wobble(s, i) * (1e-7 if i == 0 else 1.0),
             lambda s: 1.0 / s,
-        ),
-    ]
+        )
+    )
+    return [BOM, head, *run[:30], GARBAGE_LINE, *run[30:]]
 
 
-FIXTURES: dict[str, Callable[[], list[Header | Step | End]]] = {
+FIXTURES: dict[str, Callable[[], list[Item]]] = {
     "healthy.jsonl": healthy_run,
     "vanishing.jsonl": vanishing_run,
     "exploding.jsonl": exploding_run,
