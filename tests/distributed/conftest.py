@@ -10,7 +10,10 @@ import pytest
 
 
 @pytest.fixture
-def one_rank_group(tmp_path: Path) -> Iterator[None]:
+def one_rank_group(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    if request.node.get_closest_marker("distributed") is None:
+        # Else it would run in the fast tier (-m "not slow and not distributed").
+        pytest.fail("a test that starts a process group must be marked distributed")
     dist = pytest.importorskip("torch.distributed")
     store = dist.FileStore(str(tmp_path / "store"), 1)
     dist.init_process_group(
