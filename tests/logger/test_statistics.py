@@ -1,7 +1,7 @@
 """The logged per-parameter statistics agree with a naive one-parameter-at-a-time reference.
 
 Each test trains a real tiny model, logs through the real Logger into a real file, reads
-the file back strictly and compares with ``logger_support.naive_stats``. The fused
+the file back strictly and compares with ``reference_support.naive_stats``. The fused
 (accelerator) counting path is forced on CPU with ``sync_free=True`` so that it is
 checked too, against the same reference.
 """
