@@ -18,10 +18,9 @@ which a live viewer would have raised each finding.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from gradtop.check_summary import DEFAULT_FAIL_ON, CheckSummary, WatchMode
 from gradtop.check_text import format_summary, safe, skipped_text
@@ -29,6 +28,7 @@ from gradtop.diagnosis import Diagnoser, Finding, Severity, Thresholds
 from gradtop.history import History, RunHistory
 from gradtop.reader import READ_BYTES, FileReader, ReaderStatus
 from gradtop.reader.status import ERROR, WAITING
+from gradtop.records import Record
 from gradtop.session import Session
 
 EXIT_OK = 0
@@ -90,7 +90,7 @@ class Check:
     def history(self) -> History:
         return self.session.history(self.path)
 
-    def feed(self, records: list[Any]) -> None:
+    def feed(self, records: Iterable[Record]) -> None:
         self.session.feed(self.path, records)
 
     def findings(self, run: RunHistory) -> list[Finding]:

@@ -161,6 +161,9 @@ class Session:
     empty). A diagnosis that raises propagates, unless ``contain_errors``: then the
     run keeps its previous findings and ``diagnosis_error`` says what failed (a live view
     must not die of a rule's bug; a CI check must not pass because of one).
+
+    Not thread-safe: a consumer sharing it between threads holds its own lock (the
+    viewer's ``WatchModel``).
     """
 
     def __init__(
