@@ -72,7 +72,9 @@ def finalise(
         total += s
         grad_norm.append(sqrt(s))
         grad_max.append(absmax[i])
-        n_bad.append(int(nonfinite[i]))
+        bad = nonfinite[i]
+        # NaN only where a sharded rank's statistics failed (it joined with NaNs): unknown.
+        n_bad.append(int(bad) if math.isfinite(bad) else None)
         zero_frac.append((numel - nonzero[i]) / numel if numel and detail else None)
     stats = {
         "grad_norm": grad_norm,

@@ -296,8 +296,10 @@ class Logger:
         try:
             self._log_step(loss, step, scalars)
         except Exception as exc:
-            self._internal_error(exc, lost=True)
-            if self._sharded:  # the other ranks will reduce: join them, with NaNs
+            # Sharded: the other ranks will reduce, so join them, with NaNs; the step is
+            # then written (as NaN), not lost.
+            self._internal_error(exc, lost=not self._sharded)
+            if self._sharded:
                 self._join_failed_step()
         self.cost_s += time.perf_counter() - start
 
