@@ -61,8 +61,10 @@ def test_a_step_whose_local_statistics_fail_is_written_as_nan(
     _, steps, ends = split(read_records(path))
     assert [s.step for s in steps] == [1, 2, 3] and ends[0].dropped == 0
     failed = steps[1].stats
-    assert all(math.isnan(v) for v in failed["grad_norm"] + failed["update_ratio"])
+    assert all(
+        v is not None and math.isnan(v) for v in failed["grad_norm"] + failed["update_ratio"]
+    )
     assert failed["nonfinite"] == [None] * len(failed["nonfinite"])  # unknown, not 0
     for s in (steps[0], steps[2]):
-        assert all(math.isfinite(v) for v in s.stats["grad_norm"])
+        assert all(v is not None and math.isfinite(v) for v in s.stats["grad_norm"])
         assert all(v is not None for v in s.stats["update_ratio"])

@@ -38,7 +38,7 @@ def test_sections_tile_the_vector_and_rows_sit_in_their_reduction(
     assert all(a.stop == b.start for a, b in itertools.pairwise(sections))
     sizes = [s.stop - s.start for s in sections]
     assert sizes[1:] == [params * HIST_BINS if hist else 0, update, len(MAX_ROWS) * params, scalars]
-    covered = []
+    covered: list[int] = []
     for r in Row:
         where = layout.sums if REDUCE[r] is Reduce.SUM else layout.maxes
         row = layout.row(r)
@@ -66,7 +66,7 @@ def test_the_engines_pieces_land_where_the_layout_says(hist: bool) -> None:
     if hist:
         assert partials.hist is not None
         assert torch.equal(packed[layout.hist_counts], partials.hist.reshape(-1))
-    grads = [p.grad for p in model.parameters()]
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert torch.allclose(
         matrix[Row.GRAD_SUMSQ], torch.stack([g.double().square().sum() for g in grads])
     )
