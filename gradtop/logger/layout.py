@@ -22,10 +22,11 @@ The SUM rows followed by the MAX rows are the ``[N_ROWS, P]`` statistics matrix,
 room; the sizes depend only on what every rank agrees on, so the collectives match.
 
 To add a per-parameter statistic: add its :class:`Row` (a SUM row before
-``WEIGHT_SUMSQ``, a MAX row after ``GRAD_ABSMAX``) and say how it reduces in
-:data:`REDUCE`, compute it in ``StatsEngine`` (``_dense_rows`` and ``sparse_block``,
-then the ``by_row`` mapping of ``partials``), and turn it into a record field in
-``finalise.finalise``. The reducer and the packing follow from this module.
+``WEIGHT_SUMSQ``, a MAX row after ``GRAD_ABSMAX``, renumbering those after it) and say
+how it reduces in :data:`REDUCE`; compute it in ``StatsEngine`` (``_dense_rows`` on CPU
+and accelerators, ``reductions.sparse_block`` for sparse gradients, then the ``by_row``
+mapping of ``partials``); turn it into a record field in ``finalise.finalise`` (and
+the record schema, gradtop.records). The reducer and the packing follow from here.
 """
 
 from __future__ import annotations

@@ -38,6 +38,10 @@ from gradtop.logger.reductions import (
     sparse_block,
 )
 
+# Rows _dense_rows and sparse_block measure per gradient: sumsq, nonzero, nonfinite,
+# absmax (every gradient row of gradtop.logger.layout but GRAD_PRESENT).
+_MEASURED_ROWS = len(GRAD_ROWS) - 1
+
 # What a layout depends on, per parameter: None (no gradient) or the gradient's
 # (device, dtype, is_sparse, is_empty).
 _GradKey = tuple[torch.device, torch.dtype, bool, bool] | None
@@ -200,7 +204,8 @@ class StatsEngine:
         if layout.sparse:
             sparse = [grads[i] for i in layout.sparse]
             blocks.append(sparse_block(sparse, self.dtype, self.device))  # type: ignore[arg-type]
-        blocks.append(torch.zeros((4, 1), dtype=self.dtype, device=self.device))  # absent
+        absent = torch.zeros((_MEASURED_ROWS, 1), dtype=self.dtype, device=self.device)
+        blocks.append(absent)
         assert layout.perm is not None
         return list(torch.cat(blocks, dim=1).index_select(1, layout.perm).unbind(0))
 
