@@ -109,7 +109,8 @@ class Column:
 
 
 class Table:
-    """Rows of one statistic over steps, bounded to ``recent + archive`` rows of memory.
+    """Rows of one statistic over steps, bounded to ``recent + archive`` rows of memory
+    (plus at most ``STAGE_ROWS``, about an eighth of ``recent``, on their way between).
 
     Storage grows (doubling) up to those bounds as rows arrive, so a table costs what it
     holds; ``compact`` shrinks an old run's table to a coarse summary.
