@@ -112,11 +112,11 @@ class Check:
 def read_all(check: Check) -> ReaderStatus:
     """Read the check's file to its current end into it; the reader's final status."""
     with FileReader(check.path) as reader:
-        while True:
-            batch = reader.read(READ_BYTES)
+        status = reader.status
+        for batch in reader.read_to_end(READ_BYTES):
             check.feed(batch.records)
-            if batch.status.at_eof:
-                return batch.status
+            status = batch.status
+    return status
 
 
 def why_unreadable(check: Check, status: ReaderStatus) -> str | None:

@@ -18,7 +18,7 @@ from gradtop.reader.status import ERROR, SKIP_REASONS, WAITING
 from gradtop.text import safe_text
 
 MAX_NAMES = 4
-_SEVERITY_STYLE = {
+_SEVERITY_STYLE: dict[str, dict[str, Any]] = {
     "critical": {"fg": "red", "bold": True},
     "warning": {"fg": "yellow", "bold": True},
     "info": {"fg": "cyan"},

@@ -57,11 +57,8 @@ def diagnose_file(
     source = os.fspath(path)
     session = Session(partial(Diagnoser, thresholds))
     with FileReader(path) as reader:
-        while True:
-            batch = reader.read(batch_bytes)
+        for batch in reader.read_to_end(batch_bytes):
             session.feed(source, batch.records)
-            if batch.status.at_eof:
-                break
     run = session.run(source)
     if run is None:
         raise ValueError(f"no gradtop run in {source}")
