@@ -40,8 +40,12 @@ def run_headless(
     seed: int = 0,
     lang: str = "en",
     color: bool = False,
+    keep: bool = True,
 ) -> int:
-    """Train, report, teach. Returns the exit code (0; 2 when the file cannot be read back)."""
+    """Train, report, teach. Returns the exit code (0; 2 when the file cannot be read back).
+
+    ``keep=False``: ``out`` is a temporary file removed when the command ends, so the
+    commands suggested next do not name it."""
     demo = state.demo
     width = min(100, max(40, shutil.get_terminal_size((88, 24)).columns - 2))
     total = steps if steps is not None else SCENARIOS[demo.scenario].steps
@@ -89,7 +93,7 @@ def run_headless(
     if verdict:
         echo("")
         echo(verdict)
-    _next(state, advice, out, lang, echo)
+    _next(state, advice, out if keep else None, lang, echo)
     return 0
 
 
@@ -123,7 +127,7 @@ def _verdict_line(advice: Advice, lang: str, worst: dict[str, int]) -> str:
     return texts.ui(lang, key, kinds=kinds)
 
 
-def _next(state: LessonState, advice: Advice, out: str, lang: str, echo: Echo) -> None:
+def _next(state: LessonState, advice: Advice, out: str | None, lang: str, echo: Echo) -> None:
     """Commands for the next fixes: on top of this run's, or alone on the original net."""
     steps = [(*state.applied, f) for f in advice.suggest]
     steps += [(f,) for f in advice.alternatives]
@@ -134,6 +138,7 @@ def _next(state: LessonState, advice: Advice, out: str, lang: str, echo: Echo) -
     lang_flag = " --lang zh" if lang == "zh" else ""
     for fixes in steps:
         flags = " ".join(f"--fix {f}" for f in fixes)
-        cmd = f"gradtop demo {state.demo.name} --no-ui {flags}{lang_flag} --out {out}"
+        out_flag = f" --out {out}" if out is not None else ""
+        cmd = f"gradtop demo {state.demo.name} --no-ui {flags}{lang_flag}{out_flag}"
         echo(f"  {fix_label(lang, state.demo, fixes[-1])}:")
         echo(f"    {cmd}")

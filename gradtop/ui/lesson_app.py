@@ -93,6 +93,7 @@ class LessonApp(GradtopApp):
         self.make_runner = make_runner
         self.runner: Runner | None = None
         self.text_beside: bool | None = None  # None: decided by the width
+        self.next_demo: str | None = None  # chosen with c: run_lesson opens it next
         self.lesson_frames = 0  # lesson redraws (tests wait on the state, not on time)
         self.advice: Any = None  # the latest gradtop.teaching.lesson.Advice
         self.summaries: list[RunSummary] = []
@@ -147,14 +148,13 @@ class LessonApp(GradtopApp):
         self.push_screen(DemoPicker(title, demos, self.state.demo.name), self._picked_demo)
 
     def _picked_demo(self, name: str | None) -> None:
+        """Another demo trains into a file of its own, and the dashboard follows one file:
+        this lesson ends (its training stops on unmount) and ``run_lesson`` opens the
+        chosen one on its file, so no demo's runs are appended to another's."""
         if name is None or name == self.state.demo.name:
             return
-        if self.runner is not None:
-            self.runner.stop(timeout=5.0)
-        demo = self._lesson.DEMOS[name]
-        self.state = self._lesson.LessonState(demo)
-        self.runner = self.make_runner(demo)
-        self._start_training()
+        self.next_demo = name
+        self.exit()
 
     def action_toggle_lang(self) -> None:
         self.lang = "zh" if self.lang == "en" else "en"
@@ -309,11 +309,17 @@ class LessonApp(GradtopApp):
 
 
 def run_lesson(
-    path: str | Path,
+    path_for: Callable[[Demo], str | Path],
     state: LessonState,
     make_runner: Callable[[Demo], Runner],
     *,
     lang: str = "en",
 ) -> None:
-    """Run the lesson until the user quits (the training thread stops with it)."""
-    LessonApp(path, state, make_runner, lang=lang).run()
+    """Run the lesson until the user quits (the training thread stops with it); a demo
+    chosen with ``c`` opens next, on its own file ``path_for(demo)``."""
+    while True:
+        app = LessonApp(path_for(state.demo), state, make_runner, lang=lang)
+        app.run()
+        if app.next_demo is None:
+            return
+        state, lang = LessonState(lesson.DEMOS[app.next_demo]), app.lang

@@ -322,6 +322,7 @@ UI: dict[str, str] = {
     "{first}, so there is nothing more to learn from this run",
     "writing": "writing {path}",
     "saved": "The runs are in {path} — open them again with: gradtop watch {path}",
+    "removed": "The demo's files are removed ({path}); keep them with --out FILE",
     "changes": "changes",
     "no_torch": "gradtop demo trains small PyTorch models, and torch is not installed.\n"
     'Install it with:  pip install "gradtop-live[torch]"',

@@ -270,6 +270,7 @@ UI: dict[str, str] = {
     "继续训练已没有意义",
     "writing": "写入 {path}",
     "saved": "运行记录保存在 {path}，可以用 gradtop watch {path} 再次打开",
+    "removed": "演示的文件已删除（{path}）；用 --out FILE 可以保留",
     "changes": "改动",
     "no_torch": "gradtop demo 需要训练小型 PyTorch 模型，但没有安装 torch。\n"
     '请用以下命令安装：pip install "gradtop-live[torch]"',
