@@ -285,6 +285,21 @@ class Runner:
         return elapsed
 
 
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One workload's results: per method, the median round (and the spread of ratios)."""
+
+    step: dict[str, float]  # median over rounds of the mean step time, seconds
+    own: dict[str, float]  # median self-timed cost per step (gradtop only), seconds
+    ratios: dict[str, list[float]]  # per round: mean step / the same round's "none"
+
+
 def measure(
     work: Workload,
     methods: list[type[Method]],
@@ -293,8 +308,10 @@ def measure(
     clock: Callable[[], float] = time.perf_counter,
     *,
     device: str = "cpu",
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Median over interleaved rounds of each method's mean step time (and self-timed cost)."""
+    optimizer: str = "adamw",
+) -> Figures:
+    """Interleaved rounds; each method's ratio to no logging is taken *within* a round,
+    so that load from other processes (which drifts between rounds) cancels out."""
     results: dict[str, list[float]] = {}
     own: dict[str, list[float]] = {}
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
@@ -303,7 +320,7 @@ def measure(
         for cls in methods:
             torch.manual_seed(0)
             model = work.make().to(device)
-            opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+            opt = OPTIMIZERS[optimizer](model.parameters(), lr=1e-4)
             gen = torch.Generator().manual_seed(1)  # the same batches for every method
             method = cls(model, opt, Path(tmp))
             runners.append(Runner(method, work.batch, work.loss, gen, clock, sync))
@@ -321,7 +338,20 @@ def measure(
                 with contextlib.suppress(Exception):
                     r.method.close()
     medians = {name: statistics.median(times) for name, times in results.items()}
-    return medians, {name: statistics.median(times) for name, times in own.items()}
+    base = results.get("none")
+    ratios = {
+        name: [t / b for t, b in zip(times, base, strict=True)] if base else []
+        for name, times in results.items()
+    }
+    return Figures(medians, {n: statistics.median(t) for n, t in own.items()}, ratios)
+
+
+def spread(values: list[float]) -> str:
+    """Median and interquartile range of per-round ratios, e.g. ``1.031 [1.02-1.04]``."""
+    if len(values) < 2:
+        return f"{values[0]:.3f}" if values else "-"
+    q = statistics.quantiles(values, n=4)
+    return f"{statistics.median(values):.3f} [{q[0]:.3f}-{q[2]:.3f}]"
 
 
 def machine() -> str:
@@ -351,6 +381,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--skip", default="", help="comma-separated methods to leave out")
+    parser.add_argument("--only", default="", help="comma-separated methods to run (and none)")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adamw")
     parser.add_argument(
         "--models",
         default="mlp,transformer",
@@ -370,27 +402,42 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     methods = available_methods(set(filter(None, args.skip.split(","))))
+    only = set(filter(None, args.only.split(",")))
+    if only:
+        methods = [m for m in methods if m.name in only or m.name == "none"]
     print(machine())
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     print(
         f"{args.rounds} interleaved rounds x {args.steps} steps per method; median round; "
-        f"{args.clock} clock\n"
+        f"{args.clock} clock; {args.optimizer}\n"
     )
     chosen = set(args.models.split(","))
     for work in workloads(args.mlp_batch, args.tf_batch, args.gpt_batch, args.device):
         if work.name.split("-")[0] not in chosen:
             continue
-        medians, own = measure(work, methods, args.rounds, args.steps, clock, device=args.device)
-        base = medians["none"]
+        fig = measure(
+            work,
+            methods,
+            args.rounds,
+            args.steps,
+            clock,
+            device=args.device,
+            optimizer=args.optimizer,
+        )
+        base = fig.step["none"]
         print(work.name)
-        print(f"  {'method':<14} {'step ms':>9} {'x none':>8} {'+ms/step':>9} {'self-timed':>11}")
-        for name, t in medians.items():
-            mine = f"{own[name] * 1e3:8.2f} ms" if name in own else ""
-            row = f"{t * 1e3:9.2f} {t / base:8.3f} {(t - base) * 1e3:9.2f} {mine:>11}"
+        head = f"{'method':<14} {'step ms':>9} {'x none (median round [IQR])':>28}"
+        print(f"  {head} {'+ms/step':>9} {'self-timed':>11}")
+        for name, t in fig.step.items():
+            mine = f"{fig.own[name] * 1e3:8.2f} ms" if name in fig.own else ""
+            ratio = spread(fig.ratios[name])
+            row = f"{t * 1e3:9.2f} {ratio:>28} {(t - base) * 1e3:9.2f} {mine:>11}"
             print(f"  {name:<14} {row}")
         print()
     print("self-timed: wall time gradtop's training-thread code measured itself (log() and")
     print("the optimizer step hooks), per step; the writer thread is not included.")
+    print("x none: per round, the method's mean step over the same round's no-logging step;")
+    print("median over rounds and interquartile range.")
 
 
 if __name__ == "__main__":
