@@ -296,7 +296,7 @@ class GradtopApp(App[None]):
         table.sort_label = self.sort_key.value
         flow = flow_scale([r.typical_norm for r in rows])
         table.set_rows(shown, self._spark_fn(run), flow, full=full)
-        self._draw_table_bar(rows, shown, table)
+        self._draw_table_bar(rows, shown, table, measured=not no_data)
 
     def _spark_fn(self, run: RunHistory | None) -> Callable[[int, int], str]:
         table = None if run is None else run.stats.get("grad_norm")
@@ -323,7 +323,7 @@ class GradtopApp(App[None]):
         return spark
 
     def _draw_table_bar(
-        self, rows: list[LayerRow], shown: list[LayerRow], table: LayerTable
+        self, rows: list[LayerRow], shown: list[LayerRow], table: LayerTable, *, measured: bool
     ) -> None:
         sick = sum(1 for r in rows if r.status.sick)
         bar: list[tuple[str, str]] = [("layers ", "bold"), (fmt_count(len(rows)), "bold")]
@@ -333,12 +333,24 @@ class GradtopApp(App[None]):
         if self.filter_text:
             bar.append(("  filter: ", "muted"))
             bar.append((safe_text(self.filter_text, 30), "info"))
-        bar.append((f"  {sick} sick" if sick else "  none sick", "error" if sick else "ok"))
+        if not measured:
+            bar.append(("  no step yet", "muted"))  # "none sick" would judge unmeasured layers
+        else:
+            bar.append((f"  {sick} sick" if sick else "  none sick", "error" if sick else "ok"))
         profile_w = max(0, min(len(rows), table.size.width - sum(len(t) for t, _ in bar) - 20))
         if profile_w >= 4:
             bar.append(("  depth profile ", "muted"))
             bar.append((depth_profile([r.typical_norm for r in rows], profile_w), "info"))
         self.table_bar.show(fragments_to_content(bar))
+        if self.filter_text and rows and not shown:
+            # An empty table alone reads as "no layers": say why and how to get them back.
+            needle = safe_text(self.filter_text, 30)
+            self.table_heading.show(
+                fragments_to_content(
+                    [(f" no layer matches '{needle}'", "warning"), ("  Esc clears the filter", "")]
+                )
+            )
+            return
         heading = ""
         for text, x in table.heading():
             heading = heading.ljust(x) + text
@@ -370,7 +382,13 @@ class GradtopApp(App[None]):
             self.header.show_headline(data)
 
     def on_resize(self) -> None:
-        self.call_after_refresh(self.redraw, full=True)
+        self.call_after_refresh(self.redraw, full=True)  # a detail screen on top, too
+
+    def on_layer_table_resized(self, _message: LayerTable.Resized) -> None:
+        """Sizes are final here (the app's own Resize comes before the layout): a finished
+        file sends no more data, so this redraw is the one that fits the new size."""
+        self._plot_generation = -1  # the loss plot is rebuilt for its new width
+        self.redraw(full=True)
 
     # ------------------------------------------------------------------ actions
 
@@ -378,8 +396,12 @@ class GradtopApp(App[None]):
         self.push_screen(HelpScreen())
 
     def action_cycle_sort(self) -> None:
+        """The top of the new order is what a sort is for (the largest norm, the worst
+        layer): the cursor goes to row 0 and the table to its top, so Enter opens the layer
+        now shown first. Keeping the old layer selected would hide the top or the cursor."""
         self.sort_key = self.sort_key.next()
         self.redraw(full=True)
+        self.table.move_cursor(0)
 
     def action_open_filter(self) -> None:
         box = self.filter_box

@@ -138,6 +138,10 @@ class LayerTable(VerticalScroll, can_focus=True):
             super().__init__()
             self.param_index = param_index
 
+    class Resized(Message):
+        """The table got a new size (after layout): the app redraws what depends on it
+        (heading, table bar, compact panels) even when no new data will come."""
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.rows: list[LayerRow] = []
@@ -316,6 +320,7 @@ class LayerTable(VerticalScroll, can_focus=True):
 
     def on_resize(self) -> None:
         self._layout_columns()
+        self.post_message(self.Resized())
 
     # ------------------------------------------------------------------ cursor
 

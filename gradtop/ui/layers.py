@@ -40,6 +40,7 @@ class LayerStatus:
 
 OK = LayerStatus("ok", "✓ ok", "ok", 0)
 UNKNOWN = LayerStatus("unknown", "? unknown", "muted", 0)  # no diagnosis: never "ok"
+WAITING = LayerStatus("waiting", "… waiting", "muted", 0)  # no step measured yet: not "ok"
 # The word a layer row shows for each finding kind that has one (gradtop.diagnosis.kinds).
 KIND_STATUS: dict[str, LayerStatus] = {
     k.id: LayerStatus(k.id, k.row.label, k.row.tone, k.row.rank)
@@ -191,7 +192,9 @@ def _fact_status(row: LayerRow, has_data: bool) -> LayerStatus:
     g = row.grad_norm
     if (g is not None and not math.isfinite(g)) or (row.nonfinite or 0) > 0:
         return NONFINITE
-    if has_data and g is None:
+    if not has_data:
+        return WAITING  # nothing measured: "ok" would be a claim without a number
+    if g is None:
         return NO_GRAD
     return OK
 
