@@ -26,7 +26,7 @@ from gradtop.check_summary import DEFAULT_FAIL_ON, CheckSummary, WatchMode
 from gradtop.check_text import format_summary, safe, skipped_text
 from gradtop.diagnosis import Diagnoser, Finding, Severity, Thresholds
 from gradtop.history import History, RunHistory
-from gradtop.reader import READ_BYTES, FileReader, ReaderStatus
+from gradtop.reader import READ_BYTES, TICK, FileReader, ReaderStatus
 from gradtop.reader.status import ERROR, WAITING
 from gradtop.records import Record
 from gradtop.session import Session
@@ -48,7 +48,7 @@ class CheckOptions:
     poll: bool | None = None
     run_id: str | None = None
     color: bool = False
-    tick: float = 0.5
+    tick: float = TICK
     fail_on: str = DEFAULT_FAIL_ON
     thresholds: tuple[str, ...] = ()  # "name=value" overrides of diagnosis Thresholds
 
@@ -142,36 +142,6 @@ def to_json_line(summary: CheckSummary) -> str:
     return json.dumps(summary.to_json(), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
 
-# ---------------------------------------------------------------------------- entry point
-
-
-def run_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
-    """Run ``gradtop check`` and return its exit code; output goes through the echo functions."""
-    try:
-        Thresholds.from_overrides(options.thresholds)
-    except ValueError as exc:
-        echo_err(f"gradtop check: {exc}")
-        return EXIT_UNREADABLE
-    if options.fail_on not in FAIL_ON:
-        echo_err(f"gradtop check: --fail-on must be one of {', '.join(FAIL_ON)}")
-        return EXIT_UNREADABLE
-    if options.follow:
-        from gradtop.check_follow import follow_check
-
-        return follow_check(options, echo, echo_err)
-    check = Check.for_options(options)
-    status = read_all(check)
-    reason = why_unreadable(check, status)
-    if reason is not None:
-        echo_err(f"gradtop check: {reason}")
-        return EXIT_UNREADABLE
-    summary = check.summary(status)
-    echo(to_json_line(summary) if options.as_json else format_summary(summary, options.color))
-    if status.version_error:
-        echo_err(f"gradtop check: warning: {safe(status.version_error, 300)}")
-    return exit_code(summary)
-
-
 def exit_code(summary: CheckSummary) -> int:
     """1 when an ACTIVE finding is at or above the summary's ``fail_on`` severity, else 0.
 
@@ -184,3 +154,18 @@ def exit_code(summary: CheckSummary) -> int:
         if f.active and Severity.parse(f.severity) >= floor:
             return EXIT_FINDINGS
     return EXIT_OK
+
+
+def check_once(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
+    """Read the file to its end once, report, and return the exit code."""
+    check = Check.for_options(options)
+    status = read_all(check)
+    reason = why_unreadable(check, status)
+    if reason is not None:
+        echo_err(f"gradtop check: {reason}")
+        return EXIT_UNREADABLE
+    summary = check.summary(status)
+    echo(to_json_line(summary) if options.as_json else format_summary(summary, options.color))
+    if status.version_error:
+        echo_err(f"gradtop check: warning: {safe(status.version_error, 300)}")
+    return exit_code(summary)

@@ -29,7 +29,7 @@ REPORT_EVERY = 1.0  # seconds: at most about one report per second
 
 
 def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
-    session = Check.for_options(options)
+    check = Check.for_options(options)
     reader = FileReader(FileSource(options.path, poll=options.poll, tick=options.tick))
     watch = WatchMode(reader.source.mode, reader.source.reason)
     if watch.mode == "polling" and not options.poll:  # say why, unless asked to poll
@@ -43,14 +43,14 @@ def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
     )
     try:
         for turn in turns:
-            session.feed(turn.batch.records)
+            check.feed(turn.batch.records)
             status = turn.batch.status
             # A directory will never become a log: waiting for it would loop forever.
             # (Other errors, such as permissions or I/O, may clear: those are retried.)
             if status.state == ERROR and os.path.isdir(options.path):
                 fatal = True
                 break
-            summary = session.summary(status, watch)
+            summary = check.summary(status, watch)
             if summary != (pending or shown):
                 pending = summary
             if pending is not None and turn.report_now():
@@ -61,16 +61,16 @@ def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
     finally:
         reader.close()
     if fatal:
-        echo_err(f"gradtop check: {why_unreadable(session, status)}")
+        echo_err(f"gradtop check: {why_unreadable(check, status)}")
         return EXIT_UNREADABLE
     if pending is not None:
         _report(shown, pending, options, echo)
         shown = pending
-    reason = why_unreadable(session, status)
+    reason = why_unreadable(check, status)
     if reason is not None:
         echo_err(f"gradtop check: {reason}")
         return EXIT_UNREADABLE
-    final = shown or session.summary(status)
+    final = shown or check.summary(status)
     if not options.as_json:
         echo(format_summary(final, options.color))
     return exit_code(final)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from gradtop import __version__
+from gradtop.reader.pace import TICK
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,7 +45,7 @@ POLL_OPTION = click.option(
     "filesystems).",
 )
 # Seconds between looks at the file when no event arrives: hidden, for tests and slow disks.
-TICK_OPTION = click.option("--tick", type=click.FloatRange(0.01, 10.0), default=0.5, hidden=True)
+TICK_OPTION = click.option("--tick", type=click.FloatRange(0.01, 10.0), default=TICK, hidden=True)
 THRESHOLD_OPTION = click.option(
     "--threshold",
     "thresholds",
@@ -56,7 +57,34 @@ THRESHOLD_OPTION = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """Usage errors in one line on stderr, as ``check``'s other errors are (exit 2).
+
+    Click's own form is four lines (usage, hint, blank, error); a CI log or a user who
+    mistyped an option needs the one line that says what is wrong and where help is.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        import sys
+
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "gradtop"
+            message = exc.format_message().rstrip(".")
+            click.echo(f"{where}: {message} (see {where} --help)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="gradtop")
 def main() -> None:
     """Show whether a PyTorch model's gradients are healthy, layer by layer.
@@ -134,7 +162,8 @@ def check(**opts: Any) -> None:
     import os
     import sys
 
-    from gradtop.check import EXIT_UNREADABLE, CheckOptions, run_check
+    from gradtop.check import EXIT_UNREADABLE, CheckOptions
+    from gradtop.check_command import run_check
 
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     # Every option maps to a CheckOptions field of the same name (add both together).

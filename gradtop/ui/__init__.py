@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from gradtop.reader.pace import TICK
+
 
 def run_watch(
     path: str | Path,
@@ -21,7 +23,7 @@ def run_watch(
     poll: bool | None = None,
     refresh: float | None = None,
     thresholds: Sequence[str] = (),
-    tick: float = 0.5,
+    tick: float = TICK,
 ) -> None:
     """Run the dashboard on ``path`` until the user quits.
 

@@ -351,7 +351,8 @@ def test_follow_text_says_why_a_file_cannot_be_read_yet() -> None:
 
 def test_follow_text_reports_truncation_rotation_and_new_runs(tmp_path: Path) -> None:
     """In-process, with the file changed from inside the report callback: deterministic."""
-    from gradtop.check import CheckOptions, run_check
+    from gradtop.check import CheckOptions
+    from gradtop.check_command import run_check
 
     path = write(tmp_path / "run.jsonl", header_line("r1", N) + steps("r1", 1, 3))
 

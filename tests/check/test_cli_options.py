@@ -42,7 +42,7 @@ def test_watch_passes_poll_tick_and_thresholds_to_the_app(monkeypatch: pytest.Mo
     monkeypatch.setattr(GradtopApp, "run", lambda self, *a, **k: built.append(self))
     path = str(DATA / "vanishing.jsonl")
     args = ["watch", path, "--poll", "--tick", "0.05", "--threshold", "vanishing_ratio=1e-30"]
-    result = CliRunner().invoke(main, args)
+    result = CliRunner().invoke(main, args, prog_name="gradtop")
     assert result.exit_code == 0, result.output
     (app,) = built
     assert (app.poll, app.tick, app.path) == (True, 0.05, path)
@@ -64,3 +64,38 @@ def test_check_json_keys_and_their_order(tmp_path: Path) -> None:
     empty = CheckSummary("run.jsonl", state="waiting").to_json()
     assert list(empty) == [k for k in KEYS if k not in KEYS[KEYS.index("host") : -1]]
     assert (empty["run_id"], empty["steps"], empty["findings"]) == (None, 0, [])
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["check", "--nope", "x.jsonl"], "gradtop check: No such option '--nope'"),
+        (["check"], "gradtop check: Missing argument 'FILE'"),
+        (["chek"], "gradtop: No such command 'chek'"),
+        (["watch", "--threshold", "nope=1", "x.jsonl"], "gradtop watch: Invalid value"),
+    ],
+)
+def test_a_usage_error_is_one_line_that_names_the_help(args: list[str], says: str) -> None:
+    result = CliRunner().invoke(main, args, prog_name="gradtop")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(says) and lines[0].endswith("--help)"), lines[0]
+    assert result.stdout == ""
+
+
+def test_idle_exit_without_follow_is_a_usage_error(tmp_path: Path) -> None:
+    """Silently ignoring it would let a CI step believe it waited for the run to end."""
+    path = DATA / "healthy.jsonl"
+    assert path.exists()
+    result = CliRunner().invoke(main, ["check", str(path), "--idle-exit", "5"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "gradtop check: --idle-exit needs --follow (a one-shot check ends at the end of the file)"
+    )
+    assert result.stdout == ""
+    followed = CliRunner().invoke(
+        main, ["check", str(path), "--follow", "--idle-exit", "0.2", "--poll", "--tick", "0.05"]
+    )
+    assert followed.exit_code in (0, 1), followed.stderr
+    assert "steps" in followed.stdout
