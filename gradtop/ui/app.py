@@ -7,6 +7,7 @@ changed, so a busy training run costs the terminal little bandwidth. Keys redraw
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,7 +34,7 @@ from gradtop.ui.follower import FollowOptions, FollowStats, follow_into_app
 from gradtop.ui.format import fmt_count
 from gradtop.ui.header_bar import HeaderBar
 from gradtop.ui.headline import HeadlineInput, ReaderView, loading_text
-from gradtop.ui.help_screen import HelpScreen
+from gradtop.ui.help_screen import MAIN_KEYS, HelpScreen, KeyHelp
 from gradtop.ui.layer_table import LayerTable
 from gradtop.ui.layers import LayerRow, SortKey, build_rows, filter_rows, next_sick, sort_rows
 from gradtop.ui.loss_plot import LossPlot
@@ -50,17 +51,6 @@ from gradtop.ui.run_picker import NEWEST, RunPicker
 from gradtop.ui.sparkline import depth_profile, flow_scale, log_sparkline, step_bins
 from gradtop.ui.tones import fragments_to_content
 
-# Command palette entries: (title, help, action name).
-COMMANDS_LIST: tuple[tuple[str, str, str], ...] = (
-    ("Pause / resume", "Stop or restart following the file", "toggle_pause"),
-    ("Sort layers", "Cycle depth / grad norm / severity", "cycle_sort"),
-    ("Filter layers", "Show only layers matching a text", "open_filter"),
-    ("Next sick layer", "Move to the next layer with a problem", "next_sick"),
-    ("Log scale", "Toggle the loss plot's log scale", "toggle_log"),
-    ("All findings", "Every finding with its evidence and fixes", "show_findings"),
-    ("Switch run", "Show another run of this file", "switch_run"),
-    ("Help", "Keys and how to read the table", "help"),
-)
 DEFAULT_REFRESH = 0.5  # seconds between data redraws: <= 2 Hz keeps SSH traffic small
 PLOT_INTERVAL = 1.0  # seconds between loss-curve rebuilds while data flows
 SPARK_CACHE = 4 * 4096  # sparklines kept: a few widths per parameter of the runs shown
@@ -84,10 +74,15 @@ class GradtopApp(App[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (36, "-tall")]
 
+    # Footer labels are short so every shown key fits 80 columns; ``?`` and the palette
+    # list the rest (help_screen.MAIN_KEYS, one line per key, each binding covered).
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        # Textual binds ctrl+c to copy; htop, nvitop and lazygit quit on it, so do we
+        # (with text selected, it still copies).
+        Binding("ctrl+c", "quit_or_copy", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
-        Binding("n", "next_sick(1)", "Next sick"),
+        Binding("n", "next_sick(1)", "Sick"),
         Binding("N", "next_sick(-1)", "Prev sick", show=False),
         Binding("s", "cycle_sort", "Sort"),
         Binding("slash", "open_filter", "Filter"),
@@ -164,7 +159,7 @@ class GradtopApp(App[None]):
             yield self.table_heading
             yield self.table
         yield self.filter_box
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -392,8 +387,23 @@ class GradtopApp(App[None]):
 
     # ------------------------------------------------------------------ actions
 
+    def key_help(self) -> list[KeyHelp]:
+        """Every key of this app, for ``?`` and the command palette (subclasses add theirs)."""
+        return list(MAIN_KEYS)
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.key_help()))
+
+    def action_quit_or_copy(self) -> None:
+        screen = self.screen
+        if screen.get_selected_text():
+            screen.action_copy_text()
+        else:
+            self.exit()
+
+    def action_select_layer(self) -> None:
+        """The palette's "Layer detail": what Enter does on the table."""
+        self.table.action_select()
 
     def action_cycle_sort(self) -> None:
         """The top of the new order is what a sort is for (the largest norm, the worst
@@ -467,8 +477,11 @@ class GradtopApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for title, help_text, action in COMMANDS_LIST:
-            yield SystemCommand(title, help_text, getattr(self, f"action_{action}"))
+        for key in self.key_help():
+            if key.command:
+                yield SystemCommand(
+                    key.command, key.command_help, functools.partial(self.run_action, key.call)
+                )
 
 
 def _describe_run(run: RunHistory) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -11,19 +13,105 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-KEYS: tuple[tuple[str, str], ...] = (
-    ("q", "quit"),
-    ("?", "this help (Esc closes)"),
-    ("ctrl+p", "command palette: every action by name"),
-    ("↑ ↓ PgUp PgDn Home End", "move in the layer table (j/k too)"),
-    ("Enter", "layer detail: norms, update ratio, histogram over time"),
-    ("n / N", "jump to the next / previous sick layer"),
-    ("s", "sort: depth → grad norm → severity"),
-    ("/", "filter layers by name, type or status (Esc clears)"),
-    ("l", "log scale for the loss plot"),
-    ("p or space", "pause / resume following the file"),
-    ("f", "all findings, with evidence and fixes"),
-    ("r", "switch run (when the file holds several)"),
+
+@dataclass(frozen=True, slots=True)
+class KeyHelp:
+    """One line of the help: the keys, what they do, the binding actions the line covers
+    (a test holds every active binding to a line), and, for an action a user may want by
+    name, its command-palette entry (``command`` title, ``command_help``, ``call``: the
+    action run, e.g. ``next_sick(1)``)."""
+
+    keys: str
+    what: str
+    actions: tuple[str, ...]
+    command: str = ""
+    command_help: str = ""
+    call: str = ""
+
+
+MAIN_KEYS: tuple[KeyHelp, ...] = (
+    KeyHelp("q  ctrl+c  ctrl+q", "quit", ("quit", "quit_or_copy")),
+    KeyHelp(
+        "?",
+        "this help (Esc closes)",
+        ("help",),
+        "Help",
+        "Every key and how to read the table",
+        "help",
+    ),
+    KeyHelp("ctrl+p", "command palette: every action by name", ("command_palette",)),
+    KeyHelp(
+        "↑ ↓ j k PgUp PgDn Home End",
+        "move in the layer table",
+        ("cursor(-1)", "cursor(1)", "page(-1)", "page(1)", "jump(0)", "jump(-1)"),
+    ),
+    KeyHelp(
+        "Enter",
+        "layer detail: norms, update ratio, histogram over time",
+        ("select",),
+        "Layer detail",
+        "Norms, update ratio and histogram of the highlighted layer",
+        "select_layer",
+    ),
+    KeyHelp(
+        "n / N",
+        "jump to the next / previous sick layer",
+        ("next_sick(1)", "next_sick(-1)"),
+        "Next sick layer",
+        "Move to the next layer with a problem",
+        "next_sick(1)",
+    ),
+    KeyHelp(
+        "s",
+        "sort: depth → grad norm → severity (the cursor goes to the top)",
+        ("cycle_sort",),
+        "Sort layers",
+        "Cycle depth / grad norm / severity",
+        "cycle_sort",
+    ),
+    KeyHelp(
+        "/",
+        "filter layers by name, type or status (Esc clears)",
+        ("open_filter", "clear_filter"),
+        "Filter layers",
+        "Show only layers matching a text",
+        "open_filter",
+    ),
+    KeyHelp(
+        "l",
+        "log scale for the loss (plot, or the loss line at 80x24)",
+        ("toggle_log",),
+        "Log scale",
+        "Toggle the loss plot's log scale",
+        "toggle_log",
+    ),
+    KeyHelp(
+        "p or space",
+        "pause / resume following the file",
+        ("toggle_pause",),
+        "Pause / resume",
+        "Stop or restart following the file",
+        "toggle_pause",
+    ),
+    KeyHelp(
+        "f",
+        "all findings, with evidence and fixes",
+        ("show_findings",),
+        "All findings",
+        "Every finding with its evidence and fixes",
+        "show_findings",
+    ),
+    KeyHelp(
+        "r",
+        "switch run (when the file holds several)",
+        ("switch_run",),
+        "Switch run",
+        "Show another run of this file",
+        "switch_run",
+    ),
+    KeyHelp(
+        "Tab", "move between the table and the filter box", ("app.focus_next", "app.focus_previous")
+    ),
 )
 
 LEGEND: tuple[tuple[str, str], ...] = (
@@ -41,13 +129,13 @@ LEGEND: tuple[tuple[str, str], ...] = (
 )
 
 
-def help_content() -> Content:
+def help_content(keys: Sequence[KeyHelp] = MAIN_KEYS) -> Content:
     parts: list[str | tuple[str, str]] = [("Keys\n", "bold $text-accent")]
-    for key, what in KEYS:
-        parts += [(f"  {key:<24}", "bold"), f"{what}\n"]
+    for key in keys:
+        parts += [(f"  {key.keys:<28}", "bold"), f"{key.what}\n"]
     parts.append(("\nReading the layer table\n", "bold $text-accent"))
     for word, what in LEGEND:
-        parts += [(f"  {word:<24}", "bold"), f"{what}\n"]
+        parts += [(f"  {word:<28}", "bold"), f"{what}\n"]
     parts.append(("\nMouse is optional: every action has a key.", "$text-muted"))
     return Content.assemble(*parts)
 
@@ -64,9 +152,13 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "Close"),
     ]
 
+    def __init__(self, keys: Sequence[KeyHelp] = MAIN_KEYS) -> None:
+        super().__init__()
+        self.keys = tuple(keys)
+
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(help_content(), markup=False, id="help-text")
+            yield Static(help_content(self.keys), markup=False, id="help-text")
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

@@ -26,6 +26,7 @@ from gradtop.history import RunHistory
 from gradtop.teaching import lesson, texts
 from gradtop.teaching.lesson import Demo, LessonState
 from gradtop.ui.app import GradtopApp
+from gradtop.ui.help_screen import KeyHelp
 from gradtop.ui.lesson_guide import FixKey, guidance_lines
 from gradtop.ui.lesson_panel import (
     DemoPicker,
@@ -69,8 +70,10 @@ class LessonApp(GradtopApp):
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(k, f"fix_key('{k}')", show=False) for k in "123456789"),
         Binding("0", "reset_lesson", "Original net", show=False),
-        Binding("t", "toggle_text", "Why?"),
-        Binding("c", "choose_demo", "Demos"),
+        # Not in the footer (it must fit 80 columns): the lesson panel lists these keys at
+        # every size, and ``?`` and the palette list them with the rest (``key_help``).
+        Binding("t", "toggle_text", "Why?", show=False),
+        Binding("c", "choose_demo", "Demos", show=False),
         Binding("z", "toggle_lang", "中文/English", show=False),
     ]
 
@@ -126,6 +129,35 @@ class LessonApp(GradtopApp):
         self.run_id = None  # follow the newest run: the one about to start
         self.runner.start(self.state.overrides(), self.state.meta(self.session))
         self.refresh_lesson()
+
+    def key_help(self) -> list[KeyHelp]:
+        """The dashboard's keys, then the lesson's: each fix of this demo by its key."""
+        keys = super().key_help()
+        for f in self.state.demo.fixes:
+            label = self._texts.fix(self.lang, f.id)["label"]
+            call = f"fix_key('{f.key}')"
+            what = f"fix on/off: {label} ({f.change}); training restarts"
+            keys.append(KeyHelp(f.key, what, (call,), f"Fix {f.key}: {label}", f.change, call))
+        lesson_keys = (
+            ("0", "back to the original net (every fix off)", "reset_lesson", "Original net"),
+            (
+                "t",
+                "why this happens, and what each fix changes",
+                "toggle_text",
+                "Why? (lesson text)",
+            ),
+            ("c", "choose another demo", "choose_demo", "Other demo"),
+            ("z", "中文 / English for the lesson panel", "toggle_lang", "中文 / English"),
+        )
+        for key, what, action, title in lesson_keys:
+            keys.append(KeyHelp(key, what, (action,), title, what, action))
+        return keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A number key with no fix in this demo is not a key: off, not a silent bell."""
+        if action == "fix_key" and parameters:
+            return self.state.demo.by_key(str(parameters[0])) is not None
+        return super().check_action(action, parameters)
 
     def action_fix_key(self, key: str) -> None:
         fix = self.state.demo.by_key(key)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gradtop.teaching.lesson import DEMOS, LessonState
 from gradtop.ui.app import GradtopApp
 from gradtop.ui.findings_panel import FindingsPanel
+from gradtop.ui.help_screen import HelpScreen, help_content
 from gradtop.ui.layer_table import LayerTable
 from gradtop.ui.layers import SortKey
+from gradtop.ui.lesson_app import LessonApp
 from tests.support import wait_until
 from tests.ui.ui_helpers import fixture_path, make_app, until_loaded
 
@@ -93,3 +96,96 @@ async def test_a_filter_matching_nothing_says_so_and_how_to_clear_it() -> None:
         await pilot.pause()
         assert heading_text(app) == expected_heading(app)
         assert len(app.query_one(LayerTable).rows) == 20
+
+
+# Bindings no help line covers, on purpose: the table never scrolls sideways (its
+# columns are planned to the width), and super+c is the desktop copy of selected text.
+NOT_KEYS = {"scroll_left", "scroll_right", "page_left", "page_right", "screen.copy_text"}
+
+
+class _IdleRunner:
+    """A lesson runner that trains nothing: these tests look at keys, not at training."""
+
+    error = ""
+
+    def __init__(self) -> None:
+        self.started: list[dict[str, object]] = []
+
+    def start(self, overrides: dict[str, object], meta: dict[str, object]) -> None:
+        self.started.append(overrides)
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        return True
+
+
+def _lesson_app(path: Path) -> tuple[LessonApp, _IdleRunner]:
+    runner = _IdleRunner()
+    app = LessonApp(path, LessonState(DEMOS["vanishing"]), lambda _demo: runner, tick=0.1)
+    return app, runner
+
+
+def _help_and_palette_cover_every_key(app: GradtopApp) -> None:
+    lines = app.key_help()
+    covered = {action for line in lines for action in line.actions}
+    for key, active in app.screen.active_bindings.items():
+        if active.enabled and active.binding.action not in NOT_KEYS:
+            assert active.binding.action in covered, f"{key} ({active.binding.action}) not in ?"
+    help_text = str(help_content(lines))
+    titles = {c.title for c in app.get_system_commands(app.screen)}
+    for line in lines:
+        assert f"{line.keys} " in help_text and line.what in help_text
+        if line.command:
+            assert line.command in titles, f"{line.command} not in the palette"
+            name = line.call.split("(", 1)[0]
+            assert callable(getattr(app, f"action_{name}", None)), line.call
+
+
+async def test_help_and_palette_list_every_key_of_the_dashboard() -> None:
+    app = make_app(fixture_path("vanishing.jsonl"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_loaded(pilot)
+        _help_and_palette_cover_every_key(app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        shown = str(app.screen.query_one("#help-text").render())
+        assert "ctrl+c" in shown and "log scale" in shown and "switch run" in shown
+
+
+async def test_help_and_palette_list_the_lessons_keys(tmp_path: Path) -> None:
+    app, runner = _lesson_app(tmp_path / "lesson.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        _help_and_palette_cover_every_key(app)
+        fixes = DEMOS["vanishing"].fixes
+        keys = {line.keys for line in app.key_help()}
+        assert {f.key for f in fixes} | {"0", "t", "c", "z"} <= keys
+        unused = next(k for k in "123456789" if DEMOS["vanishing"].by_key(k) is None)
+        active = app.screen.active_bindings.get(unused)
+        assert active is None or not active.enabled, "no fix: the key is off"
+        await pilot.press("ctrl+p")
+        await pilot.press(*f"Fix {fixes[0].key}")
+        await pilot.pause(0.3)  # the palette searches on a short debounce
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(runner.started) == 2, "the palette applied the fix")
+        assert fixes[0].id in app.state.applied
+
+
+async def test_footer_keys_fit_80_columns(tmp_path: Path) -> None:
+    for app in (make_app(fixture_path("vanishing.jsonl")), _lesson_app(tmp_path / "l.jsonl")[0]):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda app=app: bool(app.screen.query("FooterKey")), "footer")
+            await pilot.pause()
+            keys = list(app.screen.query("FooterKey"))
+            palette = [k for k in keys if k.has_class("-command-palette")]
+            shown = [k for k in keys if not k.has_class("-command-palette")]
+            assert len(palette) == 1 and len(shown) >= 8
+            assert all(k.region.right <= palette[0].region.x for k in shown), "none under ^p"
+            assert palette[0].region.right <= 80
+
+
+async def test_ctrl_c_quits() -> None:
+    app = make_app(fixture_path("healthy.jsonl"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_loaded(pilot)
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: app.return_code == 0, "the app quit")
