@@ -25,6 +25,7 @@ class LossPlot(SafePlot):
         super().__init__(id=id, classes=classes)
         self.log_scale = False
         self.title_rows = 1  # the plotext title: loss value, lr, non-finite step
+        self.plotext_labels = True  # a loss of 2.3 reads well in plotext's labels
         self._loss: Series = EMPTY
         self._smooth = np.zeros(0)
         self._lr: Series = EMPTY

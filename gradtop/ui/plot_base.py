@@ -7,9 +7,10 @@
   dirty; an unchanged plot costs no bytes on the wire.
 * Log axes: plotext's own log axis labels ticks ``0.0000000000000000806`` (wider than
   the plot) and raises on an empty axis, so log plots draw log10 of the values on a
-  linear axis with ``1e-17`` labels. Its linear labels are fixed-point too, fine for a
-  loss of 2.3 and unreadable for a gradient of 3e-16, so outside that range the ticks
-  are ours (``3e-16``).
+  linear axis with ``1e-17`` labels. Its linear labels are fixed-point too, with
+  uneven steps (``2.158``, ``2.127``): fine for a loss of 2.3, unreadable for a gradient
+  of 3e-16. Linear ticks are ours (a 1-2-5 grid, ``3e-16``, ``2.05``, ``40,000``); the
+  loss plot keeps plotext's where they read well (``plotext_labels``).
 * Words, not a fake axis: plotext drops a title that does not fit the width, so a
   sentence about the data (``all values are 0``) is drawn by us, wrapped, above the
   figure (``caption``) or instead of it (``note``); it shows at every size.
@@ -72,7 +73,9 @@ def log_ticks(lo: float, hi: float, max_ticks: int = 5) -> tuple[list[float], li
 
 def axis_labels(values: Sequence[float]) -> list[str]:
     """The shortest ``%g`` labels that tell the ticks apart and read back as their values
-    (``4.5``, never ``4``): ``3e-16``, ``0.2``, ``4.6500001``."""
+    (``4.5``, never ``4``): ``3e-16``, ``0.2``, ``4.6500001``; whole numbers as such."""
+    if all(float(v).is_integer() and abs(v) < 1e6 for v in values):
+        return [f"{int(v):,}" for v in values]  # 40,000 rather than 4e+04
     gaps = [abs(b - a) for a, b in itertools.pairwise(values)]
     tolerance = 1e-3 * min(gaps) if gaps else 1e-6 * max((abs(v) for v in values), default=0)
     labels: list[str] = []
@@ -165,6 +168,8 @@ class SafePlot(PlotextPlot):
         self._strips: list[Strip] = []
         self._built_for: Size | None = None
         self.title_rows = 0  # rows a plotext title takes (set by a plot that has one)
+        # plotext's own fixed-point labels where they read well (see fixed_point_reads_well)
+        self.plotext_labels = False
         # Our words about the data, wrapped above the figure or in its place (see the
         # module docstring: plotext would drop a title that does not fit).
         self.caption: Text | None = None
@@ -294,7 +299,7 @@ class SafePlot(PlotextPlot):
             lo, hi = nice_bounds(lo, hi)
             if nonnegative:  # a norm or a ratio: the axis never invents negative values
                 lo = max(lo, 0.0)
-            if not fixed_point_reads_well(lo, hi):
+            if not (self.plotext_labels and fixed_point_reads_well(lo, hi)):
                 plt.yticks(*linear_ticks(lo, hi, self.tick_budget()), yside=side)
         plt.ylim(lo, hi, yside=side)
         return True

@@ -84,6 +84,8 @@ def test_axis_labels_never_round_a_tick_to_another_value() -> None:
     assert axis_labels([4.6500001, 4.6500002]) == ["4.6500001", "4.6500002"]
     ticks, labels = linear_ticks(4.19, 5.12)
     assert labels == ["4.2", "4.4", "4.6", "4.8", "5"] and len(ticks) <= 5
+    assert linear_ticks(0, 40000, 3)[1] == ["0", "20,000", "40,000"]  # not 26666.7
+    assert linear_ticks(2.0, 2.2, 5)[1] == ["2", "2.05", "2.1", "2.15", "2.2"]
 
 
 # ---------------------------------------------------------------------------- words
