@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gradtop.history import LOSS, History, RunHistory
+from gradtop.reader.status import FOLLOWING
 
 if TYPE_CHECKING:  # types only: a summary is built from what was read, never reads
     from gradtop.diagnosis import Finding
@@ -48,6 +49,11 @@ def _jsonable(value: Any) -> Any:
 def _fix_fields(fix: Any) -> dict[str, Any]:
     fields = ("key", "title", "why", "code", "when")
     return {name: getattr(fix, name) for name in fields if hasattr(fix, name)}
+
+
+# The state of a file a one-shot check read to its end: "following" would claim a watch
+# that never happened (``--follow`` keeps the reader's own word).
+READ = "read"
 
 
 @dataclass(frozen=True)
@@ -271,7 +277,7 @@ class CheckSummary:
     ) -> CheckSummary:
         return cls(
             file=path,
-            state=status.state,
+            state=READ if watch is None and status.state == FOLLOWING else status.state,
             records=status.records,
             skipped=dict(status.skipped),
             skipped_total=status.skipped_total,

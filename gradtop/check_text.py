@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from gradtop.check_summary import CheckSummary, FindingReport, RunReport
-from gradtop.reader.status import ERROR, SKIP_REASONS, WAITING
+from gradtop.check_summary import READ, CheckSummary, FindingReport, RunReport
+from gradtop.reader.status import ERROR, FOLLOWING, SKIP_REASONS, WAITING
 from gradtop.text import safe_text
 
 MAX_NAMES = 4
@@ -120,7 +120,7 @@ def _file_notes(s: CheckSummary) -> list[str]:
         notes.append(f"run restarted {_n(s.runs_restarted)}x (same run id, other parameter list)")
     if s.partial_bytes:
         notes.append(f"last line incomplete ({_n(s.partial_bytes)} bytes)")
-    if s.state not in ("", "following"):
+    if s.state not in ("", FOLLOWING, READ):
         notes.append(f"file {safe(s.state, 20)}")
     return notes
 
@@ -242,10 +242,11 @@ def _run_changes(before: RunReport | None, run: RunReport) -> list[str]:
 def _finding_changes(
     prev: Sequence[FindingReport], cur: Sequence[FindingReport], color: bool
 ) -> list[str]:
-    before = {(f.key, f.active) for f in prev}
+    # A finding that changes severity (info -> warning) is news, as --json shows it.
+    before = {(f.key, f.active, f.severity) for f in prev}
     lines: list[str] = []
     for f in cur:
-        if (f.key, f.active) in before:
+        if (f.key, f.active, f.severity) in before:
             continue
         if f.active:
             lines.extend(format_finding(f, color))
