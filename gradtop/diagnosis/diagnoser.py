@@ -21,7 +21,8 @@ import numpy as np
 
 from gradtop.diagnosis.derived import update_memory
 from gradtop.diagnosis.findings import Finding
-from gradtop.diagnosis.rules import KINDS, RULES
+from gradtop.diagnosis.kinds import KINDS
+from gradtop.diagnosis.rules import RULES
 from gradtop.diagnosis.signals import INFO, OFF, Signal, severity_of
 from gradtop.diagnosis.thresholds import Thresholds
 from gradtop.diagnosis.view import Memory, Roles, build_view, roles_for

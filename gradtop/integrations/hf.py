@@ -58,7 +58,8 @@ class GradtopCallback(TrainerCallback):
         path: the JSONL file (rank 0 writes it; see :class:`gradtop.Logger`).
         every: log every N-th optimizer step (the first is always logged).
         **logger_options: passed to :class:`gradtop.Logger` (``update_ratio``, ``hist``,
-            ``hist_every``, ``meta``, ``fsync``, ``queue_size``).
+            ``hist_every``, ``detail_every``, ``meta``, ``fsync``, ``queue_size``,
+            ``flush_interval``, ``close_timeout``).
     """
 
     def __init__(self, path: str | os.PathLike[str], every: int = 1, **logger_options: Any):
