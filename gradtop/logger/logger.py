@@ -111,6 +111,11 @@ class Logger:
             reached ``optimizer.step()``.
         fsync: ``os.fsync`` after every record (only protects against power loss).
         queue_size: records that may wait for the writer before new ones are dropped.
+        flush_interval: seconds between the writer thread's wake-ups; it also wakes when
+            32 records wait. The training thread never wakes it per step. A ``kill -9``
+            loses at most the records of the last ``flush_interval`` seconds (at most 32
+            while the writer keeps up, ``queue_size`` if it fell behind); ``close()`` and
+            interpreter exit write everything.
         close_timeout: seconds :meth:`close` (and interpreter exit) waits at most for the
             writer to finish. Only a file that takes no writes makes it wait that long (a
             FIFO nobody reads, a hung network file system); the records still waiting
@@ -145,6 +150,7 @@ class Logger:
         meta: dict[str, Any] | None = None,
         fsync: bool = False,
         queue_size: int = 256,
+        flush_interval: float = 0.5,
         clip_max_norm: float | None = None,
         close_timeout: float = 10.0,
     ) -> None:
@@ -154,6 +160,8 @@ class Logger:
             raise ValueError("every, hist_every and detail_every must be >= 1")
         if not 0 <= float(close_timeout) < math.inf:
             raise ValueError("close_timeout must be a finite number of seconds >= 0")
+        if not 0 < float(flush_interval) < math.inf:
+            raise ValueError("flush_interval must be a finite number of seconds > 0")
         self.close_timeout = float(close_timeout)
         self.path = os.fspath(path)
         self.every = int(every)
@@ -256,7 +264,12 @@ class Logger:
         if rank == 0:  # sharded ranks != 0 compute and reduce, but never write
             header = encode_record(self.header.to_json())
             self._writer = RecordWriter(
-                self.path, header, self._warn, fsync=fsync, maxsize=queue_size
+                self.path,
+                header,
+                self._warn,
+                fsync=fsync,
+                maxsize=queue_size,
+                interval=float(flush_interval),
             )
             self._writer.open_now()
         if optimizer is not None:

@@ -2,6 +2,17 @@
 
 The training thread hands over jobs through a bounded queue and never waits: when the
 queue is full the job is dropped and counted (the ``end`` record reports the count).
+Handing over is a ``deque.append``: no lock, and no wake-up of the writer per step (a
+wake-up is a context switch, about 1 ms a step on a loaded 2-CPU machine, measured
+with cProfile in issue 13). The writer wakes every ``interval`` seconds, or at once
+when ``batch`` records wait, and then writes everything queued. ``close()`` wakes it
+and writes everything too.
+
+What a ``kill -9`` can lose is what is queued and not yet written: the records of the
+last ``interval`` seconds, and at most ``batch`` of them once the writer keeps up (at
+most ``maxsize`` when it has fallen behind, e.g. a slow disk); never a half-written
+line in the middle of the file. The defaults: 0.5 s and 32 records.
+
 The writer thread owns the file descriptor and follows docs/format.md's file rules:
 
 * one ``os.write`` per record on an ``O_APPEND`` descriptor, looping on short writes,
@@ -21,12 +32,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import queue
 import stat
 import sys
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -79,7 +90,15 @@ class RecordWriter:
     """Owns the file and a daemon thread; ``submit`` is the only call on the hot path."""
 
     def __init__(
-        self, path: str, header: bytes, warn: WarnOnce, *, fsync: bool = False, maxsize: int = 256
+        self,
+        path: str,
+        header: bytes,
+        warn: WarnOnce,
+        *,
+        fsync: bool = False,
+        maxsize: int = 256,
+        interval: float = 0.5,
+        batch: int = 32,
     ) -> None:
         self.path = path
         self.header = header
@@ -98,24 +117,35 @@ class RecordWriter:
         self._regular = False
         self._need_newline = False
         self._header_done = False
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=maxsize)
+        # Appended by the training thread, popped by the writer: deque's append and
+        # popleft are atomic, so neither side takes a lock for a record.
+        self._items: deque[object] = deque()
+        self._maxsize = max(1, int(maxsize))
+        self._batch = max(1, min(int(batch), self._maxsize))
+        self.interval = float(interval)
+        self._wake = threading.Event()
+        self.wakeups = 0  # writer thread only: how often it woke (tests read it)
         self._thread = threading.Thread(target=self._run, name="gradtop-writer", daemon=True)
         self._thread.start()
 
     # -------------------------------------------------------------- training thread
 
     def submit(self, job: Job) -> bool:
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
+        """Queue a record; wakes the writer only when a batch is full (no lock otherwise)."""
+        items = self._items
+        if len(items) >= self._maxsize:
             self.dropped_full += 1
             return False
+        items.append(job)
         self._accepted += 1
+        if len(items) >= self._batch and not self._wake.is_set():
+            self._wake.set()
         return True
 
     def open_now(self) -> None:
         """Open the file (and write the header) first thing, so path problems show early."""
-        self._queue.put_nowait(_OPEN_NOW)
+        self._items.append(_OPEN_NOW)
+        self._wake.set()
 
     def close(self, end: EndJob | None, timeout: float = 10.0) -> None:
         """Write ``end`` after everything queued, then stop; waits at most ``timeout`` s.
@@ -125,13 +155,10 @@ class RecordWriter:
         counted in :attr:`lost_at_close` and in the warning.
         """
         deadline = time.monotonic() + timeout
-        for item in (end, _STOP):
-            if item is None:
-                continue
-            try:
-                self._queue.put(item, timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Full:
-                break
+        if end is not None:
+            self._items.append(end)
+        self._items.append(_STOP)
+        self._wake.set()
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             self._give_up(timeout, end is not None)
@@ -151,18 +178,24 @@ class RecordWriter:
     # -------------------------------------------------------------- writer thread
 
     def _run(self) -> None:
+        items = self._items
         while True:
-            item = self._queue.get()
-            if item is _STOP:
-                break
-            try:
-                self._handle(item)
-            finally:
-                if isinstance(item, EndJob):
-                    self._end_finished = True
-                elif item is not _OPEN_NOW:
-                    self._finished += 1
-        self._close_fd()
+            self._wake.wait(self.interval)
+            # Cleared before draining: a batch that fills from now on wakes us again.
+            self._wake.clear()
+            self.wakeups += 1
+            while items:
+                item = items.popleft()
+                if item is _STOP:
+                    self._close_fd()
+                    return
+                try:
+                    self._handle(item)
+                finally:
+                    if isinstance(item, EndJob):
+                        self._end_finished = True
+                    elif item is not _OPEN_NOW:
+                        self._finished += 1
 
     def _handle(self, item: object) -> None:
         try:
