@@ -50,6 +50,37 @@ def test_pure_parts_never_load_textual() -> None:
     assert not loaded & {"textual", "textual_plotext", "plotext", "torch", "rich"}
 
 
+def test_pure_ui_builders_never_load_textual() -> None:
+    """The builders decide what the screen says; a test (or another front end) must be
+    able to use them without a terminal library."""
+    from gradtop.ui import PURE_BUILDERS
+
+    loaded = _loaded_after_import([f"gradtop.ui.{name}" for name in PURE_BUILDERS])
+    assert not loaded & {"textual", "textual_plotext", "plotext", "torch", "watchdog"}
+
+
+def test_every_ui_module_is_a_builder_or_a_widget() -> None:
+    """A new ui module must choose: pure (listed in PURE_BUILDERS) or a Textual module."""
+    from gradtop.ui import PURE_BUILDERS
+
+    ui = [m for m in _modules() if m.startswith("gradtop.ui.")]
+    widgets = [m for m in ui if m.removeprefix("gradtop.ui.") not in PURE_BUILDERS]
+    assert set(PURE_BUILDERS) <= {m.removeprefix("gradtop.ui.") for m in ui}
+    for module in widgets:
+        assert "textual" in _loaded_after_import([module]), (
+            f"{module} loads no Textual: add it to gradtop.ui.PURE_BUILDERS"
+        )
+
+
+def test_trainer_side_never_loads_the_viewer_libraries() -> None:
+    """A training job must not pull in a terminal UI or a file watcher."""
+    trainer = [m for m in _modules() if m.startswith(TRAINER_SIDE)]
+    assert "gradtop.logger.logger" in trainer and "gradtop.integrations.hf" in trainer
+    loaded = _loaded_after_import(trainer)
+    assert "torch" in loaded  # the control: these modules really were imported
+    assert not loaded & {"textual", "textual_plotext", "plotext", "watchdog"}
+
+
 def test_cli_help_loads_neither_torch_nor_textual() -> None:
     code = (
         "import sys\n"

@@ -1,9 +1,10 @@
 """The Textual viewer (``gradtop watch``). Imports Textual (in ``app``); never torch.
 
-Layout of the package: pure builders (``format``, ``sparkline``, ``layers``, ``columns``,
-``headline``, ``findings_text``, ``series``, ``heatmap``, ``model``) decide what is shown
-and are unit-tested without a terminal; widgets (one per file) draw it; ``follower``
-is the reader worker; ``app`` wires them together.
+Layout of the package: pure builders (``PURE_BUILDERS``) decide what is shown and are
+unit-tested without a terminal (they may measure text with rich, never import Textual);
+widgets (one per file) draw it; ``follower`` is the reader worker; ``app`` wires them
+together. tests/test_import_boundaries.py holds the builders to that and makes every new
+module here choose a side.
 
 Importing this package loads nothing else: ``gradtop.ui.model`` and the other pure
 builders stay usable without Textual; the app is loaded when ``run_watch`` runs.
@@ -15,6 +16,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gradtop.reader.pace import TICK
+
+PURE_BUILDERS = (
+    "columns",
+    "findings_text",
+    "format",
+    "headline",
+    "heatmap",
+    "layers",
+    "lesson_guide",
+    "lesson_view",
+    "model",
+    "series",
+    "sparkline",
+)
 
 
 def run_watch(
