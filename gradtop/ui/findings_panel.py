@@ -6,11 +6,34 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.content import Content
 
 from gradtop.diagnosis.findings import Finding
-from gradtop.ui.findings_text import findings_lines, summary
+from gradtop.ui.findings_text import Line, findings_lines, summary
 from gradtop.ui.quiet_static import QuietStatic
-from gradtop.ui.tones import lines_to_content
+from gradtop.ui.tones import fragments_to_content, lines_to_content
+
+# Border and padding on each side, and the scrollbar: what the text may not use.
+CHROME = 5
+
+
+def hanging(lines: Sequence[Line], width: int) -> Content:
+    """``lines`` wrapped to ``width`` with each continuation under its own text, so at 80
+    columns a fix's explanation and code stay visibly inside the finding they belong to."""
+    out: list[Content] = []
+    for line in lines:
+        text = fragments_to_content(line)
+        plain = text.plain
+        lead = len(plain) - len(plain.lstrip(" "))
+        hang = lead or 2  # a finding's head line: its continuation indented a little
+        number = plain[lead:].split(" ", 1)[0]
+        if number[:-1].isdigit() and number.endswith("."):
+            hang = lead + len(number) + 1  # under the fix's title, not its number
+        room = max(10, width - hang)
+        body = text[lead:]
+        for i, piece in enumerate(body.wrap(room) if body.plain else [body]):
+            out.append(Content(" " * (lead if i == 0 else hang)) + piece)
+    return Content("\n").join(out)
 
 
 class FindingsPanel(VerticalScroll):
@@ -35,6 +58,7 @@ class FindingsPanel(VerticalScroll):
         super().__init__(id=id, classes=classes)
         self.compact = False
         self._body = QuietStatic("", wraps=True)
+        self._full: list[Line] | None = None  # shown in full: re-wrapped on resize
 
     def compose(self) -> ComposeResult:
         yield self._body
@@ -63,4 +87,12 @@ class FindingsPanel(VerticalScroll):
         worst = max((f.severity for f in findings if f.active), default=None)
         self.set_class(bool(error) or (worst is not None and worst.name == "CRITICAL"), "-critical")
         self.set_class(worst is not None and worst.name == "WARNING", "-warning")
-        self._body.show(lines_to_content(lines))  # unchanged findings cost no bytes
+        self._full = lines if full and not self.compact else None
+        if self._full is not None:
+            self._body.show(hanging(self._full, self.size.width - CHROME))
+        else:
+            self._body.show(lines_to_content(lines))  # unchanged findings cost no bytes
+
+    def on_resize(self) -> None:
+        if self._full is not None:
+            self._body.show(hanging(self._full, self.size.width - CHROME))

@@ -18,11 +18,14 @@ def _words(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _shown(panel: FindingsPanel) -> str:
+def _rendered(panel: FindingsPanel) -> list[str]:
     """Every line the panel's text renders to (all of it, scrolled into view or not)."""
     body = panel.query_one("Static")
-    lines = ("".join(s.text for s in body.render_line(y)) for y in range(body.size.height))
-    return _words(" ".join(lines))
+    return ["".join(s.text for s in body.render_line(y)) for y in range(body.size.height)]
+
+
+def _shown(panel: FindingsPanel) -> str:
+    return _words(" ".join(_rendered(panel)))
 
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
@@ -41,6 +44,10 @@ async def test_f_shows_every_word_and_every_fix(size: tuple[int, int]) -> None:
         assert _words(top.explanation) in shown, "the explanation is cut"
         for fix in top.fixes:
             assert _words(fix.title) in shown and _words(fix.why) in shown
+        # Wrapped lines hang under their own text: only a finding's head starts a line.
+        heads = ("✖", "⚠", "ℹ", "✓")
+        for line in _rendered(panel):
+            assert not line.strip() or line.startswith(" ") or line.startswith(heads), line
         await pilot.press("end")
         await wait_until(pilot, lambda: panel.scroll_y == panel.max_scroll_y, "scrolled")
         if size == (80, 24):
