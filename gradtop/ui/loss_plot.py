@@ -6,12 +6,33 @@ plotext module, so two plots never draw into each other.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gradtop.history import RunHistory
 from gradtop.ui.format import fmt_loss
 from gradtop.ui.plot_base import SafePlot
 from gradtop.ui.series import EMPTY, Series, decimate, loss_series, lr_series
+
+
+def loss_title(loss: Series) -> str:
+    """The loss now: the newest value, or since when it has been NaN/Inf (the last finite
+    value is then history, not the current loss)."""
+    bad = loss.bad_steps
+    last = float(loss.steps[-1]) if len(loss) else -math.inf
+    if len(bad) and float(bad.max()) > last:
+        since = int(bad[bad > last].min())
+        title = f"loss ✖ NaN/Inf since step {since}"
+        if len(loss):
+            title += f", last finite {fmt_loss(float(loss.values[-1]))}"
+        return title
+    title = "loss"
+    if len(loss):
+        title += f" {fmt_loss(float(loss.values[-1]))}"
+    if len(bad):
+        title += f"  ✖ NaN/Inf at step {int(bad[0])}" + (" and after" if len(bad) > 1 else "")
+    return title
 
 
 class LossPlot(SafePlot):
@@ -24,7 +45,6 @@ class LossPlot(SafePlot):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.log_scale = False
-        self.title_rows = 1  # the plotext title: loss value, lr, non-finite step
         self.plotext_labels = True  # a loss of 2.3 reads well in plotext's labels
         self._loss: Series = EMPTY
         self._smooth = np.zeros(0)
@@ -55,22 +75,20 @@ class LossPlot(SafePlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        loss = self._loss
-        smooth = Series(loss.steps, self._smooth, loss.bad_steps)
-        self.draw_series([(loss, "gray"), (smooth, "cyan")], log=self.log_scale)
-        title = "loss"
-        if len(loss):
-            title += f" {fmt_loss(float(loss.values[-1]))}"
-        if len(loss.bad_steps):
-            title += f"  ✖ non-finite from step {int(loss.bad_steps[0])}"
-            plt.vline(float(loss.bad_steps[0]), color="red")
-        lr = self._lr
-        if len(lr) and len(set(lr.values.tolist())) > 1:
-            self.draw_series([(lr, "orange")], log=False, side="right", label_ticks=False)
+        loss, lr = self._loss, self._lr
+        lr_varies = len(lr) > 0 and len(set(lr.values.tolist())) > 1
+        title = loss_title(loss)
+        if lr_varies:
             title += "  (lr: right axis)"
         elif len(lr):
             title += f"  lr {lr.values[-1]:.2g}"
         if self.log_scale:
             title += "  [log]"
-        plt.title(title)
+        self.set_title(title)
+        smooth = Series(loss.steps, self._smooth, loss.bad_steps)
+        self.draw_series([(loss, "gray"), (smooth, "cyan")], log=self.log_scale)
+        if len(loss.bad_steps):
+            plt.vline(float(loss.bad_steps[0]), color="red")
+        if lr_varies:
+            self.draw_series([(lr, "orange")], log=False, side="right", label_ticks=False)
         self.update_plot()

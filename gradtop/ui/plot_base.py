@@ -25,6 +25,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.text import Text
 from textual.geometry import Region, Size
@@ -160,6 +161,10 @@ def nothing_to_plot(series: Sequence[Series], *, log: bool, finished: bool) -> s
     return f"{nan}; {text}" if nan else text
 
 
+# Columns of a plot that its title cannot use: the y labels (up to ~9) and the frame.
+TITLE_MARGIN = 12
+
+
 class SafePlot(PlotextPlot):
     """Call ``update_plot()`` after drawing with ``plt``; only changed lines are resent."""
 
@@ -237,6 +242,15 @@ class SafePlot(PlotextPlot):
         self._built_for = None  # theme or colours changed: rebuild on next render
 
     # ------------------------------------------------------------------ drawing
+
+    def set_title(self, title: str) -> None:
+        """plotext's title (centred over the figure) where it surely fits, else ours,
+        wrapped above the figure: plotext drops a title that does not fit the width."""
+        fits = cell_len(title) <= self.size.width - TITLE_MARGIN
+        self.caption = None if fits else Text(title, justify="center")
+        self.title_rows = 1 if fits else 0
+        if fits:
+            self.plt.title(title)
 
     def tick_budget(self) -> int:
         """How many y labels fit two rows apart. plotext, given two labels for one row,
