@@ -18,11 +18,16 @@ _MAGNITUDE_BITS = {1: 0x7F, 2: 0x7FFF, 4: 0x7FFF_FFFF, 8: 0x7FFF_FFFF_FFFF_FFFF}
 def count_nonzero_float(g: Tensor) -> Tensor:
     """Entries of a float tensor that are not ±0, as an integer count on the device.
 
-    On the integer view, with the sign bit cleared: the float ``count_nonzero`` kernel is
-    about 10x slower on CPU, and the raw bit pattern would count ``-0.0`` as nonzero,
-    which masked or pruned weights (``w * mask``) produce wherever the upstream gradient
-    is negative.
+    fp32/fp64 on CPU: ``torch.count_nonzero`` itself (it compares values, so ``-0.0``
+    counts as zero). Measured with torch 2.13, one thread: as fast as the trick below
+    on 256K entries and 2.5x faster on 4M, since it allocates no temporary (the trick
+    allocates one as large as the gradient). fp16/bf16, and other devices (not
+    measured): on the integer view, with the sign bit cleared, where the float kernel
+    is 2-3x slower; the raw bit pattern would count ``-0.0`` as nonzero, which masked or
+    pruned weights (``w * mask``) produce wherever the upstream gradient is negative.
     """
+    if g.device.type == "cpu" and g.dtype in (torch.float32, torch.float64):
+        return torch.count_nonzero(g)
     size = g.element_size()
     return torch.count_nonzero(g.view(INT_VIEW[size]).bitwise_and(_MAGNITUDE_BITS[size]))
 
