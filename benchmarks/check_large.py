@@ -209,6 +209,14 @@ def check_child(path: Path) -> dict[str, float]:
     return out
 
 
+def report_digest(output: bytes) -> str:
+    """A digest of the check's JSON report without its ``file`` (a temporary path), so
+    that two runs, or two versions of gradtop, on the same log can be compared."""
+    report = orjson.loads(output)
+    report.pop("file", None)
+    return hashlib.sha256(orjson.dumps(report, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
 def lscpu() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
@@ -246,7 +254,7 @@ def measure(path: Path, profile: bool) -> None:
     print(
         f"child process peak RSS (VmHWM) {child['hwm_mb']:.0f} MB, ru_maxrss "
         f"{child['ru_maxrss_mb']:.0f} MB; check exit {code}; "
-        f"JSON output sha256 {hashlib.sha256(output).hexdigest()[:16]}"
+        f"JSON report sha256 {report_digest(output)}"
     )
     if profile:
         profiler = cProfile.Profile()
