@@ -103,10 +103,16 @@ class Liveness:
     detail: str = ""  # e.g. the end reason
 
 
-def liveness(run: RunHistory, clock: RunClock | None, now: float) -> Liveness:
+def liveness(
+    run: RunHistory, clock: RunClock | None, now: float, last_seen: float | None = None
+) -> Liveness:
+    """``last_seen``: a later sign of life than the newest record read, on ``now``'s clock
+    (the viewer saw the file grow while paused and not reading it)."""
     if run.end is not None:
         return Liveness("finished", max(0.0, now - run.end.time), run.end.reason)
     last = run.last_time if run.last_time is not None else run.header.time
+    if last_seen is not None and math.isfinite(last_seen):
+        last = max(last, last_seen) if math.isfinite(last) else last_seen
     age = now - last
     if not math.isfinite(age):
         return Liveness("live", None)

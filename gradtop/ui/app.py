@@ -28,6 +28,7 @@ from gradtop.history import RunHistory
 from gradtop.reader import ReaderStatus
 from gradtop.text import safe_text
 from gradtop.ui.detail_screen import DetailScreen
+from gradtop.ui.file_probe import FileProbe
 from gradtop.ui.findings_panel import FindingsPanel
 from gradtop.ui.findings_screen import FindingsScreen
 from gradtop.ui.follower import FollowOptions, FollowStats, follow_into_app
@@ -37,6 +38,7 @@ from gradtop.ui.headline import HeadlineInput, ReaderView, loading_text
 from gradtop.ui.help_screen import MAIN_KEYS, HelpScreen, KeyHelp
 from gradtop.ui.layer_table import LayerTable
 from gradtop.ui.layers import LayerRow, SortKey, build_rows, filter_rows, next_sick, sort_rows
+from gradtop.ui.loss_line import LossLine
 from gradtop.ui.loss_plot import LossPlot
 from gradtop.ui.messages import (
     BackfillProgressed,
@@ -118,6 +120,7 @@ class GradtopApp(App[None]):
         self.sort_key = SortKey.DEPTH
         self.filter_text = ""
         self.paused = False
+        self.pause_probe: FileProbe | None = None  # the file's growth while paused
         self.loaded = model is not None  # whole file read (tests wait for this)
         self.loading = ""
         self.wakeup_note = ""
@@ -130,6 +133,7 @@ class GradtopApp(App[None]):
         self._dirty = True
         self._plot_generation = -1
         self._plot_time = 0.0
+        self._plot_pending = False  # newer data than the loss views show, held back
         self.follow_stats = FollowStats()
         self.following = False  # the worker reached the follow loop
         self._stop = threading.Event()
@@ -139,6 +143,7 @@ class GradtopApp(App[None]):
         # screen is on top (a modal, the detail view) and fail during shutdown.
         self.header = HeaderBar(id="headline")
         self.loss = LossPlot(id="loss")
+        self.loss_line = LossLine(id="loss-line")  # the compact layout's loss
         self.findings_panel = FindingsPanel(id="findings")
         self.table_bar = QuietStatic(id="table-bar")
         self.table_heading = QuietStatic(id="table-heading")
@@ -151,9 +156,11 @@ class GradtopApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield self.header
-        with Horizontal(id="top"):
-            yield self.loss
-            yield self.findings_panel
+        with Vertical(id="top"):
+            yield self.loss_line
+            with Horizontal(id="top-row"):
+                yield self.loss
+                yield self.findings_panel
         with Vertical(id="layers"):
             yield self.table_bar
             yield self.table_heading
@@ -240,7 +247,7 @@ class GradtopApp(App[None]):
         return self.model.run(self.run_id)
 
     def _on_tick(self) -> None:
-        if self._dirty:
+        if self._dirty or self._plot_pending:
             self.redraw()
         else:
             self._draw_header()  # ages move on even when no data arrives
@@ -283,9 +290,17 @@ class GradtopApp(App[None]):
         now = time.monotonic()
         stale = self._plot_generation != model.generation
         forced = self._plot_generation < 0
-        if loss.display and stale and (forced or now - self._plot_time >= PLOT_INTERVAL):
+        shown_loss = loss.display or compact
+        due = forced or now - self._plot_time >= PLOT_INTERVAL
+        if shown_loss and stale and due:
             self._plot_generation, self._plot_time = model.generation, now
-            loss.take(run)
+            if loss.display:
+                loss.take(run)
+            if compact:
+                self.loss_line.take(run)
+        # Held back by the rate limit: the next tick draws it, even if no data comes (the
+        # last records of a finished or paused file must reach the plot).
+        self._plot_pending = shown_loss and stale and not due
         shown = filter_rows(sort_rows(rows, self.sort_key), self.filter_text)
         table = self.table
         table.sort_label = self.sort_key.value
@@ -359,7 +374,12 @@ class GradtopApp(App[None]):
             run = self.current_run()
             runs = list(model.history.runs)
             clock = model.clocks.get(run.run_id) if run is not None else None
-            live = liveness(run, clock, self.clock()) if run is not None else None
+            now = self.clock()
+            probe = self.pause_probe
+            if probe is not None:
+                probe.look(now)
+            seen = probe.changed_at if probe is not None else None
+            live = liveness(run, clock, now, last_seen=seen) if run is not None else None
             data = HeadlineInput(
                 path=self.path,
                 run=run,
@@ -370,6 +390,8 @@ class GradtopApp(App[None]):
                 steps_per_second=clock.steps_per_second() if clock is not None else None,
                 reader=self.reader,
                 paused=self.paused,
+                paused_grown=probe.grown if probe is not None else None,
+                paused_replaced=probe is not None and probe.replaced,
                 loading=self.loading,
                 wakeup=self.wakeup_note,
                 problem=self.problem or model.diagnosis_error,
@@ -431,15 +453,26 @@ class GradtopApp(App[None]):
         self.table.focus()
 
     def action_toggle_log(self) -> None:
+        """Both loss views follow one setting; where neither is on screen, say so."""
         loss = self.loss
         loss.set_log_scale(not loss.log_scale)
+        self.loss_line.set_log_scale(loss.log_scale)
+        if not (loss.region.area or self.loss_line.region.area):
+            scale = "log" if loss.log_scale else "linear"
+            self.notify(
+                f"Loss scale: {scale}. No loss plot or loss line is on screen at "
+                f"{self.size.width}x{self.size.height}; it applies once one is.",
+                timeout=4,
+            )
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
         if self.paused:
             self._resume.clear()
+            self.pause_probe = FileProbe.start(self.path) if self._follow else None
         else:
             self._resume.set()
+            self.pause_probe = None
         self._draw_header()
 
     def action_next_sick(self, direction: int = 1) -> None:

@@ -48,6 +48,10 @@ class HeadlineInput:
     steps_per_second: float | None
     reader: ReaderView | None
     paused: bool = False
+    # While paused (nothing read), what os.stat saw: bytes added since the pause (None:
+    # not measured), and whether the file shrank or went (truncated, replaced, deleted).
+    paused_grown: int | None = None
+    paused_replaced: bool = False
     loading: str = ""  # "" or e.g. "reading history 34%"
     wakeup: str = ""  # "" (native) or "polling (nfs4 filesystem)"
     problem: str = ""  # worker or diagnosis failure to show
@@ -111,8 +115,22 @@ def _status_parts(data: HeadlineInput) -> list[tuple[int, Fragment]]:
         if data.liveness is not None:
             parts.append((0, _liveness_fragment(data.liveness)))
     if data.paused:
-        parts.append((0, ("⏸ PAUSED", "warning-reverse")))
+        parts.append((0, (_paused_text(data), "warning-reverse")))
     return parts
+
+
+def _paused_text(data: HeadlineInput) -> str:
+    """Paused is not stalled: say what the file did since, as measured (never guessed)."""
+    if data.paused_replaced:
+        return "⏸ PAUSED, file shrank or gone"
+    grown = data.paused_grown
+    if grown is None:
+        return "⏸ PAUSED"
+    if grown == 0:
+        return "⏸ PAUSED, file unchanged"
+    live = data.liveness is not None and data.liveness.state == "live"
+    size = fmt_bytes(grown)
+    return f"⏸ PAUSED, file growing (+{size})" if live else f"⏸ PAUSED (+{size} unread)"
 
 
 def _liveness_fragment(live: Liveness) -> Fragment:

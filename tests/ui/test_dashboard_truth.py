@@ -3,11 +3,15 @@ is findable. Driven through the real pipeline (file -> FileReader -> History -> 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 from gradtop.teaching.lesson import DEMOS, LessonState
 from gradtop.ui.app import GradtopApp
 from gradtop.ui.findings_panel import FindingsPanel
+from gradtop.ui.format import fmt_bytes
+from gradtop.ui.header_bar import HeaderBar
 from gradtop.ui.help_screen import HelpScreen, help_content
 from gradtop.ui.layer_table import LayerTable
 from gradtop.ui.layers import SortKey
@@ -48,6 +52,10 @@ async def test_resize_of_a_finished_file_relays_out_without_new_data() -> None:
             frames = app.frames
             assert ("shape" in heading_text(app)) is not compact
             assert app.query_one(FindingsPanel).compact is compact
+
+
+def header_text(app: GradtopApp) -> str:
+    return str(app.query_one(HeaderBar).render())
 
 
 def bar_text(app: GradtopApp) -> str:
@@ -189,3 +197,35 @@ async def test_ctrl_c_quits() -> None:
         await until_loaded(pilot)
         await pilot.press("ctrl+c")
         await wait_until(pilot, lambda: app.return_code == 0, "the app quit")
+
+
+async def test_paused_is_not_stalled_while_the_file_grows(
+    copy_fixture: Callable[[str], Path],
+) -> None:
+    """The view stops reading on `p`; the writer's liveness comes from the file's size."""
+    path = copy_fixture("healthy.jsonl")
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:101]))  # header + 100 steps; more come while paused
+    now = [float(json.loads(lines[100])["time"]) + 2.0]
+    app = make_app(path, clock=lambda: now[0])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_loaded(pilot)
+        await pilot.press("p")
+        await pilot.pause()
+        assert "⏸ PAUSED, file unchanged" in header_text(app)
+        now[0] += 60.0  # a minute with nothing written: that is a stall, paused or not
+        await wait_until(pilot, lambda: "STALLED" in header_text(app), "the header's tick")
+        assert "file unchanged" in header_text(app)
+        with path.open("ab") as f:
+            f.write(b"".join(lines[101:150]))
+        now[0] += 1.0
+        await wait_until(pilot, lambda: "file growing" in header_text(app), "growth seen")
+        text = header_text(app)
+        grown = fmt_bytes(len(b"".join(lines[101:150])))
+        assert "STALLED" not in text and "● live" in text and f"(+{grown})" in text
+        assert app.current_run().last_step == 100, "nothing was read: only stat"  # type: ignore[union-attr]
+        now[0] += 60.0  # the writer stops again: stalled, with the unread bytes said
+        await wait_until(pilot, lambda: "STALLED" in header_text(app), "the header's tick")
+        assert f"(+{grown} unread)" in header_text(app)
+        await pilot.press("p")
+        await wait_until(pilot, lambda: "PAUSED" not in header_text(app), "resumed")
