@@ -349,8 +349,9 @@ def run_lesson(
 ) -> None:
     """Run the lesson until the user quits (the training thread stops with it); a demo
     chosen with ``c`` opens next, on its own file ``path_for(demo)``."""
+    session = uuid.uuid4().hex[:12]  # one session: back on a demo, its strip has its runs
     while True:
-        app = LessonApp(path_for(state.demo), state, make_runner, lang=lang)
+        app = LessonApp(path_for(state.demo), state, make_runner, lang=lang, session=session)
         app.run()
         if app.next_demo is None:
             return
