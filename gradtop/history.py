@@ -398,8 +398,9 @@ LOSS_SCALE = "loss_scale"
 STEP_TIME = "step_time"
 STEP_GRAD_NORM = "step_grad_norm"  # the total norm that reached optimizer.step()
 GRADS_STALE = "grads_stale"  # 1.0: the step's gradients were never cleared; 0.0: they were
+LOGGER_TIME = "logger_time"  # seconds the Logger itself took of the step (format 1.3)
 BUILTIN_SCALARS = frozenset(
-    {LOSS, LR, TOTAL_GRAD_NORM, LOSS_SCALE, STEP_TIME, STEP_GRAD_NORM, GRADS_STALE}
+    {LOSS, LR, TOTAL_GRAD_NORM, LOSS_SCALE, STEP_TIME, STEP_GRAD_NORM, GRADS_STALE, LOGGER_TIME}
 )
 
 
@@ -463,6 +464,7 @@ class RunHistory:
         self._add_scalar(STEP_GRAD_NORM, step.step, step.step_grad_norm)
         stale = step.grads_stale
         self._add_scalar(GRADS_STALE, step.step, None if stale is None else float(stale))
+        self._add_scalar(LOGGER_TIME, step.step, step.logger_time)
         for name, value in step.scalars.items():
             self._add_user_scalar(name, step.step, value)
         if step.hist is not None:

@@ -31,7 +31,8 @@ FORMAT_MAJOR = 1
 # 1.1: header field detail_every (optional; 1 when absent)
 # 1.2: header fields attention, residual, tied, precision, clip_max_norm; step fields
 #      step_grad_norm and grads_stale (all optional; absent means unknown)
-FORMAT_MINOR = 2
+# 1.3: step field logger_time (optional; absent means unknown)
+FORMAT_MINOR = 3
 FORMAT_VERSION = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
 
 HEADER = "header"
@@ -390,6 +391,9 @@ class Step:
     # there, untouched (``zero_grad`` forgotten; None: not known).
     step_grad_norm: Number = None
     grads_stale: bool | None = None
+    # Seconds the Logger spent on this step on the training thread (format 1.3): its own
+    # cost, to hold against ``step_time``; the writer thread's work is not in it.
+    logger_time: Number = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -408,6 +412,7 @@ class Step:
             "hist": self.hist,
             "step_grad_norm": self.step_grad_norm,
             "grads_stale": self.grads_stale,
+            "logger_time": self.logger_time,
         }
 
 
@@ -664,6 +669,7 @@ def step_from_json(obj: dict[str, Any], n_params: int | None = None) -> Step:
         hist=hist if isinstance(hist, list) else None,
         step_grad_norm=decode_number(obj.get("step_grad_norm")),
         grads_stale=_opt_bool(obj.get("grads_stale")),
+        logger_time=decode_number(obj.get("logger_time")),
     )
 
 

@@ -114,6 +114,8 @@ class StepMeta:
     step_grad_norm: float | None = None
     step_same: bool = False
     grads_stale: bool | None = None
+    # Training-thread seconds the Logger spent on this step, up to packing it.
+    logger_time: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,5 +178,6 @@ def render_step(
         hist=hist,
         step_grad_norm=final.total_grad_norm if meta.step_same else meta.step_grad_norm,
         grads_stale=meta.grads_stale,
+        logger_time=meta.logger_time,
     )
     return encode_record(record.to_json())

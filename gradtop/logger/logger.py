@@ -75,6 +75,9 @@ class _Pending:
     # parameters) and at log() time (the rest); None until then.
     weight_owned: Tensor | None = None
     weight_other: Tensor | None = None
+    # Training-thread seconds spent on this step in sections already finished (log(),
+    # the pre-step hook); the record adds the section that packs it (Logger._emit).
+    cost: float = 0.0
 
 
 class Logger:
@@ -183,6 +186,7 @@ class Logger:
         self._closed = False
         # Seconds the training thread spent inside gradtop (log() and the step hooks).
         self.cost_s = 0.0
+        self._section_start = 0.0  # when the timed section now running began
         self._pid = os.getpid()
         self._writer: RecordWriter | None = None
         self._tracker: UpdateTracker | None = None
@@ -300,12 +304,13 @@ class Logger:
             return
         self._calls += 1
         if self._pending is not None:  # no optimizer step since the last logged call
+            self._section_start = time.perf_counter()
             self._flush_pending()
         if not self.active or self._closed or self._reduce_failed:
             return
         if (self._calls - 1) % self.every:
             return
-        start = time.perf_counter()
+        start = self._section_start = time.perf_counter()
         try:
             self._log_step(loss, step, scalars)
         except Exception as exc:
@@ -314,7 +319,14 @@ class Logger:
             self._internal_error(exc, lost=not self._sharded)
             if self._sharded:
                 self._join_failed_step()
-        self.cost_s += time.perf_counter() - start
+        self._spent(start)
+
+    def _spent(self, start: float) -> None:
+        """Count a timed section's seconds, in total and for the step still pending."""
+        elapsed = time.perf_counter() - start
+        self.cost_s += elapsed
+        if self._pending is not None:
+            self._pending.cost += elapsed
 
     def close(self, reason: str = "closed") -> None:
         """Flush queued records, write the ``end`` record and release the file. Idempotent."""
@@ -330,6 +342,7 @@ class Logger:
                     self._pending = None
                     self._count_lost()
                 else:
+                    self._section_start = time.perf_counter()
                     self._flush_pending()
             for handle in self._hooks:
                 handle.remove()
@@ -464,7 +477,7 @@ class Logger:
             pending.weight_owned = tracker.snapshot()
         except Exception as exc:
             self._internal_error(exc)
-        self.cost_s += time.perf_counter() - start
+        self._spent(start)
 
     def _after_step(self, *_: Any) -> None:
         self._in_step = False
@@ -472,7 +485,7 @@ class Logger:
             self._watch.after_step()  # every step, logged or not: a few attribute reads
         if self._pending is None:
             return
-        start = time.perf_counter()
+        start = self._section_start = time.perf_counter()
         pending, self._pending = self._pending, None
         tracker = self._tracker
         update = None
@@ -557,6 +570,9 @@ class Logger:
         host, ready = _to_host(packed)
         pending.partials = None  # free device memory early
         pending.device_values = []
+        # The Logger's own cost of this step, up to here (what follows is a few
+        # attribute reads and the hand-over to the writer).
+        pending.meta.logger_time = pending.cost + (time.perf_counter() - self._section_start)
         has_update = update is not None
         job = functools.partial(
             self._render,
