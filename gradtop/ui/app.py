@@ -348,7 +348,7 @@ class GradtopApp(App[None]):
         else:
             bar.append((f"  {sick} sick" if sick else "  none sick", "error" if sick else "ok"))
         profile_w = max(0, min(len(rows), table.size.width - sum(len(t) for t, _ in bar) - 20))
-        if profile_w >= 4:
+        if profile_w >= 4 and measured:  # no norm yet: an empty profile says nothing
             bar.append(("  depth profile ", "muted"))
             bar.append((depth_profile([r.typical_norm for r in rows], profile_w), "info"))
         self.table_bar.show(fragments_to_content(bar))

@@ -47,7 +47,7 @@ MAIN_KEYS: tuple[KeyHelp, ...] = (
     ),
     KeyHelp(
         "Enter",
-        "layer detail: norms, update ratio, histogram over time",
+        "layer detail: norms, update ratio, histogram",
         ("select",),
         "Layer detail",
         "Norms, update ratio and histogram of the highlighted layer",
@@ -63,7 +63,7 @@ MAIN_KEYS: tuple[KeyHelp, ...] = (
     ),
     KeyHelp(
         "s",
-        "sort: depth → grad norm → severity (the cursor goes to the top)",
+        "sort depth → |grad| → severity; shows the top",
         ("cycle_sort",),
         "Sort layers",
         "Cycle depth / grad norm / severity",
@@ -71,7 +71,7 @@ MAIN_KEYS: tuple[KeyHelp, ...] = (
     ),
     KeyHelp(
         "/",
-        "filter layers by name, type or status (Esc clears)",
+        "filter by name, type or status (Esc clears)",
         ("open_filter", "clear_filter"),
         "Filter layers",
         "Show only layers matching a text",
@@ -79,7 +79,7 @@ MAIN_KEYS: tuple[KeyHelp, ...] = (
     ),
     KeyHelp(
         "l",
-        "log scale for the loss (plot, or the loss line at 80x24)",
+        "loss log scale (plot, or loss line at 80x24)",
         ("toggle_log",),
         "Log scale",
         "Toggle the loss plot's log scale",
