@@ -26,7 +26,7 @@ from gradtop.check_summary import DEFAULT_FAIL_ON, CheckSummary, WatchMode
 from gradtop.check_text import format_summary, safe, skipped_text
 from gradtop.diagnosis import Diagnoser, Finding, Severity, Thresholds
 from gradtop.history import History, RunHistory
-from gradtop.reader import READ_BYTES, TICK, FileReader, ReaderStatus
+from gradtop.reader import READ_BYTES, TICK, FileReader, ReaderStatus, open_source
 from gradtop.reader.status import ERROR, WAITING
 from gradtop.records import Record
 from gradtop.session import Session
@@ -111,7 +111,7 @@ class Check:
 
 def read_all(check: Check) -> ReaderStatus:
     """Read the check's file to its current end into it; the reader's final status."""
-    with FileReader(check.path) as reader:
+    with FileReader(open_source(check.path, follow=False)) as reader:
         status = reader.status
         for batch in reader.read_to_end(READ_BYTES):
             check.feed(batch.records)

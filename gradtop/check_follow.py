@@ -22,7 +22,7 @@ from gradtop.check import (
 )
 from gradtop.check_summary import CheckSummary, WatchMode
 from gradtop.check_text import describe_changes, format_summary, safe
-from gradtop.reader import FileReader, FileSource, ReaderStatus, follow
+from gradtop.reader import FileReader, ReaderStatus, follow, open_source
 from gradtop.reader.status import ERROR
 
 REPORT_EVERY = 1.0  # seconds: at most about one report per second
@@ -30,7 +30,7 @@ REPORT_EVERY = 1.0  # seconds: at most about one report per second
 
 def follow_check(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
     check = Check.for_options(options)
-    reader = FileReader(FileSource(options.path, poll=options.poll, tick=options.tick))
+    reader = FileReader(open_source(options.path, poll=options.poll, tick=options.tick))
     watch = WatchMode(reader.source.mode, reader.source.reason)
     if watch.mode == "polling" and not options.poll:  # say why, unless asked to poll
         echo_err(f"gradtop check: polling for changes ({safe(watch.reason, 200)})")

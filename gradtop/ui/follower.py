@@ -19,9 +19,10 @@ from gradtop.reader import (
     READ_BYTES,
     TICK,
     FileReader,
-    FileSource,
     FollowStats,
     follow,
+    is_remote,
+    open_source,
     read_latest,
 )
 from gradtop.reader.status import ERROR
@@ -88,17 +89,19 @@ class _Follower:
     def run(self, resume: threading.Event) -> None:
         options, post = self.options, self.post
         # 1. The newest records, found from the end of the file: a first frame in well
-        #    under a second even when the file is gigabytes long.
-        latest = read_latest(options.path, max_steps=options.latest_steps)
-        if latest.records:
-            quick = self.make_model()
-            quick.add(latest.records)
-            quick.diagnose()
-            post(ModelReplaced(quick, "latest"))
-        post(ModelChanged(latest.status))
+        #    under a second even when the file is gigabytes long. (Local files only:
+        #    a file over ssh is streamed from the start, only once.)
+        if not is_remote(options.path):
+            latest = read_latest(options.path, max_steps=options.latest_steps)
+            if latest.records:
+                quick = self.make_model()
+                quick.add(latest.records)
+                quick.diagnose()
+                post(ModelReplaced(quick, "latest"))
+            post(ModelChanged(latest.status))
 
         # 2. The whole file into a fresh model nobody else sees yet, then hand it over.
-        reader = FileReader(FileSource(options.path, poll=options.poll, tick=options.tick))
+        reader = FileReader(open_source(options.path, poll=options.poll, tick=options.tick))
         try:
             model = self._backfill(reader)
             post(ModelReplaced(model, "complete"))
