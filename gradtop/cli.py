@@ -32,7 +32,11 @@ def _check_thresholds(values: tuple[str, ...]) -> tuple[str, ...]:
 # the same way. Each maps to a parameter of the same name (``CheckOptions``, ``run_watch``).
 def log_file_argument(*, directories: bool) -> Callable[[F], F]:
     """The log to read, as PATH. ``directories=False`` makes a directory a usage error;
-    ``check`` takes one and says why it cannot read it in its own one-line form."""
+    ``check`` takes one and says why it cannot read it in its own one-line form.
+
+    FILE may also be ``[user@]host:path`` on another machine, streamed over the user's
+    ssh (``gradtop.reader.open_source`` decides: a colon before any slash, like scp;
+    a local file that exists wins, and ``./a:b`` is always local)."""
     kind = click.Path(dir_okay=False) if not directories else None
     return click.argument("path", metavar="FILE", type=kind)
 
@@ -111,8 +115,10 @@ def watch(
 ) -> None:
     """Live dashboard of a gradtop log: per-layer gradient health, loss, findings.
 
-    Built for SSH: run it on the training machine. PATH may not exist yet; gradtop waits
-    for it and follows it as it grows, is truncated or replaced. Press ? for keys.
+    Built for SSH: run it on the training machine, or on your laptop with FILE as
+    [user@]host:path (your own ssh: config, keys, agent; only new bytes cross the link;
+    a dropped link reconnects). FILE may not exist yet; gradtop waits for it and follows
+    it as it grows, is truncated or replaced. Press ? for keys.
     """
     from gradtop.ui import run_watch
 
@@ -150,7 +156,8 @@ def check(**opts: Any) -> None:
     """Report on a gradtop log: the run, its steps, skipped lines and findings.
 
     Plain text for CI and job logs (colour only on a terminal, never with NO_COLOR),
-    or JSON with --json. It reads FILE through the same pipeline as `gradtop watch`.
+    or JSON with --json. It reads FILE through the same pipeline as `gradtop watch`;
+    FILE may be [user@]host:path on another machine (over your ssh).
 
     \b
     Exit codes:

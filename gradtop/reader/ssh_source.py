@@ -361,7 +361,7 @@ class SshSource:
                 "head": hashlib.sha256(self._head).hexdigest(),
                 "tail": hashlib.sha256(self._tail).hexdigest(),
                 "tick": self.tick,
-                "keepalive": KEEPALIVE,
+                "keepalive": min(KEEPALIVE, self.stall_after / 3) or KEEPALIVE,
             }
             arg = base64.b64encode(json.dumps(args).encode()).decode()
             code = f"import base64;exec(base64.b64decode('{_SCRIPT}'))"

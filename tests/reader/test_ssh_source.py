@@ -37,7 +37,7 @@ SSHD = shutil.which("sshd") or next(
     (p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if os.path.exists(p)), None
 )
 pytestmark = pytest.mark.skipif(
-    SSHD is None or shutil.which("ssh") is None,
+    SSHD is None or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None,
     reason="OpenSSH server (sshd) or client (ssh) not installed: "
     "apt-get install openssh-server openssh-client (.ci/run does this when it can)",
 )
@@ -299,6 +299,30 @@ def test_a_killed_link_after_a_truncation_resumes_in_the_new_stream(
         f.wait_keys(expected)
         assert f.status.truncations == 1
     finally:
+        f.close()
+
+
+def test_a_stalled_link_is_dropped_and_resumed(sshd: Sshd, tmp_path: Path) -> None:
+    """The server stops answering (SIGSTOP), but the TCP connection stays up."""
+    path = tmp_path / "run.jsonl"
+    _append(path, header_line("a", N), *_steps("a", 0, 3))
+    f = Follower(_source(sshd, path, stall_after=1.5, backoff=(0.2,)))
+    stopped = []
+    try:
+        expected = [header_key("a"), *step_keys("a", 0, 3)]
+        f.wait_keys(expected)
+        stopped = sshd.sessions()
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        _append(path, *_steps("a", 3, 4))
+        expected += step_keys("a", 3, 4)
+        f.wait_keys(expected)
+        assert any(
+            m.startswith("link stalled: nothing from the host for 1.5 s") for m in f.messages
+        )
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGKILL)
         f.close()
 
 
