@@ -19,6 +19,7 @@ from gradtop.reader.pace import TICK
 
 PURE_BUILDERS = (
     "columns",
+    "file_probe",
     "findings_text",
     "format",
     "headline",
@@ -26,6 +27,7 @@ PURE_BUILDERS = (
     "layers",
     "lesson_guide",
     "lesson_view",
+    "loss_summary",
     "model",
     "series",
     "sparkline",

@@ -90,6 +90,19 @@ def log_sparkline(
     return "".join(out).rjust(width)
 
 
+def linear_sparkline(values: np.ndarray, width: int) -> str:
+    """One glyph per finite value (newest right) on a linear scale from min to max."""
+    values = np.asarray(values, dtype=np.float64)[-width:]
+    if width <= 0 or values.size == 0:
+        return ""
+    lo, hi = float(values.min()), float(values.max())
+    top = len(BARS) - 1
+    if hi <= lo:
+        return (BARS[top // 2] * values.size).rjust(width)
+    glyphs = [BARS[round((v - lo) / (hi - lo) * top)] for v in values.tolist()]
+    return "".join(glyphs).rjust(width)
+
+
 def flow_bar(value: float | None, width: int, scale: LogRange | None = None) -> str:
     """A horizontal bar whose length is log10(value) on a fixed scale, in eighth-cells."""
     if width <= 0:

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from gradtop.ui.format import fmt_loss
-from gradtop.ui.loss_line import LossLine, loss_line, trend
+from gradtop.ui.loss_line import LossLine
 from gradtop.ui.loss_plot import LossPlot
+from gradtop.ui.loss_summary import loss_line, trend
 from gradtop.ui.series import EMPTY, Series, ema
 from tests.support import wait_until
 from tests.ui.test_dashboard_truth import _lesson_app

@@ -1,0 +1,108 @@
+"""What the compact layout's one-line loss says: value, sparkline, trend, lr, NaN/Inf.
+
+At 80x24 there is no room for the loss plot, but the loss is the first thing a user
+checks. Pure (numpy and strings) so what the line claims (the trend's percentage and
+span, the non-finite step) is tested against the numbers; ``loss_line.LossLine`` only
+shows it. Every claim is measured: the trend compares the smoothed loss (the EMA the
+plot draws) now with the same curve a stated number of steps back.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gradtop.ui.format import fmt_count, fmt_loss
+from gradtop.ui.series import Series
+from gradtop.ui.sparkline import auto_range, linear_sparkline, log_sparkline
+
+Fragment = tuple[str, str]
+TREND_POINTS = 50  # points of the smoothed loss the trend looks back over
+FLAT = 0.01  # a relative change below this reads as flat
+MIN_SPARK = 8
+
+
+def _resample(values: np.ndarray, width: int) -> np.ndarray:
+    """The whole run in at most ``width`` points, each the mean of its span of steps."""
+    if width <= 0 or values.size == 0:
+        return np.zeros(0)
+    if values.size <= width:
+        return values
+    return np.array([chunk.mean() for chunk in np.array_split(values, width)])
+
+
+def trend(loss: Series, smooth: np.ndarray) -> tuple[str, str]:
+    """("↓ 12% in 50 steps", tone) from the smoothed loss; ("", "") with too few points."""
+    n = min(len(smooth), TREND_POINTS + 1)
+    if n < 3:
+        return "", ""
+    now, then = float(smooth[-1]), float(smooth[-n])
+    span = int(loss.steps[-1] - loss.steps[-n])
+    if span <= 0 or not (math.isfinite(now) and math.isfinite(then)):
+        return "", ""
+    steps = f"in {fmt_count(span)} steps"
+    if then > 0:
+        change = (now - then) / then
+        if abs(change) < FLAT:
+            return f"→ flat {steps}", "muted"
+        arrow, tone = ("↓", "ok") if change < 0 else ("↑", "warning")
+        return f"{arrow} {abs(change):.0%} {steps}", tone
+    if now == then:
+        return f"→ flat {steps}", "muted"
+    return (f"↓ {steps}", "ok") if now < then else (f"↑ {steps}", "warning")
+
+
+def loss_line(
+    loss: Series, smooth: np.ndarray, lr: Series, width: int, *, log: bool, steps: int
+) -> list[Fragment]:
+    """The fragments of the line, fitted to ``width`` cells (lr, then trend, go first)."""
+    if len(loss) == 0:
+        if loss.bad_steps.size:
+            return [("loss ", "bold"), (f"✖ NaN/Inf since step {int(loss.bad_steps[0])}", "error")]
+        word = "waiting for the first step" if steps == 0 else "not logged (log.log(loss=...))"
+        return [("loss ", "bold"), (word, "muted")]
+    bad, last_step = loss.bad_steps, float(loss.steps[-1])
+    newest = fmt_loss(float(loss.values[-1]))
+    tail: list[list[Fragment]] = []
+    if bad.size and float(bad.max()) > last_step:
+        # The loss is NaN/Inf now: the last finite value is history, not the loss.
+        since = int(bad[bad > last_step].min())
+        head: list[Fragment] = [
+            ("loss ", "bold"),
+            (f"✖ NaN/Inf since step {since}", "error"),
+            (f", last finite {newest} ", "muted"),
+        ]
+    else:
+        head = [("loss ", "bold"), (newest, "bold"), (" ", "")]
+        if bad.size:
+            tail.append([(f"  ✖ NaN/Inf at step {int(bad[0])}", "error")])
+    text, tone = trend(loss, smooth)
+    if text:
+        tail.append([("  " + text, tone)])
+    if len(lr):
+        tail.append([(f"  lr {float(lr.values[-1]):.2g}", "muted")])
+    if log:
+        tail.append([("  [log]", "info")])
+
+    def cells(frags: list[Fragment]) -> int:
+        return sum(len(t) for t, _ in frags)
+
+    # Drop the least needed parts until the sparkline keeps MIN_SPARK cells: lr, then trend.
+    while tail and cells(head) + sum(cells(p) for p in tail) + MIN_SPARK > width:
+        droppable = [p for p in tail if p[0][0].startswith("  lr ")] or [
+            p for p in tail if not p[0][0].startswith(("  ✖", "  [log]"))
+        ]
+        if not droppable:
+            break
+        tail.remove(droppable[0])
+    if cells(head) + MIN_SPARK > width and head[-1][1] == "muted":
+        head[-1] = (" ", "")  # narrow: "last finite" goes before the NaN/Inf word would
+    spark_w = max(0, width - cells(head) - sum(cells(p) for p in tail))
+    points = _resample(loss.values, spark_w)
+    if log:
+        scale = auto_range(points)
+        glyphs = log_sparkline(points, width=len(points), scale=scale)
+    else:
+        glyphs = linear_sparkline(points, len(points))
+    return [*head, (glyphs, "info"), *(f for p in tail for f in p)]
