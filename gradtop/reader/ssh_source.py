@@ -11,11 +11,12 @@ password or host-key prompt becomes a one-line error instead of a hang, and
 * **tail** (no ``python3``, or ``GRADTOP_SSH_READER=tail``): ``tail -c +OFFSET -F``.
   It cannot say when the file was truncated or replaced (see ``TAIL_REASON``).
 
-The link is a fault like any other: state and message say what happened ("ssh: Could
-not resolve hostname ...", "no such file on host", "link lost: reconnecting in 4 s"),
-and the next look reconnects, with backoff, resuming at the byte after the last one
-received: the record layer keeps a half-received line, so nothing is lost or repeated.
-``read`` never raises.
+The link is a fault like any other: state and message say what happened, what comes
+next first ("no such file on host", "link lost: reconnecting in 4 s (ssh: Connection to
+gpu7 closed by remote host.)", "cannot connect: retrying in 8 s (ssh: Could not resolve
+hostname gpu7 ...)"), and the next look reconnects, with backoff, resuming at the byte
+after the last one received: the record layer keeps a half-received line, so nothing is
+lost or repeated. ``read`` never raises.
 
 Environment: ``GRADTOP_SSH`` replaces the ``ssh`` command (split like a shell line, e.g.
 ``ssh -F ~/gradtop_ssh_config``); ``GRADTOP_SSH_READER=tail`` skips python on the host.
@@ -180,8 +181,8 @@ class SshSource:
 
     @property
     def reason(self) -> str:
-        how = self._mode_note or "a reader on the host"
-        text = f"over ssh to {self.remote.host}: {how} looks every {self.tick:g} s"
+        how = self._mode_note or "a reader"
+        text = f"over ssh: {how} on {self.remote.host}, every {self.tick:g} s"
         return f"{text}; {TAIL_REASON}" if self._raw else text
 
     @property
@@ -195,8 +196,10 @@ class SshSource:
         self._at_eof = False
         if self._queued < QUEUE_BYTES:  # else let the pipe fill: the host then waits
             self._pump(0.0)
-        if not self._queue and not self._idle():
-            self._pump(self.tick)  # connecting, or the host has more: give it a tick
+        if not self._queue and self._proc is not None and not self._established:
+            self._await_contact()
+        elif not self._queue and not self._idle():
+            self._pump(self.tick)  # the host has more: give it a tick
         spent = 0
         while self._queue and (budget is None or spent < budget):
             piece = self._queue.popleft()
@@ -248,19 +251,22 @@ class SshSource:
         """Nothing more to expect right now: caught up, or no link to read from."""
         return self._caught_up or self._proc is None
 
-    def _pump(self, timeout: float) -> None:
-        """Connect when due, then take what ssh sent within ``timeout`` seconds."""
+    def _pump(self, timeout: float) -> bool:
+        """Connect when due, then take what ssh sent within ``timeout`` seconds.
+
+        True when ``wake`` ended it early."""
         if self._closed:
-            return
+            return True
         now = time.monotonic()
         if self._proc is None:
             if now < self._retry_at:
-                self._sleep(min(timeout, self._retry_at - now))
+                if self._sleep(min(timeout, self._retry_at - now)):
+                    return True
                 if time.monotonic() < self._retry_at:
-                    return
+                    return False
             self._connect()
             if self._proc is None:
-                return
+                return False
         sel = self._sel
         assert sel is not None
         deadline = now + timeout
@@ -268,15 +274,15 @@ class SshSource:
             try:
                 ready = sel.select(max(deadline - time.monotonic(), 0.0))
             except (OSError, ValueError):  # closed from another thread meanwhile
-                return
+                return True
             got = False
             for key, _events in ready:
                 if key.fd == self._wake_r:
                     self._drain_wake()
-                    return
+                    return True
                 got = self._take(key.fileobj) or got  # type: ignore[arg-type]
                 if self._proc is None:
-                    return
+                    return False
             if got or time.monotonic() >= deadline:
                 break
         if (
@@ -284,17 +290,35 @@ class SshSource:
             and self.stall_after > 0
             and time.monotonic() - self._last_rx > self.stall_after
         ):
-            why = f"link stalled: nothing from the host for {self.stall_after:g} s"
-            (self._lost if self._established else self._failed)(why)
+            why = f"nothing from the host for {self.stall_after:g} s"
+            if self._established:
+                self._lost("link stalled", why)
+            else:
+                self._failed("cannot connect", why)
+        return False
 
-    def _sleep(self, seconds: float) -> None:
-        """Wait on the wake pipe only (between connections)."""
+    def _await_contact(self) -> None:
+        """Until this connection reaches the file, fails, or is woken: a consumer must
+        not read "no file yet" into a link that is still being set up."""
+        deadline = time.monotonic() + CONNECT_TIMEOUT + 5
+        while self._proc is not None and not self._established:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._failed("cannot connect", f"no answer in {CONNECT_TIMEOUT + 5} s")
+                return
+            if self._pump(min(left, 1.0)):
+                return
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait on the wake pipe only (between connections); True when woken."""
         if seconds <= 0:
-            return
+            return False
         with selectors.DefaultSelector() as sel:
             sel.register(self._wake_r, selectors.EVENT_READ)
             if sel.select(seconds):
                 self._drain_wake()
+                return True
+        return False
 
     def _drain_wake(self) -> None:
         with contextlib.suppress(OSError):
@@ -321,7 +345,7 @@ class SshSource:
                 start_new_session=True,  # no terminal: ssh can never prompt over the viewer
             )
         except OSError as exc:
-            self._failed(f"cannot run {self.ssh[0]}: {exc.strerror or exc} (set {SSH_ENV})")
+            self._failed(f"cannot run {self.ssh[0]}", f"{exc.strerror or exc}; set {SSH_ENV}")
             return
         assert proc.stdout is not None and proc.stderr is not None
         for pipe in (proc.stdout, proc.stderr):
@@ -431,7 +455,11 @@ class SshSource:
             try:
                 length = int(rest)
             except ValueError:
-                self._lost(f"unexpected output from the host: {_printable(head)}")
+                what = "unexpected output from the host"
+                if self._established:
+                    self._lost(what, _printable(head))
+                else:
+                    self._failed(what, _printable(head))
                 return
             if len(rx) < end + 1 + length:
                 return
@@ -524,36 +552,37 @@ class SshSource:
             f"ssh exited with status {code}" if code else "connection closed"
         )
         if code == 255 and why.startswith("Permission denied"):
-            why += " (gradtop never asks for a password: use a key or ssh-agent)"
+            why += "; gradtop never asks for a password: use a key or ssh-agent"
         if not why.startswith("ssh"):
             why = f"ssh: {why}" if code == 255 else why
         if self._established:
-            self._lost(f"link lost ({why})")
+            self._lost("link lost", why)
         else:
-            self._failed(why)
+            self._failed("cannot connect", why)
 
-    def _lost(self, why: str) -> None:
+    def _lost(self, what: str, why: str) -> None:
         """A working link went away: retry soon (the first backoff step)."""
         self._drop()
         self._failures = 0
-        self._schedule(why, "reconnecting")
+        self._schedule(what, why, "reconnecting")
 
-    def _failed(self, why: str) -> None:
+    def _failed(self, what: str, why: str) -> None:
         """A connection that never reached the file: back off further each time."""
         self._drop()
-        self._schedule(why, "retrying")
+        self._schedule(what, why, "retrying")
 
-    def _schedule(self, why: str, verb: str) -> None:
+    def _schedule(self, what: str, why: str, verb: str) -> None:
+        """What happened first, so that a narrow header keeps it; ssh's words after."""
         self._state = ERROR
         self._caught_up = True
-        if not self.follow:
-            self._message = why
+        if not self.follow:  # final: the words of ssh are the whole story
+            self._message = why if what == "cannot connect" else f"{what} ({why})"
             self._retry_at = float("inf")
             return
         delay = self.backoff[min(self._failures, len(self.backoff) - 1)]
         self._failures += 1
         self._retry_at = time.monotonic() + delay
-        self._message = f"{why}; {verb} in {delay:g} s"
+        self._message = f"{what}: {verb} in {delay:g} s ({why})"
 
     def _drop(self) -> None:
         with self._lock:

@@ -233,7 +233,8 @@ def test_first_records_growth_and_a_killed_link_lose_and_repeat_nothing(
         first_pid = f.source.pid
         assert sshd.kill_sessions() >= 1
         f.wait_for(lambda f: any(m.startswith("link lost") for m in f.messages))
-        assert "reconnecting in 0.2 s" in next(m for m in f.messages if "link lost" in m)
+        lost = next(m for m in f.messages if "link lost" in m)
+        assert lost.startswith("link lost: reconnecting in 0.2 s (ssh: Connection to"), lost
         _append(path, line[40:], *_steps("a", 16, 4))
         expected += step_keys("a", 15, 5)
         f.wait_keys(expected)
@@ -318,7 +319,8 @@ def test_a_stalled_link_is_dropped_and_resumed(sshd: Sshd, tmp_path: Path) -> No
         expected += step_keys("a", 3, 4)
         f.wait_keys(expected)
         assert any(
-            m.startswith("link stalled: nothing from the host for 1.5 s") for m in f.messages
+            m.startswith("link stalled: reconnecting in 0.2 s (nothing from the host for 1.5 s)")
+            for m in f.messages
         )
     finally:
         for pid in stopped:
@@ -346,6 +348,11 @@ def test_check_reads_a_remote_file(sshd: Sshd, tmp_path: Path) -> None:
     proc = _gradtop(sshd, "check", f"localhost:{path}")
     assert proc.returncode == 0, proc.stderr
     assert "7 logged" in proc.stdout
+    # Following: the link is set up before the first report (no "waiting for it to appear").
+    proc = _gradtop(sshd, "check", "--follow", "--idle-exit", "1", f"localhost:{path}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"gradtop check  localhost:{path}\n"), proc.stdout
+    assert "7 logged" in proc.stdout and "waiting" not in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -383,7 +390,8 @@ def test_a_refused_connection_backs_off_and_says_so(tmp_path: Path) -> None:
     f = Follower(source)
     try:
         f.wait_for(lambda f: "retrying in 2 s" in f.status.message)
-        assert f.messages[-2].endswith("Connection refused; retrying in 1 s")
+        first = "cannot connect: retrying in 1 s (ssh: connect to host 127.0.0.1 port"
+        assert f.messages[-2].startswith(first) and "Connection refused" in f.messages[-2]
         assert f.status.state == "error"
     finally:
         f.close()
