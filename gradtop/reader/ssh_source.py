@@ -298,10 +298,13 @@ class SshSource:
         return False
 
     def _await_contact(self) -> None:
-        """Until this connection reaches the file, fails, or is woken: a consumer must
-        not read "no file yet" into a link that is still being set up."""
+        """Until this connection reaches the file and sends its first bytes (or says it
+        is caught up), fails, or is woken: a consumer must not read "no file yet" or "no
+        run yet" into a link that is still being set up."""
         deadline = time.monotonic() + CONNECT_TIMEOUT + 5
-        while self._proc is not None and not self._established:
+        while self._proc is not None and not (
+            self._established and (self._queue or self._caught_up)
+        ):
             left = deadline - time.monotonic()
             if left <= 0:
                 self._failed("cannot connect", f"no answer in {CONNECT_TIMEOUT + 5} s")
