@@ -397,6 +397,44 @@ def test_a_refused_connection_backs_off_and_says_so(tmp_path: Path) -> None:
         f.close()
 
 
+def test_watch_worker_reads_a_remote_file_and_follows_it(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``gradtop watch host:path``'s reader worker (minus Textual's screen), as the app runs it."""
+    from gradtop.ui.follower import FollowOptions, follow_into_app
+    from gradtop.ui.messages import ModelReplaced, ReaderFailed
+    from gradtop.ui.model import WatchModel
+
+    monkeypatch.setenv(SSH_ENV, " ".join(sshd.ssh))
+    path = tmp_path / "run.jsonl"
+    _append(path, header_line("a", N), *_steps("a", 0, 5))
+    posted: list[object] = []
+    stop, resume = threading.Event(), threading.Event()
+    resume.set()
+    options = FollowOptions(f"localhost:{path}", tick=0.05)
+    worker = threading.Thread(
+        target=follow_into_app, args=(options, WatchModel, posted.append, stop, resume)
+    )
+    worker.start()
+    try:
+        _until(lambda: any(isinstance(m, ModelReplaced) for m in posted), "the first model")
+        replaced = [m for m in posted if isinstance(m, ModelReplaced)]
+        assert [m.phase for m in replaced] == ["complete"]  # no local quick read of host:path
+        model = replaced[0].model
+        _append(path, *_steps("a", 5, 3))
+
+        def steps() -> int:
+            with model.lock:
+                return model.history.runs["a"].steps
+
+        _until(lambda: steps() == 8, "the appended steps")
+        assert not [m for m in posted if isinstance(m, ReaderFailed)]
+    finally:
+        stop.set()
+        worker.join(DEADLINE)  # the worker wakes itself within a tick
+    assert not worker.is_alive()
+
+
 # ---------------------------------------------------------------------------- FILE argument
 
 
