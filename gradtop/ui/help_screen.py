@@ -63,7 +63,7 @@ MAIN_KEYS: tuple[KeyHelp, ...] = (
     ),
     KeyHelp(
         "s",
-        "sort depth → |grad| → severity; shows the top",
+        "sort: depth, |grad|, severity; cursor to top",
         ("cycle_sort",),
         "Sort layers",
         "Cycle depth / grad norm / severity",

@@ -8,9 +8,12 @@ still be there); 160x48 is the roomy one.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.pilot import Pilot
 
+from tests.support import wait_until
 from tests.ui.ui_helpers import fixture_path, make_app, until_loaded
 
 FIXTURES = ("healthy", "vanishing", "exploding", "exploding_live", "hostile")
@@ -35,3 +38,50 @@ def test_layer_detail(snap_compare) -> None:  # type: ignore[no-untyped-def]
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=open_detail)
+
+
+# States of issue 15 at 80x24, where a wrong word is easiest to miss.
+
+
+def test_waiting_for_the_first_step(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Header read, no step: layers say "… waiting", the bar "no step yet", never "ok"."""
+    path = tmp_path / "header_only.jsonl"
+    path.write_bytes(fixture_path("vanishing.jsonl").read_bytes().split(b"\n", 1)[0] + b"\n")
+    app = make_app(path)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=until_loaded)
+
+
+def test_filter_matching_nothing(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def filter_xyz(pilot: Pilot[None]) -> None:
+        await until_loaded(pilot)
+        await pilot.press("slash", *"xyz", "enter")
+        await pilot.pause()
+
+    app = make_app(fixture_path("vanishing.jsonl"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=filter_xyz)
+
+
+def test_paused_while_the_file_grows(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "growing.jsonl"
+    lines = fixture_path("healthy.jsonl").read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:101]))
+    app = make_app(path)
+
+    async def pause_then_grow(pilot: Pilot[None]) -> None:
+        await until_loaded(pilot)
+        await pilot.press("p")
+        with path.open("ab") as f:
+            f.write(b"".join(lines[101:150]))
+        await wait_until(pilot, lambda: "file growing" in str(app.header.render()), "growth seen")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=pause_then_grow)
+
+
+def test_help_at_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def open_help(pilot: Pilot[None]) -> None:
+        await until_loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    app = make_app(fixture_path("healthy.jsonl"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_help)
