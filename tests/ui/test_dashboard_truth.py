@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gradtop.teaching.lesson import DEMOS, LessonState
 from gradtop.ui.app import GradtopApp
+from gradtop.ui.detail_screen import DetailScreen
 from gradtop.ui.findings_panel import FindingsPanel
 from gradtop.ui.format import fmt_bytes
 from gradtop.ui.header_bar import HeaderBar
@@ -229,3 +230,15 @@ async def test_paused_is_not_stalled_while_the_file_grows(
         assert f"(+{grown} unread)" in header_text(app)
         await pilot.press("p")
         await wait_until(pilot, lambda: "PAUSED" not in header_text(app), "resumed")
+
+
+async def test_palette_runs_a_key_by_name() -> None:
+    """The palette's entries come from the help lines: one picked runs the key's action."""
+    app = make_app(fixture_path("healthy.jsonl"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_loaded(pilot)
+        await pilot.press("down", "ctrl+p", *"Layer detail")
+        await pilot.pause(0.3)  # the palette searches on a short debounce
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen), "detail open")
+        assert app.screen.index == 1  # type: ignore[attr-defined]
