@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import math
 import os
 import platform
 import statistics
@@ -298,6 +299,7 @@ class Figures:
     step: dict[str, float]  # median over rounds of the mean step time, seconds
     own: dict[str, float]  # median self-timed cost per step (gradtop only), seconds
     ratios: dict[str, list[float]]  # per round: mean step / the same round's "none"
+    mean_ratio: dict[str, float]  # all rounds' time / all rounds' "none" time
 
 
 def measure(
@@ -343,7 +345,8 @@ def measure(
         name: [t / b for t, b in zip(times, base, strict=True)] if base else []
         for name, times in results.items()
     }
-    return Figures(medians, {n: statistics.median(t) for n, t in own.items()}, ratios)
+    means = {name: sum(times) / sum(base) if base else math.nan for name, times in results.items()}
+    return Figures(medians, {n: statistics.median(t) for n, t in own.items()}, ratios, means)
 
 
 def spread(values: list[float]) -> str:
@@ -427,17 +430,21 @@ def main() -> None:
         base = fig.step["none"]
         print(work.name)
         head = f"{'method':<14} {'step ms':>9} {'x none (median round [IQR])':>28}"
-        print(f"  {head} {'+ms/step':>9} {'self-timed':>11}")
+        print(f"  {head} {'x none, mean':>12} {'+ms/step':>9} {'self-timed':>11}")
         for name, t in fig.step.items():
             mine = f"{fig.own[name] * 1e3:8.2f} ms" if name in fig.own else ""
             ratio = spread(fig.ratios[name])
-            row = f"{t * 1e3:9.2f} {ratio:>28} {(t - base) * 1e3:9.2f} {mine:>11}"
+            mean = fig.mean_ratio[name]
+            row = f"{t * 1e3:9.2f} {ratio:>28} {mean:12.3f} {(t - base) * 1e3:9.2f} {mine:>11}"
             print(f"  {name:<14} {row}")
         print()
     print("self-timed: wall time gradtop's training-thread code measured itself (log() and")
     print("the optimizer step hooks), per step; the writer thread is not included.")
     print("x none: per round, the method's mean step over the same round's no-logging step;")
-    print("median over rounds and interquartile range.")
+    print("median over rounds and interquartile range; with --steps 1 each round is one step")
+    print("per method, side by side in time (most robust on a loaded machine; the median")
+    print("then leaves out the detail steps, which 'x none, mean' includes: total time over")
+    print("all rounds / the no-logging total).")
 
 
 if __name__ == "__main__":
