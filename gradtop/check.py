@@ -98,8 +98,12 @@ class Check:
         return self.session.findings(self.path, run.run_id)
 
     def selected(self) -> RunHistory | None:
-        """The run to report: ``--run`` when given, else the newest."""
-        return self.session.run(self.path, self.run_id)
+        """The run to report: ``--run`` (an id, or a unique part of its start or end)
+        when given, else the newest."""
+        if self.run_id is None:
+            return self.session.run(self.path)
+        matches = self.session.runs_matching(self.path, self.run_id)
+        return self.session.run(self.path, matches[0]) if len(matches) == 1 else None
 
     def summary(self, status: ReaderStatus, watch: WatchMode | None = None) -> CheckSummary:
         run = self.selected()
@@ -127,6 +131,10 @@ def why_unreadable(check: Check, status: ReaderStatus) -> str | None:
     if status.state == ERROR:
         return f"{name}: {status.message}"
     if check.run_id is not None and check.selected() is None:
+        matches = check.session.runs_matching(check.path, check.run_id)
+        if len(matches) > 1:
+            which = ", ".join(safe(r, 40) for r in matches)
+            return f"run {safe(check.run_id, 80)} is ambiguous in {name}: it names {which}"
         runs = ", ".join(safe(r, 40) for r in check.history.runs) or "none"
         return f"run {safe(check.run_id, 80)} not found in {name} (runs: {runs})"
     if check.history.current is None:

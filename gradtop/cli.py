@@ -142,7 +142,12 @@ def watch(
     help="With --follow: exit after SECONDS without new data.",
 )
 @POLL_OPTION
-@click.option("--run", "run_id", metavar="RUN_ID", help="Report this run, not the newest one.")
+@click.option(
+    "--run",
+    "run_id",
+    metavar="RUN_ID",
+    help="Report this run, not the newest: its id, or a unique start or end of it.",
+)
 @click.option(
     "--fail-on",
     type=click.Choice(["info", "warning", "critical", "never"]),

@@ -317,6 +317,17 @@ class Session:
         runs = held.history.runs
         return held.history.current if run_id is None else runs.get(run_id)
 
+    def runs_matching(self, source: str, ref: str) -> list[str]:
+        """Ids of the held runs that ``ref`` names: the id itself, else every id that
+        starts or ends with it (the header shows a shortened id; a person types a part)."""
+        held = self._sources.get(source)
+        if held is None or not ref:
+            return []
+        ids = list(held.history.runs)
+        if ref in ids:
+            return [ref]
+        return [rid for rid in ids if rid.startswith(ref) or rid.endswith(ref)]
+
     def clocks(self, source: str) -> Mapping[str, RunClock]:
         held = self._sources.get(source)
         return {} if held is None else {rid: s.clock for rid, s in held.runs.items()}

@@ -135,6 +135,19 @@ def test_several_runs_newest_first_and_run_selection(tmp_path: Path) -> None:
     assert err == f"gradtop check: run zzz not found in {path} (runs: a, b)\n"
 
 
+def test_run_is_chosen_by_a_unique_start_or_end_of_its_id(tmp_path: Path) -> None:
+    """The header shows a shortened id; a person types a part of it, not 32 characters."""
+    first, second = "3f2a" + "0" * 24 + "c0de", "3f2b" + "1" * 24 + "beef"
+    path = write(tmp_path / "run.jsonl", header_line(first, N) + steps(first, 1, 5))
+    write(path, header_line(second, 2) + steps(second, 1, 3, n=2))
+    for ref, want in (("3f2a", first), ("c0de", first), ("beef", second), (first, first)):
+        code, out, _ = check("--run", ref, "--json", str(path))
+        assert code == 0 and json.loads(out)["run_id"] == want, ref
+    code, out, err = check("--run", "3f2", str(path))
+    assert code == 2 and out == ""
+    assert err == f"gradtop check: run 3f2 is ambiguous in {path}: it names {first}, {second}\n"
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
