@@ -123,9 +123,9 @@ LEGEND: tuple[tuple[str, str], ...] = (
     ("– frozen", "requires_grad is False (by design)"),
     ("✓ ok", "measured, nothing to report"),
     ("… waiting", "no step logged yet: nothing measured"),
-    ("history", "grad norm over the whole run, log scale, newest right; ✖ marks NaN/Inf"),
-    ("flow", "grad norm (median of 8 steps), fixed log scale 1e-10…1e2: read it down the depth"),
-    ("upd/w", "‖Δw‖/‖w‖ per optimizer step (healthy around 1e-3)"),
+    ("history", "|grad| over the run (log), newest right; ✖ NaN"),
+    ("flow", "median |grad| of 8 steps, log 1e-10…1e2"),
+    ("upd/w", "‖Δw‖/‖w‖ per step (healthy around 1e-3)"),
 )
 
 

@@ -136,7 +136,7 @@ class LessonApp(GradtopApp):
         for f in self.state.demo.fixes:
             label = self._texts.fix(self.lang, f.id)["label"]
             call = f"fix_key('{f.key}')"
-            what = f"{label} on/off ({f.change}); training restarts"
+            what = f"{label} on/off ({f.change}), retrains"
             keys.append(KeyHelp(f.key, what, (call,), f"Fix {f.key}: {label}", f.change, call))
         lesson_keys = (
             ("0", "back to the original net (every fix off)", "reset_lesson", "Original net"),

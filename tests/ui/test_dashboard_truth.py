@@ -7,6 +7,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.cells import cell_len
+
 from gradtop.teaching.lesson import DEMOS, LessonState
 from gradtop.ui.app import GradtopApp
 from gradtop.ui.detail_screen import DetailScreen
@@ -242,3 +244,12 @@ async def test_palette_runs_a_key_by_name() -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, DetailScreen), "detail open")
         assert app.screen.index == 1  # type: ignore[attr-defined]
+
+
+async def test_every_help_line_fits_80_columns(tmp_path: Path) -> None:
+    """The help box is 76 cells inside at 80 columns: a wrapped line splits a key's row."""
+    for app in (make_app(fixture_path("healthy.jsonl")), _lesson_app(tmp_path / "l.jsonl")[0]):
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            for line in str(help_content(app.key_help())).splitlines():
+                assert cell_len(line) <= 76, line
