@@ -31,6 +31,7 @@ from torch import Tensor
 from gradtop.logger.layout import GRAD_ROWS, GRAD_SUM_ROWS, HIST_EDGES, N_ROWS, Row
 from gradtop.logger.parallel import local, local_grad
 from gradtop.logger.reductions import (
+    DOT_MAX,
     count_nonzero_float,
     cpu_sumsq,
     cpu_sumsq_row,
@@ -240,9 +241,18 @@ class StatsEngine:
         highs: list[Tensor] = []
         lows: list[Tensor] = []
         counts: list[Tensor] = []
+        # The loop body is the per-tensor Python that stays (a fused foreach pass would
+        # read each gradient from memory twice: measured 1.7 vs 1.2 ms on the 12x512
+        # MLP, docs/performance.md); it is kept to the kernels and the appends.
+        dots = dtype in (torch.float32, torch.float64)
+        dot, aminmax = torch.dot, torch.aminmax
         for g in grads:
-            squares.append(cpu_sumsq(g, acc))
-            low, high = torch.aminmax(g)
+            if dots and g.numel() < DOT_MAX:  # cpu_sumsq, inlined
+                flat = g.view(-1) if g.is_contiguous() else g.reshape(-1)
+                squares.append(dot(flat, flat))
+            else:
+                squares.append(cpu_sumsq(g, acc))
+            low, high = aminmax(g)
             lows.append(low)
             highs.append(high)
             if detail:
