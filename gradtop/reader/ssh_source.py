@@ -19,7 +19,8 @@ after the last one received: the record layer keeps a half-received line, so not
 lost or repeated. ``read`` never raises.
 
 Environment: ``GRADTOP_SSH`` replaces the ``ssh`` command (split like a shell line, e.g.
-``ssh -F ~/gradtop_ssh_config``); ``GRADTOP_SSH_READER=tail`` skips python on the host.
+``ssh -F ~/gradtop_ssh_config``); ``GRADTOP_SSH_READER=tail`` skips python on the host;
+``GRADTOP_SSH_PYTHON`` names the host's interpreter (default ``python3``).
 POSIX only (it waits on pipes with ``selectors``).
 """
 
@@ -46,6 +47,7 @@ from gradtop.reader.status import DELETED, ERROR, FOLLOWING, WAITING
 
 SSH_ENV = "GRADTOP_SSH"
 READER_ENV = "GRADTOP_SSH_READER"
+PYTHON_ENV = "GRADTOP_SSH_PYTHON"
 HEAD_BYTES = 1024  # what the host checks before resuming (as FileSource's fingerprint)
 TAIL_BYTES = 64
 KEEPALIVE = 2.0  # seconds between the host reader's keep-alive frames on a quiet file
@@ -98,7 +100,8 @@ class SshSource:
     ``follow=False`` (a one-shot ``gradtop check``) makes the first link failure final;
     otherwise every look after a failure reconnects when its backoff is over. ``ssh``
     is the command to run (default: ``GRADTOP_SSH`` or ``ssh``); ``reader`` is "auto"
-    (python on the host when there) or "tail" (default: ``GRADTOP_SSH_READER``).
+    (python on the host when there) or "tail" (default: ``GRADTOP_SSH_READER``);
+    ``python`` is the host's interpreter (default: ``GRADTOP_SSH_PYTHON`` or python3).
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class SshSource:
         follow: bool = True,
         ssh: Sequence[str] | None = None,
         reader: str | None = None,
+        python: str | None = None,
         stall_after: float = STALL_AFTER,
         backoff: Sequence[float] = BACKOFF,
     ) -> None:
@@ -117,6 +121,7 @@ class SshSource:
         self.follow = follow
         self.ssh = list(ssh) if ssh is not None else shlex.split(os.environ.get(SSH_ENV, "ssh"))
         self.reader = reader or os.environ.get(READER_ENV, "auto")
+        self.python = python or os.environ.get(PYTHON_ENV, "python3")
         self.stall_after = stall_after
         self.backoff = tuple(backoff) or (1.0,)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -392,9 +397,9 @@ class SshSource:
             }
             arg = base64.b64encode(json.dumps(args).encode()).decode()
             code = f"import base64;exec(base64.b64decode('{_SCRIPT}'))"
+            py = shlex.quote(self.python)
             script = (
-                "if command -v python3 >/dev/null 2>&1; then "
-                f'exec python3 -c "{code}" {arg}; fi; {tail}'
+                f'if command -v {py} >/dev/null 2>&1; then exec {py} -c "{code}" {arg}; fi; {tail}'
             )
         return f"sh -c {shlex.quote(script)}"
 
@@ -554,8 +559,13 @@ class SshSource:
         why = _last_line(self._err) or (
             f"ssh exited with status {code}" if code else "connection closed"
         )
-        if code == 255 and why.startswith("Permission denied"):
-            why += "; gradtop never asks for a password: use a key or ssh-agent"
+        if code == 255 and "Permission denied" in why:
+            why = why.rstrip(".") + "; gradtop never asks for a password: use a key or ssh-agent"
+        elif code == 255 and "Host key verification failed" in why:
+            why = (
+                why.rstrip(".")
+                + f" (connect once with ssh {self.remote.host} to check and accept its key)"
+            )
         if not why.startswith("ssh"):
             why = f"ssh: {why}" if code == 255 else why
         if self._established:

@@ -62,7 +62,7 @@ class Sshd:
     def __init__(self, root: Path) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        for name in ("host_key", "user_key"):
+        for name in ("host_key", "user_key", "stranger_key"):
             subprocess.run(
                 ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)],
                 check=True,
@@ -82,6 +82,13 @@ class Sshd:
             f"  User {getpass.getuser()}\n  IdentityFile {root / 'user_key'}\n"
             f"  IdentitiesOnly yes\n  UserKnownHostsFile {root / 'known_hosts'}\n"
             "  StrictHostKeyChecking accept-new\n  LogLevel ERROR\n"
+            # A key the server does not know, and a host key the client has never seen.
+            f"Host denied\n  HostName 127.0.0.1\n  Port {self.port}\n"
+            f"  IdentityFile {root / 'stranger_key'}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {root / 'known_hosts'}\n  StrictHostKeyChecking no\n"
+            f"Host unknown-key\n  HostName 127.0.0.1\n  Port {self.port}\n"
+            f"  IdentityFile {root / 'user_key'}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {root / 'never_known'}\n  StrictHostKeyChecking yes\n"
         )
         self.ssh = ["ssh", "-F", str(self.config)]
         if os.geteuid() == 0:
@@ -210,18 +217,26 @@ def _steps(run: str, start: int, count: int) -> list[bytes]:
 # ---------------------------------------------------------------------------- the link
 
 
-@pytest.mark.parametrize("reader", ["auto", "tail"])
+@pytest.mark.parametrize(
+    ("reader", "python", "used"),
+    [
+        ("auto", "python3", "python3 reader"),
+        ("tail", "python3", "tail -F"),  # forced (GRADTOP_SSH_READER=tail)
+        ("auto", "python3-not-on-this-host", "tail -F"),  # the host's own fallback
+    ],
+)
 def test_first_records_growth_and_a_killed_link_lose_and_repeat_nothing(
-    sshd: Sshd, tmp_path: Path, reader: str
+    sshd: Sshd, tmp_path: Path, reader: str, python: str, used: str
 ) -> None:
     path = tmp_path / "run.jsonl"
     _append(path, header_line("a", N), *_steps("a", 0, 10))
-    f = Follower(_source(sshd, path, reader=reader, backoff=(0.2,)))
+    f = Follower(_source(sshd, path, reader=reader, python=python, backoff=(0.2,)))
     try:
         expected = [header_key("a"), *step_keys("a", 0, 10)]
         f.wait_keys(expected)  # the first records
         assert f.status.state == FOLLOWING
-        assert ("tail -F" if reader == "tail" else "python3 reader") in f.source.reason
+        assert used in f.source.reason
+        assert ("cannot be detected" in f.source.reason) == (used == "tail -F")
         _append(path, *_steps("a", 10, 5))  # growth
         expected += step_keys("a", 10, 5)
         f.wait_keys(expected)
@@ -360,6 +375,12 @@ def test_check_reads_a_remote_file(sshd: Sshd, tmp_path: Path) -> None:
     [
         ("nope.invalid:/run.jsonl", "ssh: Could not resolve hostname nope.invalid"),
         ("localhost:/nonexistent/run.jsonl", "no such file: localhost:/nonexistent/run.jsonl"),
+        ("localhost:/", "localhost:/: cannot read on host: a directory"),
+        ("denied:/x", "Permission denied (publickey); gradtop never asks for a password"),
+        (
+            "unknown-key:/x",
+            "ssh: Host key verification failed (connect once with ssh unknown-key to",
+        ),
     ],
 )
 def test_a_bad_host_or_path_is_one_line_and_exit_2(sshd: Sshd, spec: str, says: str) -> None:
