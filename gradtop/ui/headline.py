@@ -102,10 +102,12 @@ def _status_parts(data: HeadlineInput) -> list[tuple[int, Fragment]]:
             parts.append((0, ("… waiting for a run header", "muted")))
     else:
         run_label = "run " + ellipsize(safe_text(run.run_id), 20)
+        run_prio = 2
         if data.run_count > 1:
             pinned = "" if data.following_newest else " pinned"
             run_label += f" ({data.run_pos}/{data.run_count}{pinned})"
-        parts.append((2, (run_label, "")))
+            run_prio = 0  # which of several runs is shown: kept before the file name
+        parts.append((run_prio, (run_label, "")))
         if run.header.model:
             parts.append((4, (ellipsize(safe_text(run.header.model), 24), "")))
         step = run.last_step

@@ -253,3 +253,11 @@ async def test_every_help_line_fits_80_columns(tmp_path: Path) -> None:
             await pilot.pause()
             for line in str(help_content(app.key_help())).splitlines():
                 assert cell_len(line) <= 76, line
+
+
+async def test_80_columns_still_say_which_of_several_runs_is_shown() -> None:
+    app = make_app(fixture_path("two_runs.jsonl"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until_loaded(pilot)
+        await pilot.pause()
+        assert "healthy-0005 (2/2)" in header_text(app), "r has something to switch to"
