@@ -197,6 +197,9 @@ class RunReport:
     seq_gaps: int = 0
     first_nonfinite: FirstNonFinite | None = None
     findings: tuple[FindingReport, ...] = ()
+    # The newest value of each log(**scalars) series, in the order the run logged them.
+    scalars: tuple[tuple[str, Number], ...] = ()
+    logger_share: float | None = None  # the Logger's share of step time (format 1.3)
 
     @classmethod
     def of(cls, run: RunHistory, findings: list[Finding]) -> RunReport:
@@ -226,6 +229,8 @@ class RunReport:
                 nonfinite.step, tuple(header.params[i].name for i in nonfinite.params[:20])
             ),
             findings=tuple(FindingReport.of(f, run) for f in findings),
+            scalars=tuple((k, json_number(v)) for k, v in run.user_scalars().items()),
+            logger_share=run.logger_share(),
         )
 
 
@@ -344,6 +349,8 @@ class CheckSummary:
                 first_nonfinite=None
                 if nonfinite is None
                 else {"step": nonfinite.step, "params": list(nonfinite.params)},
+                scalars=dict(run.scalars),
+                logger_share=run.logger_share,
             )
         out["fail_on"] = self.fail_on
         if self.watch is not None:

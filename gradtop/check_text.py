@@ -42,6 +42,11 @@ def _number(value: Any) -> str:
     return f"{value:.3e}"
 
 
+def _short(value: Any) -> str:
+    """A user scalar as a person wrote it down (accuracy 0.9125, not 9.125e-01)."""
+    return value if isinstance(value, str) else "n/a" if value is None else f"{value:.4g}"
+
+
 def skipped_text(skipped: Mapping[str, int]) -> str:
     """``"; 3 skipped (invalid_json 2, nul 1)"`` or "" when nothing was skipped."""
     total = sum(skipped.values())
@@ -138,6 +143,14 @@ def _run_lines(run: RunReport | None) -> list[str]:
         steps += f" (step {_n(r.first_step)} to {_n(r.last_step)})"
         steps += f"; last loss {_number(r.last_loss)}"
     lines.append(steps)
+    if r.scalars:
+        shown = ", ".join(f"{safe(k, 40)} {_short(v)}" for k, v in r.scalars[:8])
+        more = f" (+{len(r.scalars) - 8} more in --json)" if len(r.scalars) > 8 else ""
+        lines.append(f"  scalars   {shown}{more} (newest)")
+    if r.logger_share is not None:
+        lines.append(
+            f"  cost      gradtop took {r.logger_share:.1%} of the step time (newest steps)"
+        )
     return lines
 
 

@@ -19,6 +19,7 @@ carried that was not kept is counted in ``ignored`` (``gradtop check`` shows it)
 
 from __future__ import annotations
 
+import math
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -537,6 +538,43 @@ class RunHistory:
         self.compacted = False
         for table in (*self.stats.values(), *self.scalars.values()):
             table.expand()
+
+    def user_scalars(self) -> dict[str, float]:
+        """Each ``log(**scalars)`` series' newest value (NaN where it was logged as
+        non-finite), in the order the run first logged them."""
+        out: dict[str, float] = {}
+        for name, table in self.scalars.items():
+            if name in BUILTIN_SCALARS:
+                continue
+            row = table.last()
+            if row is not None:
+                out[name] = float(row[0])
+        return out
+
+    def logger_share(self, recent: int = 256) -> float | None:
+        """The Logger's own share of the training time over the newest logged steps.
+
+        ``logger_time`` is the Logger's seconds on a logged step; ``step_time`` times the
+        steps since the previous logged step is the wall time that step closed, so the
+        ratio of their sums is gradtop's share of that time (the first logged step of the
+        window spans no known interval and is left out). None when the writer did not
+        record both (a format before 1.3, or fewer than two logged steps).
+        """
+        spent, wall = self.scalars.get(LOGGER_TIME), self.scalars.get(STEP_TIME)
+        if spent is None or wall is None:
+            return None
+        steps, spent_rows = spent.recent(recent + 1)  # a row per logged step since 1.3
+        wall_steps, wall_rows = wall.recent(recent + 1)
+        per_step = dict(zip(wall_steps.tolist(), wall_rows[:, 0].tolist(), strict=True))
+        pairs = []
+        for i in range(1, len(steps)):  # the first has no previous logged step to span
+            step, gap = int(steps[i]), int(steps[i] - steps[i - 1])
+            t, w = float(spent_rows[i, 0]), per_step.get(step, math.nan) * gap
+            if math.isfinite(t) and math.isfinite(w) and w > 0:
+                pairs.append((t, w))
+        if not pairs:
+            return None
+        return sum(t for t, _ in pairs) / sum(w for _, w in pairs)
 
     @property
     def nbytes(self) -> int:

@@ -21,7 +21,8 @@ KEYS = [
     "runs_continued", "runs_restarted", "ignored", "partial_bytes", "message",
     "version_error", "run_id", "model", "steps", "params", "modules", "last_step",
     "last_loss", "findings", "runs", "host", "started", "world_size", "first_step", "ended",
-    "end_reason", "dropped", "seq_gaps", "first_nonfinite", "fail_on",
+    "end_reason", "dropped", "seq_gaps", "first_nonfinite", "scalars", "logger_share",
+    "fail_on",
 ]  # fmt: skip
 
 
