@@ -292,6 +292,7 @@ class SshSource:
                 break
         if (
             self._proc is not None
+            and not self._raw  # tail -F sends no keep-alive: ssh's ServerAlive decides
             and self.stall_after > 0
             and time.monotonic() - self._last_rx > self.stall_after
         ):
@@ -541,8 +542,9 @@ class SshSource:
         self._queue.append(data)
         self._queued += len(data)
         self._caught_up = False
-        if self._raw:
+        if self._raw:  # caught up once past the size the host had at the start
             self._size = max(self._size, self._recv)
+            self._caught_up = self._recv >= self._size
             if self._state == WAITING:  # tail -F found the file it was waiting for
                 self._state, self._message = FOLLOWING, ""
 

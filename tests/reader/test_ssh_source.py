@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from gradtop.reader import FileReader, FileSource, ReaderStatus, SshSource, follow, open_source
-from gradtop.reader.ssh_source import SSH_ENV, RemoteSpec, parse_remote
+from gradtop.reader.ssh_source import READER_ENV, SSH_ENV, RemoteSpec, parse_remote
 from gradtop.reader.status import DELETED, FOLLOWING
 from gradtop.records import Record
 from tests.reader.gradwriter import header_line, step_line
@@ -346,25 +346,28 @@ def test_a_stalled_link_is_dropped_and_resumed(sshd: Sshd, tmp_path: Path) -> No
 # ---------------------------------------------------------------------------- the command
 
 
-def _gradtop(sshd: Sshd, *args: str) -> subprocess.CompletedProcess[str]:
+def _gradtop(sshd: Sshd, *args: str, reader: str = "auto") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gradtop", *args],
         capture_output=True,
         text=True,
         timeout=DEADLINE * 2,
         check=False,
-        env={**os.environ, SSH_ENV: " ".join(sshd.ssh), "NO_COLOR": "1"},
+        env={**os.environ, SSH_ENV: " ".join(sshd.ssh), READER_ENV: reader, "NO_COLOR": "1"},
     )
 
 
-def test_check_reads_a_remote_file(sshd: Sshd, tmp_path: Path) -> None:
+@pytest.mark.parametrize("reader", ["auto", "tail"])
+def test_check_reads_a_remote_file(sshd: Sshd, tmp_path: Path, reader: str) -> None:
     path = tmp_path / "run.jsonl"
     _append(path, header_line("a", N), *_steps("a", 0, 7))
-    proc = _gradtop(sshd, "check", f"localhost:{path}")
+    proc = _gradtop(sshd, "check", f"localhost:{path}", reader=reader)
     assert proc.returncode == 0, proc.stderr
     assert "7 logged" in proc.stdout
     # Following: the link is set up before the first report (no "waiting for it to appear").
-    proc = _gradtop(sshd, "check", "--follow", "--idle-exit", "1", f"localhost:{path}")
+    proc = _gradtop(
+        sshd, "check", "--follow", "--idle-exit", "1", f"localhost:{path}", reader=reader
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"gradtop check  localhost:{path}\n"), proc.stdout
     assert "7 logged" in proc.stdout and "waiting" not in proc.stdout
