@@ -3,12 +3,14 @@ and ``close()`` still writes every record (issue 13)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
 import torch
 
 import gradtop
+from gradtop.logger.writer import RecordWriter, WarnOnce
 from tests.logger.logger_support import backward, mlp
 from tests.support import ends, read_records, steps
 
@@ -49,13 +51,24 @@ def test_steps_below_a_batch_do_not_wake_the_writer_and_close_writes_them(
     assert ends(records)[0].dropped == 0
 
 
+def _line(i: int) -> bytes:
+    return b'{"n":%d}\n' % i
+
+
 def test_a_full_batch_wakes_the_writer_without_the_timer(tmp_path: Path) -> None:
+    """At the writer itself, so nothing else wakes it: no open_now, an hour-long timer."""
     path = tmp_path / "run.jsonl"
-    model = mlp()
-    with gradtop.Logger(path, model, flush_interval=3600.0) as log:
-        _train(log, model, 32)
-        # Only the batch can have woken it: the timer is an hour.
-        _wait_for(lambda: len(steps(read_records(path))) == 32, "a batch of 32 records")
+    writer = RecordWriter(str(path), b'{"h":1}\n', WarnOnce(), interval=3600.0, batch=4)
+    try:
+        for i in range(3):
+            assert writer.submit(functools.partial(_line, i))
+        assert writer.wakeups == 0 and not path.exists()  # three records: still asleep
+        writer.submit(functools.partial(_line, 3))  # the fourth fills the batch
+        _wait_for(lambda: path.exists() and len(path.read_bytes().splitlines()) == 5, "batch")
+        assert writer.wakeups == 1
+    finally:
+        writer.close(None, timeout=10.0)
+    assert path.read_bytes().splitlines() == [b'{"h":1}', *(_line(i).strip() for i in range(4))]
 
 
 def test_the_timer_writes_a_partial_batch(tmp_path: Path) -> None:
