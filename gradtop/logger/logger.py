@@ -134,6 +134,7 @@ class Logger:
         run_id: the run's id in the file.
         cost_s: seconds the training thread has spent inside gradtop so far (``log()``
             and the optimizer step hooks); the writer thread's work is not included.
+            Each step record carries its own share as ``logger_time`` (format 1.3).
         dropped: records lost so far (queue full, I/O failure, internal error, or not
             written within ``close_timeout``).
     """
