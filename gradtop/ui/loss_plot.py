@@ -6,32 +6,25 @@ plotext module, so two plots never draw into each other.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from gradtop.history import RunHistory
-from gradtop.ui.format import fmt_loss
+from gradtop.ui.loss_summary import loss_now
 from gradtop.ui.plot_base import SafePlot
 from gradtop.ui.series import EMPTY, Series, decimate, loss_series, lr_series
 
 
 def loss_title(loss: Series) -> str:
-    """The loss now: the newest value, or since when it has been NaN/Inf (the last finite
-    value is then history, not the current loss)."""
-    bad = loss.bad_steps
-    last = float(loss.steps[-1]) if len(loss) else -math.inf
-    if len(bad) and float(bad.max()) > last:
-        since = int(bad[bad > last].min())
-        title = f"loss ✖ NaN/Inf since step {since}"
-        if len(loss):
-            title += f", last finite {fmt_loss(float(loss.values[-1]))}"
-        return title
-    title = "loss"
-    if len(loss):
-        title += f" {fmt_loss(float(loss.values[-1]))}"
-    if len(bad):
-        title += f"  ✖ NaN/Inf at step {int(bad[0])}" + (" and after" if len(bad) > 1 else "")
+    """The plot's title: the loss now, in the loss line's words (``loss_now``)."""
+    now = loss_now(loss)
+    if now.nonfinite_since is not None:
+        title = f"loss ✖ NaN/Inf since step {now.nonfinite_since}"
+        return title + (f", last finite {now.newest}" if now.newest is not None else "")
+    title = "loss" if now.newest is None else f"loss {now.newest}"
+    if now.nonfinite_at is not None:
+        title += f"  ✖ NaN/Inf at step {now.nonfinite_at}" + (
+            " and after" if now.nonfinite_more else ""
+        )
     return title
 
 

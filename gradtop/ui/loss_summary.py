@@ -10,6 +10,7 @@ plot draws) now with the same curve a stated number of steps back.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +22,26 @@ Fragment = tuple[str, str]
 TREND_POINTS = 50  # points of the smoothed loss the trend looks back over
 FLAT = 0.01  # a relative change below this reads as flat
 MIN_SPARK = 8
+
+
+@dataclass(frozen=True)
+class LossNow:
+    """Where the loss stands, for every place that names it (plot title, loss line)."""
+
+    newest: str | None  # the newest finite loss, formatted; None before the first
+    nonfinite_since: int | None  # NaN/Inf on every logged step since this one: the loss now
+    nonfinite_at: int | None  # the first NaN/Inf, when finite values came after it
+    nonfinite_more: bool  # more than one NaN/Inf step was logged
+
+
+def loss_now(loss: Series) -> LossNow:
+    """After a NaN/Inf the last finite value is history, not the current loss: say which."""
+    bad = loss.bad_steps
+    last = float(loss.steps[-1]) if len(loss) else -math.inf
+    newest = fmt_loss(float(loss.values[-1])) if len(loss) else None
+    if bad.size and float(bad.max()) > last:
+        return LossNow(newest, int(bad[bad > last].min()), None, bad.size > 1)
+    return LossNow(newest, None, int(bad[0]) if bad.size else None, bad.size > 1)
 
 
 def _resample(values: np.ndarray, width: int) -> np.ndarray:
@@ -57,26 +78,23 @@ def loss_line(
     loss: Series, smooth: np.ndarray, lr: Series, width: int, *, log: bool, steps: int
 ) -> list[Fragment]:
     """The fragments of the line, fitted to ``width`` cells (lr, then trend, go first)."""
-    if len(loss) == 0:
-        if loss.bad_steps.size:
-            return [("loss ", "bold"), (f"✖ NaN/Inf since step {int(loss.bad_steps[0])}", "error")]
+    now = loss_now(loss)
+    if now.newest is None:
+        if now.nonfinite_since is not None:
+            return [("loss ", "bold"), (f"✖ NaN/Inf since step {now.nonfinite_since}", "error")]
         word = "waiting for the first step" if steps == 0 else "not logged (log.log(loss=...))"
         return [("loss ", "bold"), (word, "muted")]
-    bad, last_step = loss.bad_steps, float(loss.steps[-1])
-    newest = fmt_loss(float(loss.values[-1]))
     tail: list[list[Fragment]] = []
-    if bad.size and float(bad.max()) > last_step:
-        # The loss is NaN/Inf now: the last finite value is history, not the loss.
-        since = int(bad[bad > last_step].min())
+    if now.nonfinite_since is not None:
         head: list[Fragment] = [
             ("loss ", "bold"),
-            (f"✖ NaN/Inf since step {since}", "error"),
-            (f", last finite {newest} ", "muted"),
+            (f"✖ NaN/Inf since step {now.nonfinite_since}", "error"),
+            (f", last finite {now.newest} ", "muted"),
         ]
     else:
-        head = [("loss ", "bold"), (newest, "bold"), (" ", "")]
-        if bad.size:
-            tail.append([(f"  ✖ NaN/Inf at step {int(bad[0])}", "error")])
+        head = [("loss ", "bold"), (now.newest, "bold"), (" ", "")]
+        if now.nonfinite_at is not None:
+            tail.append([(f"  ✖ NaN/Inf at step {now.nonfinite_at}", "error")])
     text, tone = trend(loss, smooth)
     if text:
         tail.append([("  " + text, tone)])
