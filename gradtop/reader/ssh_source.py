@@ -33,6 +33,7 @@ import json
 import os
 import selectors
 import shlex
+import signal
 import subprocess
 import threading
 import time
@@ -230,19 +231,23 @@ class SshSource:
         return bool(self._queue) or before != (len(self._queue), self._state, self._message)
 
     def wake(self) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"!")
+        with self._lock:  # never after close: the descriptor number may be another file's
+            if not self._closed:
+                with contextlib.suppress(OSError):
+                    os.write(self._wake_w, b"!")
 
     def close(self) -> None:
         with self._lock:
             if self._closed:
                 return
+            with contextlib.suppress(OSError):  # a wait in another thread ends now
+                os.write(self._wake_w, b"!")
             self._closed = True
-        self.wake()
         self._drop()
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self._lock:
+            for fd in (self._wake_r, self._wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def __enter__(self) -> SshSource:
         return self
@@ -608,7 +613,11 @@ class SshSource:
         if proc is None:
             return
         if proc.poll() is None:
-            proc.kill()
+            # The whole group: a ProxyCommand or jump-host ssh it started goes with it.
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=2)
         for pipe in (proc.stdout, proc.stderr):

@@ -20,6 +20,7 @@ from gradtop.reader import (
     TICK,
     FileReader,
     FollowStats,
+    Source,
     follow,
     is_remote,
     open_source,
@@ -71,6 +72,15 @@ def follow_into_app(
         post(ReaderFailed(f"reader stopped: {last}"))
 
 
+def _wake_on_stop(stop: threading.Event, done: threading.Event, source: Source) -> None:
+    """A stop ends the source's wait at once: an ssh link being set up can take seconds
+    (until ``ConnectTimeout``), and quitting must not wait for it."""
+    while not done.is_set():
+        if stop.wait(0.25):
+            source.wake()
+            return
+
+
 class _Follower:
     def __init__(
         self,
@@ -102,7 +112,14 @@ class _Follower:
 
         # 2. The whole file into a fresh model nobody else sees yet, then hand it over.
         reader = FileReader(open_source(options.path, poll=options.poll, tick=options.tick))
+        done = threading.Event()
+        waker = threading.Thread(
+            target=_wake_on_stop, args=(self.stop, done, reader.source), daemon=True
+        )
+        waker.start()
         try:
+            if is_remote(options.path):  # "connecting to HOST" while ssh sets the link up
+                post(ModelChanged(reader.status))
             model = self._backfill(reader)
             post(ModelReplaced(model, "complete"))
             post(ModelChanged(reader.status))
@@ -111,6 +128,7 @@ class _Follower:
             post(WakeupStarted(reader.source.mode, reader.source.reason))
             self._follow(reader, model, resume)
         finally:
+            done.set()
             reader.close()
 
     def _backfill(self, reader: FileReader) -> WatchModel:

@@ -10,6 +10,7 @@ the reason, where ``sshd`` is not installed (``.ci/run`` installs it when apt wo
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -457,6 +458,45 @@ def test_watch_worker_reads_a_remote_file_and_follows_it(
         stop.set()
         worker.join(DEADLINE)  # the worker wakes itself within a tick
     assert not worker.is_alive()
+
+
+def test_quitting_watch_while_ssh_still_connects_ends_the_worker_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that never answers: the stop wakes the source; it does not wait for ssh."""
+    from gradtop.ui.follower import FollowOptions, follow_into_app
+    from gradtop.ui.messages import ModelChanged
+    from gradtop.ui.model import WatchModel
+
+    config = tmp_path / "ssh_config"
+    proxy = tmp_path / "proxy.pid"
+    config.write_text(f"Host hang\n  ProxyCommand sh -c 'echo $$ > {proxy}; exec sleep 600'\n")
+    monkeypatch.setenv(SSH_ENV, f"ssh -F {config}")
+    posted: list[object] = []
+    stop, resume = threading.Event(), threading.Event()
+    resume.set()
+    options = FollowOptions("hang:/run.jsonl", tick=0.05)
+    worker = threading.Thread(
+        target=follow_into_app, args=(options, WatchModel, posted.append, stop, resume)
+    )
+    worker.start()
+    _until(lambda: any(isinstance(m, ModelChanged) for m in posted), "the first status")
+    _until(lambda: proxy.exists() and proxy.read_text().strip() != "", "ssh to be connecting")
+    stop.set()
+    worker.join(DEADLINE)
+    assert not worker.is_alive()
+    statuses = [m.status for m in posted if isinstance(m, ModelChanged) and m.status]
+    # Woken, not timed out: the link was still being set up when the worker ended.
+    assert statuses[0].message == "connecting to hang"
+    assert statuses[-1].state == "waiting" and statuses[-1].message == "connecting to hang"
+    pid = int(proxy.read_text())  # ssh's ProxyCommand goes with it, not left behind
+    _until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), "the ProxyCommand to end")
+
+
+def _zombie(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    return True
 
 
 # ---------------------------------------------------------------------------- FILE argument
