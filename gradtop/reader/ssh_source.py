@@ -362,12 +362,18 @@ class SshSource:
             self._failed(f"cannot run {self.ssh[0]}", f"{exc.strerror or exc}; set {SSH_ENV}")
             return
         assert proc.stdout is not None and proc.stderr is not None
-        for pipe in (proc.stdout, proc.stderr):
-            os.set_blocking(pipe.fileno(), False)
         sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        sel.register(proc.stderr, selectors.EVENT_READ)
-        sel.register(self._wake_r, selectors.EVENT_READ)
+        try:  # pipes that cannot be waited on (Windows): say so, never raise
+            for pipe in (proc.stdout, proc.stderr):
+                os.set_blocking(pipe.fileno(), False)
+                sel.register(pipe, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+        except (OSError, ValueError) as exc:
+            sel.close()
+            proc.kill()
+            proc.wait()
+            self._failed("cannot stream over ssh here", str(exc))
+            return
         with self._lock:
             if self._closed:
                 proc.kill()
