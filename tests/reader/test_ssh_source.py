@@ -37,10 +37,13 @@ N = 3
 SSHD = shutil.which("sshd") or next(
     (p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if os.path.exists(p)), None
 )
-pytestmark = pytest.mark.skipif(
-    SSHD is None or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None,
-    reason="OpenSSH server (sshd) or client (ssh) not installed: "
-    "apt-get install openssh-server openssh-client (.ci/run does this when it can)",
+NO_SSH = "OpenSSH's client (ssh, ssh-keygen) is not installed: apt-get install openssh-client"
+NO_SSHD = (
+    "OpenSSH's server (sshd) is not installed: apt-get install openssh-server "
+    "(.ci/run installs it when apt can)"
+)
+needs_ssh = pytest.mark.skipif(
+    shutil.which("ssh") is None or shutil.which("ssh-keygen") is None, reason=NO_SSH
 )
 
 
@@ -142,6 +145,10 @@ class Sshd:
 
 @pytest.fixture(scope="module")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    if shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        pytest.skip(NO_SSH)
+    if SSHD is None:
+        pytest.skip(NO_SSHD)
     server = Sshd(tmp_path_factory.mktemp("sshd"))
     yield server
     server.stop()
@@ -406,6 +413,7 @@ def test_a_missing_file_waits_then_follows(sshd: Sshd, tmp_path: Path) -> None:
         f.close()
 
 
+@needs_ssh
 def test_a_refused_connection_backs_off_and_says_so(tmp_path: Path) -> None:
     config = tmp_path / "ssh_config"
     config.write_text(f"Host closed\n  HostName 127.0.0.1\n  Port {_free_port()}\n")
@@ -460,6 +468,7 @@ def test_watch_worker_reads_a_remote_file_and_follows_it(
     assert not worker.is_alive()
 
 
+@needs_ssh
 def test_quitting_watch_while_ssh_still_connects_ends_the_worker_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
