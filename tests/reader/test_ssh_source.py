@@ -381,6 +381,15 @@ def test_check_reads_a_remote_file(sshd: Sshd, tmp_path: Path, reader: str) -> N
     assert "7 logged" in proc.stdout and "waiting" not in proc.stdout
 
 
+@pytest.mark.parametrize("reader", ["auto", "tail"])
+def test_a_path_no_shell_may_split_or_expand(sshd: Sshd, tmp_path: Path, reader: str) -> None:
+    path = tmp_path / "it's a $HOME `run` ; x.jsonl"
+    _append(path, header_line("a", N), *_steps("a", 0, 3))
+    proc = _gradtop(sshd, "check", f"localhost:{path}", reader=reader)
+    assert proc.returncode == 0, proc.stderr
+    assert "3 logged" in proc.stdout
+
+
 @pytest.mark.parametrize(
     ("spec", "says"),
     [
