@@ -79,6 +79,9 @@ def finding_lines(
                 for code_line in fix.code.splitlines()
                 if code_line.strip()
             )
+        cut = 0 if full else len(f.fixes) - max_fixes
+        if cut > 0:  # three fixes of five must not read as all there is
+            lines.append([(f"  + {cut} more fix{'es' if cut > 1 else ''} (press f)", "muted")])
     return lines
 
 

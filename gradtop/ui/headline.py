@@ -112,7 +112,9 @@ def _status_parts(data: HeadlineInput) -> list[tuple[int, Fragment]]:
             parts.append((4, (ellipsize(safe_text(run.header.model), 24), "")))
         step = run.last_step
         parts.append((0, ("step " + ("–" if step is None else fmt_count(step)), "bold")))
-        if data.steps_per_second is not None:
+        # The pace is of the records read: while paused none are, so a number there would
+        # pass the pace before the pause off as the pace now.
+        if data.steps_per_second is not None and not data.paused:
             parts.append((3, (fmt_rate(data.steps_per_second), "")))
         if data.liveness is not None:
             parts.append((0, _liveness_fragment(data.liveness)))
