@@ -12,7 +12,7 @@ Each record also carries the Logger's own cost (``logger_time``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -71,7 +71,7 @@ def _loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.T
     return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), batch[1].reshape(-1))
 
 
-def _reference(named: dict[str, torch.Tensor], names: list[str]) -> dict[str, list[object]]:
+def _reference(named: Mapping[str, torch.Tensor], names: list[str]) -> dict[str, list[object]]:
     """float64, one tensor at a time, in the header's order (``reference_support``'s
     definitions, keyed by name: the header lists a tied tensor once)."""
     out: dict[str, list[object]] = {k: [] for k in COMPARED}
