@@ -52,6 +52,7 @@ PYTHON_ENV = "GRADTOP_SSH_PYTHON"
 HEAD_BYTES = 1024  # what the host checks before resuming (as FileSource's fingerprint)
 TAIL_BYTES = 64
 KEEPALIVE = 2.0  # seconds between the host reader's keep-alive frames on a quiet file
+JUNK_BYTES = 16 << 10  # a login script's output skipped before the reader's frames
 QUEUE_BYTES = 8 << 20  # received, not yet read: beyond it ssh's pipe is left to fill
 STALL_AFTER = 15.0  # seconds without a byte from the host: the link is stalled
 CONNECT_TIMEOUT = 10  # ssh's ConnectTimeout, seconds
@@ -129,6 +130,7 @@ class SshSource:
         self._sel: selectors.BaseSelector | None = None
         self._rx = bytearray()  # stdout bytes not parsed into frames yet
         self._err = b""  # the tail of ssh's stderr for this connection
+        self._junk = b""  # lines on stdout before the reader's first frame (a login banner)
         self._raw = False  # this connection is tail: stdout is the file's bytes
         self._established = False  # this connection reached the file (a frame about it)
         self._noted = False
@@ -382,6 +384,7 @@ class SshSource:
             self._proc, self._sel = proc, sel
         self._rx.clear()
         self._err = b""
+        self._junk = b""
         self._raw = False
         self._established = False
         self._noted = False  # this connection reported a restart: its message stays
@@ -475,19 +478,32 @@ class SshSource:
             try:
                 length = int(rest)
             except ValueError:
-                what = "unexpected output from the host"
-                if self._established:
-                    self._lost(what, _printable(head))
-                else:
-                    self._failed(what, _printable(head))
+                if not self._established and len(self._junk) < JUNK_BYTES:
+                    # A login script that prints (motd, "Welcome"): skip its lines.
+                    self._junk += head[:200] + b"\n"
+                    del rx[: end + 1]
+                    continue
+                self._garbled(head)
                 return
             if len(rx) < end + 1 + length:
                 return
             payload = bytes(rx[end + 1 : end + 1 + length])
             del rx[: end + 1 + length]
-            self._frame(kind, payload)
+            try:
+                self._frame(kind, payload)
+            except (ValueError, KeyError, TypeError):  # not our reader talking
+                self._garbled(head + b" " + payload[:60])
+                return
             if self._proc is None:
                 return
+
+    def _garbled(self, what: bytes) -> None:
+        """Not the reader's frames (a login banner on stdout, a nologin shell)."""
+        why = _printable(what)
+        if self._established:
+            self._lost("unexpected output from the host", why)
+        else:
+            self._failed("unexpected output from the host", why)
 
     def _frame(self, kind: bytes, payload: bytes) -> None:
         if kind == b"D":
@@ -569,9 +585,8 @@ class SshSource:
             if proc.stderr is not None:
                 with contextlib.suppress(OSError, ValueError):
                     self._err = (self._err + (proc.stderr.read() or b""))[-4096:]
-        why = _last_line(self._err) or (
-            f"ssh exited with status {code}" if code else "connection closed"
-        )
+        said = [line for line in (_last_line(self._err), _last_line(self._junk)) if line]
+        why = "; ".join(said) or (f"ssh exited with status {code}" if code else "connection closed")
         if code == 255 and "Permission denied" in why:
             why = why.rstrip(".") + "; gradtop never asks for a password: use a key or ssh-agent"
         elif code == 255 and "Host key verification failed" in why:

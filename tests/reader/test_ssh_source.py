@@ -275,6 +275,21 @@ def test_first_records_growth_and_a_killed_link_lose_and_repeat_nothing(
         f.close()
 
 
+def test_a_login_script_that_prints_is_skipped(sshd: Sshd, tmp_path: Path) -> None:
+    """Lines on stdout before the reader's first frame (a banner from .bashrc), here from
+    a wrapper around ssh, which puts them in the same pipe."""
+    path = tmp_path / "run.jsonl"
+    _append(path, header_line("a", N), *_steps("a", 0, 3))
+    wrapper = ["sh", "-c", 'printf "Welcome to gpu7\\nE 99 not a frame\\n"; exec "$@"', "sh"]
+    spec = parse_remote(f"localhost:{path}")
+    assert spec is not None
+    f = Follower(SshSource(spec, ssh=[*wrapper, *sshd.ssh], tick=0.05))
+    try:
+        f.wait_keys([header_key("a"), *step_keys("a", 0, 3)])
+    finally:
+        f.close()
+
+
 def test_truncation_and_rotation_on_the_host_restart_the_stream(sshd: Sshd, tmp_path: Path) -> None:
     path = tmp_path / "run.jsonl"
     _append(path, header_line("a", N), *_steps("a", 0, 20))
