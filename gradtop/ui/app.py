@@ -395,6 +395,7 @@ class GradtopApp(App[None]):
                 loading=self.loading,
                 wakeup=self.wakeup_note,
                 problem=self.problem or model.diagnosis_error,
+                logger_share=run.logger_share() if run is not None else None,
             )
             self.header.show_headline(data)
 

@@ -55,6 +55,7 @@ class HeadlineInput:
     loading: str = ""  # "" or e.g. "reading history 34%"
     wakeup: str = ""  # "" (native) or "polling (nfs4 filesystem)"
     problem: str = ""  # worker or diagnosis failure to show
+    logger_share: float | None = None  # RunHistory.logger_share(): None when not recorded
 
 
 def age_text(seconds: float | None) -> str:
@@ -118,6 +119,10 @@ def _status_parts(data: HeadlineInput) -> list[tuple[int, Fragment]]:
             parts.append((3, (fmt_rate(data.steps_per_second), "")))
         if data.liveness is not None:
             parts.append((0, _liveness_fragment(data.liveness)))
+        if data.logger_share is not None:
+            # The Logger's own cost, measured by it over the newest logged steps (the same
+            # figure and format as ``gradtop check``); the first part a narrow header drops.
+            parts.append((6, (f"gradtop {data.logger_share:.1%} of step time", "muted")))
     if data.paused:
         parts.append((0, (_paused_text(data), "warning-reverse")))
     return parts
