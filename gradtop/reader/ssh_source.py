@@ -9,7 +9,9 @@ password or host-key prompt becomes a one-line error instead of a hang, and
   name on the host and reports its identity, so truncation and rotation there become
   ``Restart(TRUNCATED)`` / ``Restart(REPLACED)`` here, exactly as for a local file.
 * **tail** (no ``python3``, or ``GRADTOP_SSH_READER=tail``): ``tail -c +OFFSET -F``.
-  It cannot say when the file was truncated or replaced (see ``TAIL_REASON``).
+  It cannot say when the file was truncated or replaced (``reason`` says so): a
+  half-written line may then join the next file's first line, and a reconnect after
+  one resumes at the old byte offset of the new file.
 
 The link is a fault like any other: state and message say what happened, what comes
 next first ("no such file on host", "link lost: reconnecting in 4 s (ssh: Connection to
@@ -57,11 +59,7 @@ QUEUE_BYTES = 8 << 20  # received, not yet read: beyond it ssh's pipe is left to
 STALL_AFTER = 15.0  # seconds without a byte from the host: the link is stalled
 CONNECT_TIMEOUT = 10  # ssh's ConnectTimeout, seconds
 BACKOFF = (1, 2, 4, 8, 15, 30)  # seconds before each reconnection attempt
-TAIL_REASON = (
-    "tail -F: truncation or rotation on the host cannot be detected, so a half-written "
-    "line may join the next file's first line, and a reconnect after one resumes at the "
-    "old byte offset"
-)
+TAIL_REASON = "truncation and rotation go unseen"
 _SCRIPT = base64.b64encode((Path(__file__).with_name("remote_tail.py")).read_bytes()).decode()
 _NOISE = ("Warning: Permanently added",)  # ssh's stderr lines that are no error
 
@@ -191,7 +189,10 @@ class SshSource:
     def reason(self) -> str:
         how = self._mode_note or "a reader"
         text = f"over ssh: {how} on {self.remote.host}, every {self.tick:g} s"
-        return f"{text}; {TAIL_REASON}" if self._raw else text
+        if not self._raw:
+            return text
+        why = f"{READER_ENV}=tail" if self.reader == "tail" else f"no {self.python} there"
+        return f"{text} ({why}: {TAIL_REASON})"
 
     @property
     def pid(self) -> int | None:
@@ -528,6 +529,7 @@ class SshSource:
             self._caught_up = False
             self._noted = True
         elif kind in (b"W", b"G", b"F"):
+            self._mode_note = "python3 reader"
             self._established = True
             self._failures = 0
             self._state = {b"W": WAITING, b"G": DELETED, b"F": ERROR}[kind]

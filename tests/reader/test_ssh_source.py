@@ -244,7 +244,7 @@ def test_first_records_growth_and_a_killed_link_lose_and_repeat_nothing(
         f.wait_keys(expected)  # the first records
         assert f.status.state == FOLLOWING
         assert used in f.source.reason
-        assert ("cannot be detected" in f.source.reason) == (used == "tail -F")
+        assert ("truncation and rotation go unseen" in f.source.reason) == (used == "tail -F")
         _append(path, *_steps("a", 10, 5))  # growth
         expected += step_keys("a", 10, 5)
         f.wait_keys(expected)
