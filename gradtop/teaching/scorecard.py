@@ -1,8 +1,8 @@
 """Did gradtop catch what a scenario teaches? Reads a scenario's file the way a viewer does.
 
 The file goes through the real reader (FileReader, in small batches) into the viewer's
-``Session``, which diagnoses at its cadence while reading, so persistence rules see the
-run unfold as ``gradtop watch`` would. Used by the scenario tests, benchmark and demos.
+``Session``, diagnosing every few logged steps as a live view does, so persistence rules
+see the run unfold as ``gradtop watch`` would. Used by the scenario tests, benchmark and demos.
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ def diagnose_file(
     from gradtop.reader import FileReader  # viewer side: never loaded by a training script
 
     source = os.fspath(path)
-    session = Session(partial(Diagnoser, thresholds))
+    # A live viewer that keeps up diagnoses every few steps, not at the bulk-read cadence:
+    # a finding is reported at the step a person watching would have seen it.
+    every = (thresholds or Thresholds()).eval_every
+    session = Session(partial(Diagnoser, thresholds), diagnose_every=every)
     with FileReader(path) as reader:
         for batch in reader.read_to_end(batch_bytes):
             session.feed(source, batch.records)
