@@ -202,7 +202,8 @@ def describe_changes(
             return [f"waiting for {safe(cur.file, 300)} to appear"]
         if cur.state == ERROR:
             message = safe(cur.message, 200)
-            return [f"cannot read {safe(cur.file, 300)} yet: {message}; retrying"]
+            again = "" if "retrying" in message else "; retrying"  # ssh says when itself
+            return [f"cannot read {safe(cur.file, 300)} yet: {message}{again}"]
         skipped = skipped_text(cur.skipped)
         return [f"no gradtop run yet in {safe(cur.file, 300)}{skipped}"]
     lines: list[str] = []

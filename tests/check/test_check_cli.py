@@ -360,6 +360,10 @@ def test_follow_text_says_why_a_file_cannot_be_read_yet() -> None:
     cur = CheckSummary("run.jsonl", state="error", message="cannot open: Permission denied")
     lines = describe_changes(None, cur)
     assert lines == ["cannot read run.jsonl yet: cannot open: Permission denied; retrying"]
+    ssh = CheckSummary("h:run.jsonl", state="error", message="cannot connect: retrying in 4 s")
+    assert describe_changes(None, ssh) == [
+        "cannot read h:run.jsonl yet: cannot connect: retrying in 4 s"
+    ]
 
 
 def test_follow_text_reports_truncation_rotation_and_new_runs(tmp_path: Path) -> None:
