@@ -60,7 +60,9 @@ def finding_lines(
         mark, tone = "✓ cleared", "muted"
     title = safe_text(f.title, cap(160))
     head: Line = [(mark, tone), (" ", ""), (title, "bold" if f.active else "")]
-    head.append((f"  ({_steps(f)})", "muted"))
+    steps = _steps(f)
+    if steps not in f.title:  # "... broken since step 2" needs no "(since step 2)" again
+        head.append((f"  ({steps})", "muted"))
     lines = [head]
     if not detail:
         if f.fixes and f.active:
