@@ -285,9 +285,21 @@ class LessonApp(GradtopApp):
         )
         text = self._texts.scenario(lang, demo.name)
         guide.insert(0, [(ellipsize_end(text["line"], width), "muted")])
+        # After `r` the table shows another run than the newest: the strip marks that one,
+        # and the panel says the advice is about the newest (applying a fix starts a run).
+        with self.model.lock:
+            viewed = self.current_run()
+        viewed_id = viewed.run_id if viewed is not None else None
+        ids = [s.run_id for s in summaries]
+        if current is not None and viewed_id in ids and viewed_id != current.run_id:
+            number = summaries[ids.index(viewed_id)].number
+            line = self._say("viewing_other", number=number, newest=summaries[-1].number)
+            guide.insert(1, [(ellipsize_end(line, width), "warning")])
+        else:
+            viewed_id = current.run_id if current is not None else None
         strip = strip_lines(
             summaries[-3:] if compact else summaries,
-            current.run_id if current is not None else None,
+            viewed_id,
             width,
             fix_labels={f.id: f.label for f in fixes},
             kind_names={k: self._texts.kind(lang, k) for k in self._texts.lang_module(lang).KINDS},

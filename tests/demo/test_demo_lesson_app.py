@@ -75,6 +75,21 @@ async def test_a_fix_key_restarts_training_and_the_finding_clears(tmp_path: Path
         assert app.summaries[-1].ratio is not None and app.summaries[-1].ratio > 1e-3
         strip = str(app.query_one("#lesson-strip").render())
         assert "#1" in strip and "#2" in strip and "BatchNorm" in strip
+        assert "▶#2" in strip
+
+        # `r` shows the first run in the table: the lesson must not describe another one.
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("end", "enter")  # the picker lists newest first: the oldest is last
+        await wait_until(pilot, lambda: app.run_id == first.run_id, "run #1 picked with r")
+
+        def says_viewing() -> bool:
+            guide = str(app.query_one("#lesson-guide").render())
+            return "viewing run #1" in guide and "newest run, #2" in guide
+
+        await wait_until(pilot, says_viewing, "the panel to say which run the table shows")
+        strip = str(app.query_one("#lesson-strip").render())
+        assert "▶#1" in strip and "▶#2" not in strip
     assert not runners[-1].running, "quitting the app stops the training thread"
 
 

@@ -314,6 +314,10 @@ UI: dict[str, str] = {
     "fix": "What fixes it",
     "basics": "The maths behind it",
     "applied": "this run",
+    "viewing_other": (
+        "You are viewing run #{number}; the advice is about the newest run, #{newest} "
+        "(r: back to the newest)"
+    ),
     "ratio_note": "R = first layer's gradient / last hidden layer's (healthy: about 0.1 to 10)",
     "picker_title": "Choose a demo (Enter starts it, Esc cancels)",
     "no_fixes": "(no fixes: a reference run)",

@@ -262,6 +262,9 @@ UI: dict[str, str] = {
     "fix": "怎样修复",
     "basics": "背后的数学",
     "applied": "本次",
+    "viewing_other": (
+        "你正在查看第 #{number} 次运行；建议针对最新的第 #{newest} 次（按 r 回到最新）"
+    ),
     "ratio_note": "R = 第一层的梯度 / 最后一个隐藏层的梯度（健康时约 0.1 到 10）",
     "picker_title": "选择一个演示（回车开始，Esc 取消）",
     "no_fixes": "（没有修复项：这是参考运行）",
