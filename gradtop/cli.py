@@ -230,7 +230,13 @@ def check(**opts: Any) -> None:
     metavar="FIX",
     help="Start with this fix applied (repeatable), e.g. --fix relu --fix he_init.",
 )
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True)
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "zh"]),
+    default="en",
+    show_default=True,
+    help="The lesson's language (the dashboard around it stays English; docs/demo.md).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Data and init seed.")
 @click.option(
     "--delay",
