@@ -5,6 +5,7 @@ Each is computed once per evaluation (cached on the View) from the window's arra
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -197,6 +198,16 @@ def _reference_rows(v: View) -> tuple[int, list[float]]:
     return row0, values
 
 
+def _common_prefix(a: list[float], b: list[float]) -> int:
+    """How many leading values ``a`` and ``b`` share (NaN equal to NaN)."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if not (x == y or (math.isnan(x) and math.isnan(y))):
+            break
+        n += 1
+    return n
+
+
 def reference_norm_log(v: View) -> np.ndarray:
     """log10 of the run's reference grad norm, per row: the median total norm of its first
     ``reference_steps`` logged rows (of those up to the row, so it stays causal).
@@ -211,10 +222,16 @@ def reference_norm_log(v: View) -> np.ndarray:
         row0, values = _reference_rows(v)
         prefix = np.full(len(values) + 1, np.nan)  # prefix[c]: median of the first c
         arr = np.asarray(values, dtype=np.float64)
-        for c in range(1, len(values) + 1):
+        # The reference rows only ever grow at the end, so the medians of a prefix the
+        # last evaluation already took are reused (each update took all of them again).
+        known, medians = v.mem.ref_prefix
+        same = _common_prefix(known, values)
+        prefix[: same + 1] = medians[: same + 1]
+        for c in range(same + 1, len(values) + 1):
             head = arr[:c][np.isfinite(arr[:c])]
             if len(head):
                 prefix[c] = float(np.median(head))
+        v.mem.ref_prefix = (list(values), prefix)
         count = np.clip(v.row_index() - row0 + 1, 0, len(values))
         return prefix[count]
 

@@ -43,6 +43,21 @@ class _Active:
     level: int
     level_row: int  # row at which ``level`` was last seen
     off_run: int = 0
+    # The newest flagged step not yet written into ``finding`` (see ``settled``).
+    pending_step: int | None = None
+
+    def settled(self) -> Finding:
+        """``finding`` with the severity and last step of the newest flagged row.
+
+        Replacing the frozen Finding on every flagged row of a replay cost more than
+        the rule that flagged it; only the newest row's values are ever read.
+        """
+        if self.pending_step is not None:
+            self.finding = replace(
+                self.finding, severity=severity_of(self.level), last_step=self.pending_step
+            )
+            self.pending_step = None
+        return self.finding
 
 
 @dataclass
@@ -116,27 +131,31 @@ class Diagnoser:
     def _advance(self, state: _RunState, sig: Signal, steps: Any, row0: int, start: int) -> None:
         clear = sig.clear_steps if sig.clear_steps is not None else self.thresholds.clear_steps
         act = state.active.get(sig.kind)
-        for i in range(start, len(sig.level)):
-            lvl = int(sig.level[i])
-            step = int(steps[i])
-            row = row0 + i
+        end = len(sig.level)
+        # Python ints, once: indexing numpy arrays row by row was most of the replay.
+        row_levels = sig.level[start:end].tolist()
+        row_steps = np.asarray(steps[start:end]).tolist()
+        for i, (lvl, step) in enumerate(zip(row_levels, row_steps, strict=True), start):
             if act is None:
                 if lvl >= INFO:
-                    act = _Active(self._new_finding(sig, lvl, step), lvl, row)
+                    act = _Active(self._new_finding(sig, lvl, step), lvl, row0 + i)
                     state.active[sig.kind] = act
                 continue
             if lvl >= INFO:
                 act.off_run = 0
+                row = row0 + i
                 if lvl >= act.level or row - act.level_row >= clear:
                     act.level, act.level_row = lvl, row
-                act.finding = replace(act.finding, severity=severity_of(act.level), last_step=step)
+                act.pending_step = step
             elif lvl == OFF:
                 act.off_run += 1
                 if act.off_run >= clear:
-                    state.cleared.insert(0, replace(act.finding, cleared_step=step))
+                    state.cleared.insert(0, replace(act.settled(), cleared_step=step))
                     del state.cleared[MAX_CLEARED:]
                     del state.active[sig.kind]
                     act = None
+        if act is not None:
+            act.settled()
         if act is not None and sig.title:
             act.finding = replace(
                 act.finding,

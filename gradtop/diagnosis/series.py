@@ -142,11 +142,13 @@ def hold_last(x: np.ndarray, fill: np.ndarray, limit: int) -> np.ndarray:
     n = x.shape[0]
     if n == 0:
         return x.copy()
-    fill = np.broadcast_to(
-        np.asarray(fill, dtype=bool).reshape((n,) + (1,) * (x.ndim - 1)), x.shape
-    )
-    idx = np.arange(n).reshape((n,) + (1,) * (x.ndim - 1))
-    src = np.maximum.accumulate(np.where(fill, -1, idx), axis=0)
+    # ``fill`` is one flag per row, so every column holds from the same source row:
+    # find it once along the rows and gather whole rows (a 2-D take_along_axis over a
+    # 256 x 200 window cost more than the rest of building the view).
+    fill = np.asarray(fill, dtype=bool).reshape(n)
+    idx = np.arange(n)
+    src = np.maximum.accumulate(np.where(fill, -1, idx))
     ok = (src >= 0) & (idx - src <= max(0, limit))
-    held = np.take_along_axis(x, np.clip(src, 0, None), axis=0)
-    return np.where(ok, held, np.nan)
+    held = x[np.clip(src, 0, None)]
+    held[~ok] = np.nan
+    return held

@@ -235,6 +235,11 @@ class Memory:
     first_norms: list[float] = field(default_factory=list)
     norm_row0: int | None = None  # global row of first_norms[0]
     amp_calibrated: bool = False  # a clean AMP step was seen (initial scale search is over)
+    # (reference rows, median of each prefix of them): what reference_norm_log last
+    # computed, a cache only (never read as a finding's input beyond those medians).
+    ref_prefix: tuple[list[float], np.ndarray] = field(
+        default_factory=lambda: ([], np.full(1, np.nan))
+    )
 
 
 @dataclass
