@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from rich.cells import cell_len
 
+from gradtop.diagnosis.depth_profile import layer_profile, recent_loss
 from gradtop.diagnosis.findings import Finding, Severity
-from gradtop.diagnosis.thresholds import Thresholds
-from gradtop.diagnosis.view import roles_for
-from gradtop.history import LOSS, RunHistory
+from gradtop.history import RunHistory
 from gradtop.teaching.lesson import worst_by_kind
 from gradtop.text import safe_text
 from gradtop.ui.format import ellipsize, fmt_loss, fmt_num
@@ -29,7 +28,6 @@ Fragment = tuple[str, str]
 Line = list[Fragment]
 
 DEMO_META = "gradtop_demo"  # the header meta key gradtop.teaching.lesson writes (tested)
-RECENT = 20  # rows a run's numbers are taken over (medians: one noisy batch is not the run)
 PROFILE_MAX = 24  # glyphs of the depth profile
 FIXED_CELLS = 32  # marker and number, loss, R, spaces: the strip's columns of fixed width
 
@@ -72,49 +70,6 @@ def fixes_of(run: RunHistory) -> tuple[str, ...]:
     if not isinstance(fixes, list):
         return ()
     return tuple(safe_text(f, 40) for f in fixes if isinstance(f, str))
-
-
-def layer_profile(run: RunHistory) -> tuple[tuple[float, ...], float | None]:
-    """g_rms of each weight layer (recent median) and the depth ratio R.
-
-    Layers and R as the diagnosis defines them (docs/diagnosis.md): weight matrices only,
-    R against the last hidden layer, the one before the head.
-    """
-    table = run.stats.get("grad_norm")
-    if table is None or len(table) == 0:
-        return (), None
-    roles = roles_for(run.header, Thresholds())
-    _, rows = table.recent(RECENT)
-    with np.errstate(all="ignore"):
-        sq = rows**2
-        out = []
-        for layer in roles.layers:
-            cols = list(layer.weights)
-            per_row = np.sqrt(sq[:, cols].sum(axis=1) / max(1, layer.numel))
-            if np.isnan(per_row).all():
-                out.append(math.nan)  # no gradient at all in the window
-            elif not np.isfinite(per_row[~np.isnan(per_row)]).all():
-                out.append(math.inf)
-            else:
-                out.append(float(np.nanmedian(per_row)))
-    profile = tuple(out)
-    ratio = None
-    if len(profile) >= 3 and profile[-2] > 0 and math.isfinite(profile[-2]):
-        first = profile[0]
-        ratio = first / profile[-2] if math.isfinite(first) else None
-    return profile, ratio
-
-
-def recent_loss(run: RunHistory) -> float | None:
-    if run.first_nonfinite_loss is not None:
-        return math.nan
-    table = run.scalars.get(LOSS)
-    if table is None or len(table) == 0:
-        return None
-    _, rows = table.recent(RECENT)
-    values = rows[:, 0]
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if values.size else None
 
 
 def summarise(run: RunHistory, findings: Sequence[Finding], number: int) -> RunSummary:
