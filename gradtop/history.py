@@ -328,18 +328,32 @@ class Table:
     def _order(self) -> np.ndarray:
         return (self._start + np.arange(self._size)) % self._alloc
 
+    def _newest(self, arr: np.ndarray, n: int | None) -> np.ndarray:
+        """A copy of the newest ``n`` ring rows of ``arr``, oldest first.
+
+        At most two slices of the ring (where it wraps): the Diagnoser reads a window of
+        every statistic per update, and gathering it through an index array cost several
+        times a plain copy.
+        """
+        k = self._size if n is None else max(0, min(self._size, n))
+        if k == 0:
+            return arr[:0].copy()
+        first = (self._start + self._size - k) % self._alloc
+        end = first + k
+        if end <= self._alloc:
+            return arr[first:end].copy()
+        return np.concatenate((arr[first:], arr[: end - self._alloc]))
+
     def recent(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The newest ``n`` full-resolution rows, oldest first: (steps, values[n, cols])."""
-        order = self._order()
-        if n is not None:
-            order = order[max(0, len(order) - n) :]
-        return self._steps[order], self._values[order]
+        return self._newest(self._steps, n), self._newest(self._values, n)
+
+    def recent_steps(self, n: int | None = None) -> np.ndarray:
+        """The steps of ``recent(n)``, without copying its values."""
+        return self._newest(self._steps, n)
 
     def recent_missing(self, n: int | None = None) -> np.ndarray:
-        order = self._order()
-        if n is not None:
-            order = order[max(0, len(order) - n) :]
-        return self._missing[order]
+        return self._newest(self._missing, n)
 
     def last(self) -> np.ndarray | None:
         """The newest row (NaN where missing), or None before the first row."""

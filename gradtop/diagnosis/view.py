@@ -370,7 +370,7 @@ def build_view(run: RunHistory, roles: Roles, th: Thresholds, mem: Memory) -> Vi
     base = run.stats.get("grad_norm") or next(iter(run.stats.values()), None)
     if base is None or base.total_rows == 0:
         return None
-    steps, _ = base.recent(th.window)
+    steps = base.recent_steps(th.window)
     n = len(steps)
     total_rows = base.total_rows
     row0 = total_rows - n
