@@ -98,8 +98,8 @@ class Check:
         return self.session.findings(self.path, run.run_id)
 
     def selected(self) -> RunHistory | None:
-        """The run to report: ``--run`` (an id, or a unique part of its start or end)
-        when given, else the newest."""
+        """The run to report: ``--run`` (an id, a name, or a unique start or end of the id
+        or start of the name: ``Session.runs_matching``) when given, else the newest."""
         if self.run_id is None:
             return self.session.run(self.path)
         matches = self.session.runs_matching(self.path, self.run_id)
@@ -135,7 +135,7 @@ def why_unreadable(check: Check, status: ReaderStatus) -> str | None:
         if len(matches) > 1:
             which = ", ".join(safe(r, 40) for r in matches)
             return f"run {safe(check.run_id, 80)} is ambiguous in {name}: it names {which}"
-        runs = ", ".join(safe(r, 40) for r in check.history.runs) or "none"
+        runs = ", ".join(_run_ref(r) for r in check.history.runs.values()) or "none"
         return f"run {safe(check.run_id, 80)} not found in {name} (runs: {runs})"
     if check.history.current is None:
         if status.version_error:
@@ -143,6 +143,12 @@ def why_unreadable(check: Check, status: ReaderStatus) -> str | None:
         skipped = skipped_text(status.skipped)
         return f"no gradtop run found in {name} ({status.records} records{skipped})"
     return None
+
+
+def _run_ref(run: RunHistory) -> str:
+    """A run as --run takes it: its id, and its name when it has one."""
+    name = f' "{safe(run.header.name, 40)}"' if run.header.name else ""
+    return f"{safe(run.run_id, 40)}{name}"
 
 
 def to_json_line(summary: CheckSummary) -> str:

@@ -147,6 +147,7 @@ class RunLine:
     first_step: int | None
     last_step: int | None
     ended: bool
+    name: str = ""  # the Logger's name= (format 1.4)
 
     @classmethod
     def of(cls, run: RunHistory) -> RunLine:
@@ -157,6 +158,7 @@ class RunLine:
             run.first_step,
             run.last_step,
             run.end is not None,
+            run.header.name,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -167,6 +169,7 @@ class RunLine:
             "first_step": self.first_step,
             "last_step": self.last_step,
             "ended": self.ended,
+            "name": self.name,
         }
 
 
@@ -200,6 +203,8 @@ class RunReport:
     # The newest value of each log(**scalars) series, in the order the run logged them.
     scalars: tuple[tuple[str, Number], ...] = ()
     logger_share: float | None = None  # the Logger's share of step time (format 1.3)
+    name: str = ""  # the Logger's name= and the command that ran (format 1.4)
+    argv: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, run: RunHistory, findings: list[Finding]) -> RunReport:
@@ -231,6 +236,8 @@ class RunReport:
             findings=tuple(FindingReport.of(f, run) for f in findings),
             scalars=tuple((k, json_number(v)) for k, v in run.user_scalars().items()),
             logger_share=run.logger_share(),
+            name=header.name,
+            argv=header.argv,
         )
 
 
@@ -351,6 +358,8 @@ class CheckSummary:
                 else {"step": nonfinite.step, "params": list(nonfinite.params)},
                 scalars=dict(run.scalars),
                 logger_share=run.logger_share,
+                name=run.name,
+                argv=list(run.argv),
             )
         out["fail_on"] = self.fail_on
         if self.watch is not None:

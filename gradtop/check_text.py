@@ -7,6 +7,7 @@ colour is opt-in (the caller decides: a terminal, and no NO_COLOR).
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -136,7 +137,10 @@ def _run_lines(run: RunReport | None) -> list[str]:
     model = f" ({safe(r.model, 80)})" if r.model else ""
     host = f" on {safe(r.host, 80)}" if r.host else ""
     started = _when(r.started) if run is not None else ""
-    lines = [f"  run       {safe(run and r.run_id, 80)}{model}{host}{started}"]
+    name = f' "{safe(r.name, 80)}"' if r.name else ""
+    lines = [f"  run       {safe(run and r.run_id, 80)}{name}{model}{host}{started}"]
+    if r.argv:
+        lines.append(f"  command   {safe(shlex.join(r.argv), 300)}")
     lines.append(f"  layers    {_n(r.params)} parameter tensors in {_n(r.modules)} modules")
     steps = f"  steps     {_n(r.steps)} logged"
     if r.steps:
@@ -187,7 +191,8 @@ def format_summary(s: CheckSummary, color: bool = False) -> str:
             span = f", step {_n(r.first_step)} to {_n(r.last_step)}" if r.steps else ""
             ended = ", ended" if r.ended else ""
             model = f" ({safe(r.model, 80)})" if r.model else ""
-            lines.append(f"  {safe(r.run_id, 80)}{model}  {_n(r.steps)} steps{span}{ended}")
+            name = f' "{safe(r.name, 80)}"' if r.name else ""
+            lines.append(f"  {safe(r.run_id, 80)}{name}{model}  {_n(r.steps)} steps{span}{ended}")
     return "\n".join(lines)
 
 
@@ -236,8 +241,9 @@ def _run_changes(before: RunReport | None, run: RunReport) -> list[str]:
     same = before is not None and before.run_id == run.run_id
     if not same:
         model = f" ({safe(run.model, 80)})" if run.model else ""
+        name = f' "{safe(run.name, 80)}"' if run.name else ""
         lines.append(
-            f"run {safe(run.run_id, 80)}{model}: {run.params:,} parameter tensors "
+            f"run {safe(run.run_id, 80)}{name}{model}: {run.params:,} parameter tensors "
             f"in {run.modules:,} modules"
         )
     new_steps = run.steps - (before.steps if same and before is not None else 0)

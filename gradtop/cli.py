@@ -146,7 +146,8 @@ def watch(
     "--run",
     "run_id",
     metavar="RUN_ID",
-    help="Report this run, not the newest: its id, or a unique start or end of it.",
+    help="Report this run, not the newest: its id or name (Logger(name=...)), or a "
+    "unique start or end of the id or start of the name.",
 )
 @click.option(
     "--fail-on",

@@ -32,7 +32,8 @@ FORMAT_MAJOR = 1
 # 1.2: header fields attention, residual, tied, precision, clip_max_norm; step fields
 #      step_grad_norm and grads_stale (all optional; absent means unknown)
 # 1.3: step field logger_time (optional; absent means unknown)
-FORMAT_MINOR = 3
+# 1.4: header fields name and argv (optional; "" and [] when absent)
+FORMAT_MINOR = 4
 FORMAT_VERSION = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
 
 HEADER = "header"
@@ -335,6 +336,9 @@ class Header:
     tied: tuple[tuple[str, ...], ...] = ()  # parameter names that share one tensor
     precision: str = ""  # dtype of the trainable weights: "fp32", "fp16", "bf16", "mixed"
     clip_max_norm: float | None = None  # gradient clipping configured by a trainer framework
+    # Who the run is to a person (format 1.4): the Logger's name= and the command that ran.
+    name: str = ""
+    argv: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -366,6 +370,8 @@ class Header:
             "tied": [list(group) for group in self.tied],
             "precision": self.precision,
             "clip_max_norm": self.clip_max_norm,
+            "name": self.name,
+            "argv": list(self.argv),
         }
 
 
@@ -632,6 +638,8 @@ def header_from_json(obj: dict[str, Any]) -> Header:
         tied=_tied(obj.get("tied")),
         precision=_opt_str(obj.get("precision")),
         clip_max_norm=_opt_positive(obj.get("clip_max_norm")),
+        name=_opt_str(obj.get("name")),
+        argv=_str_tuple(obj.get("argv")),
     )
 
 

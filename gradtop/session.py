@@ -318,15 +318,24 @@ class Session:
         return held.history.current if run_id is None else runs.get(run_id)
 
     def runs_matching(self, source: str, ref: str) -> list[str]:
-        """Ids of the held runs that ``ref`` names: the id itself, else every id that
-        starts or ends with it (the header shows a shortened id; a person types a part)."""
+        """Ids of the held runs that ``ref`` names, the first rule that matches winning:
+        the id itself; the runs of that exact name (``Logger(name=)``); every id that
+        starts or ends with it (the header shows a shortened id; a person types a part);
+        every run whose name starts with it. More than one id back is ambiguous: the
+        caller says so."""
         held = self._sources.get(source)
         if held is None or not ref:
             return []
-        ids = list(held.history.runs)
-        if ref in ids:
+        runs = held.history.runs
+        if ref in runs:
             return [ref]
-        return [rid for rid in ids if rid.startswith(ref) or rid.endswith(ref)]
+        named = [rid for rid, run in runs.items() if run.header.name == ref]
+        if named:
+            return named
+        parts = [rid for rid in runs if rid.startswith(ref) or rid.endswith(ref)]
+        if parts:
+            return parts
+        return [rid for rid, run in runs.items() if run.header.name.startswith(ref)]
 
     def clocks(self, source: str) -> Mapping[str, RunClock]:
         held = self._sources.get(source)

@@ -57,8 +57,8 @@ class GradtopCallback(TrainerCallback):
     Args:
         path: the JSONL file (rank 0 writes it; see :class:`gradtop.Logger`).
         every: log every N-th optimizer step (the first is always logged).
-        **logger_options: passed to :class:`gradtop.Logger` (``update_ratio``, ``hist``,
-            ``hist_every``, ``detail_every``, ``meta``, ``fsync``, ``queue_size``,
+        **logger_options: passed to :class:`gradtop.Logger` (``name``, ``update_ratio``,
+            ``hist``, ``hist_every``, ``detail_every``, ``meta``, ``fsync``, ``queue_size``,
             ``flush_interval``, ``close_timeout``).
     """
 

@@ -43,7 +43,14 @@ from gradtop.logger import parallel
 from gradtop.logger.cadence import DetailCadence
 from gradtop.logger.finalise import PackSpec, StepMeta, render_step
 from gradtop.logger.layout import HIST_EDGES, Row, StepLayout
-from gradtop.logger.model_info import describe, host_and_pid, optimizer_meta, rank_and_world
+from gradtop.logger.model_info import (
+    command_line,
+    describe,
+    host_and_pid,
+    optimizer_meta,
+    rank_and_world,
+    run_name,
+)
 from gradtop.logger.sharded import ReductionFailed, ShardReducer
 from gradtop.logger.stats import Partials, StatsEngine
 from gradtop.logger.step_watch import StepWatch
@@ -108,6 +115,9 @@ class Logger:
             them as null. 1: everything on every step, at 2-3x the cost on CPU
             (docs/performance.md has the figures).
         meta: free-form JSON metadata stored in the header.
+        name: a name a person reads ("relu-fix"): the viewer shows it and ``gradtop check
+            --run`` takes it. The header also records the script and its arguments
+            (``sys.argv``, bounded in length; format 1.4).
         clip_max_norm: the ``max_norm`` your loop clips gradients to, if any, so that no
             fix proposes clipping again (the framework callbacks pass theirs). What
             clipping really did is measured either way: each step records the norm that
@@ -152,6 +162,7 @@ class Logger:
         hist_every: int = 10,
         detail_every: int = 10,
         meta: dict[str, Any] | None = None,
+        name: str | None = None,
         fsync: bool = False,
         queue_size: int = 256,
         flush_interval: float = 0.5,
@@ -166,6 +177,7 @@ class Logger:
             raise ValueError("close_timeout must be a finite number of seconds >= 0")
         if not 0 < float(flush_interval) < math.inf:
             raise ValueError("flush_interval must be a finite number of seconds > 0")
+        self.name = run_name(name)
         self.close_timeout = float(close_timeout)
         self.path = os.fspath(path)
         self.every = int(every)
@@ -255,6 +267,8 @@ class Logger:
             stats=tuple(s for s in PARAM_STATS if s != UPDATE_RATIO or self._tracker),
             hist_edges=HIST_EDGES if self.hist else None,
             meta=_json_safe({**optimizer_meta(optimizer), **(meta or {})}),
+            name=self.name,
+            argv=command_line(),
         )
         bad_names = [p.name for p in info.params if not utf8_safe_text(p.name)]
         if bad_names:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,6 +169,39 @@ def rank_and_world() -> tuple[int, int]:
 
 def host_and_pid() -> tuple[str, int]:
     return socket.gethostname(), os.getpid()
+
+
+# The script and its arguments, bounded: a header is one line the viewer reads whole.
+ARGV_MAX_ARGS = 64
+ARGV_MAX_CHARS = 4096  # all arguments together
+NAME_MAX_CHARS = 200
+
+
+def command_line(argv: list[str] | None = None) -> tuple[str, ...]:
+    """``sys.argv`` as the header records it: at most ``ARGV_MAX_ARGS`` arguments and
+    ``ARGV_MAX_CHARS`` characters; what is cut is said in a last "... (N more)" entry,
+    so a reader never takes a shortened command for the whole one."""
+    args = [a if isinstance(a, str) else str(a) for a in (sys.argv if argv is None else argv)]
+    kept: list[str] = []
+    room = ARGV_MAX_CHARS
+    for arg in args[:ARGV_MAX_ARGS]:
+        if room <= 0:
+            break
+        kept.append(arg[:room])
+        room -= len(arg)
+    cut = len(args) - len(kept) + sum(1 for a, k in zip(args, kept, strict=False) if a != k)
+    if cut:
+        kept.append(f"... ({cut} more arguments cut or shortened)")
+    return tuple(kept)
+
+
+def run_name(name: object) -> str:
+    """The Logger's ``name=``: a label a person reads (``--run`` takes it); "" when none."""
+    if name is None:
+        return ""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    return name.strip()[:NAME_MAX_CHARS]
 
 
 def optimizer_meta(optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ KEYS = [
     "version_error", "run_id", "model", "steps", "params", "modules", "last_step",
     "last_loss", "findings", "runs", "host", "started", "world_size", "first_step", "ended",
     "end_reason", "dropped", "seq_gaps", "first_nonfinite", "scalars", "logger_share",
-    "fail_on",
+    "name", "argv", "fail_on",
 ]  # fmt: skip
 
 
