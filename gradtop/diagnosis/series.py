@@ -20,7 +20,7 @@ def run_length(cond: np.ndarray) -> np.ndarray:
     along axis 0)."""
     cond = np.asarray(cond, dtype=bool)
     n = cond.shape[0]
-    if n == 0:
+    if n == 0 or not cond.any():  # the usual case for most rules: nothing to count
         return np.zeros(cond.shape, dtype=np.int64)
     idx = np.arange(1, n + 1).reshape((n,) + (1,) * (cond.ndim - 1))
     last_false = np.maximum.accumulate(np.where(cond, 0, idx), axis=0)
