@@ -51,6 +51,7 @@ class CheckOptions:
     tick: float = TICK
     fail_on: str = DEFAULT_FAIL_ON
     thresholds: tuple[str, ...] = ()  # "name=value" overrides of diagnosis Thresholds
+    others: tuple[str, ...] = ()  # FILE... after the first: compared with it (check_compare)
 
 
 # ---------------------------------------------------------------------------- reading

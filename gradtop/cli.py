@@ -30,15 +30,17 @@ def _check_thresholds(values: tuple[str, ...]) -> tuple[str, ...]:
 
 # What `watch` and `check` both take, defined once, so that both read and diagnose a file
 # the same way. Each maps to a parameter of the same name (``CheckOptions``, ``run_watch``).
-def log_file_argument(*, directories: bool) -> Callable[[F], F]:
-    """The log to read, as PATH. ``directories=False`` makes a directory a usage error;
-    ``check`` takes one and says why it cannot read it in its own one-line form.
+def log_file_argument(*, directories: bool, metavar: str) -> Callable[[F], F]:
+    """The logs to read, as PATH (a tuple: ``check A B`` compares two runs; ``watch``
+    shows one for now and says so in one line for more). ``directories=False`` makes a
+    directory a usage error; ``check`` takes one and says why it cannot read it in its
+    own one-line form.
 
     FILE may also be ``[user@]host:path`` on another machine, streamed over the user's
     ssh (``gradtop.reader.open_source`` decides: a colon before any slash, like scp;
     a local file that exists wins, and ``./a:b`` is always local)."""
     kind = click.Path(dir_okay=False) if not directories else None
-    return click.argument("path", metavar="FILE", type=kind)
+    return click.argument("path", metavar=metavar, type=kind, nargs=-1, required=True)
 
 
 POLL_OPTION = click.option(
@@ -99,7 +101,7 @@ def main() -> None:
 
 
 @main.command()
-@log_file_argument(directories=False)
+@log_file_argument(directories=False, metavar="FILE")
 @POLL_OPTION
 @click.option(
     "--refresh",
@@ -111,7 +113,11 @@ def main() -> None:
 @THRESHOLD_OPTION
 @TICK_OPTION
 def watch(
-    path: str, poll: bool | None, refresh: float, thresholds: tuple[str, ...], tick: float
+    path: tuple[str, ...],
+    poll: bool | None,
+    refresh: float,
+    thresholds: tuple[str, ...],
+    tick: float,
 ) -> None:
     """Live dashboard of a gradtop log: per-layer gradient health, loss, findings.
 
@@ -120,13 +126,18 @@ def watch(
     a dropped link reconnects). FILE may not exist yet; gradtop waits for it and follows
     it as it grows, is truncated or replaced. Press ? for keys.
     """
+    if len(path) > 1:
+        raise click.UsageError(
+            f"watch shows one FILE for now, not {len(path)}; "
+            "to compare two runs: gradtop check A.jsonl B.jsonl"
+        )
     from gradtop.ui import run_watch
 
-    run_watch(path, poll=poll, refresh=refresh, thresholds=thresholds, tick=tick)
+    run_watch(path[0], poll=poll, refresh=refresh, thresholds=thresholds, tick=tick)
 
 
 @main.command()
-@log_file_argument(directories=True)
+@log_file_argument(directories=True, metavar="FILE...")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (per change with --follow).")
 @click.option(
     "--follow",
@@ -165,6 +176,10 @@ def check(**opts: Any) -> None:
     or JSON with --json. It reads FILE through the same pipeline as `gradtop watch`;
     FILE may be [user@]host:path on another machine (over your ssh).
 
+    With two files (`gradtop check before.jsonl after.jsonl`) it compares the newest
+    run of each: loss, depth ratio, active findings, and a one-line verdict of what
+    changed; the exit code is the worse of the two.
+
     \b
     Exit codes:
       0  healthy: no active finding at or above --fail-on (default: critical)
@@ -179,8 +194,10 @@ def check(**opts: Any) -> None:
     from gradtop.check_command import run_check
 
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    # Every option maps to a CheckOptions field of the same name (add both together).
-    options = CheckOptions(color=color, **opts)
+    # Every option maps to a CheckOptions field of the same name (add both together);
+    # FILE... is the first path and the others it is compared with.
+    first, *others = opts.pop("path")
+    options = CheckOptions(color=color, path=first, others=tuple(others), **opts)
 
     def echo(text: str) -> None:
         click.echo(text, color=color)

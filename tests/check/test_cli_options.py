@@ -31,9 +31,14 @@ def test_the_shared_options_are_one_definition() -> None:
     theirs = {p.name: p.to_info_dict() for p in watch.params}
     for name in ("poll", "tick", "thresholds"):
         assert ours[name] == theirs[name], name
-    # FILE differs only in its type: a directory is check's to explain, in its own words.
+    # FILE differs only in its type (a directory is check's to explain, in its own words)
+    # and its name in the help: check compares two files, watch shows one for now.
     assert check.params[0].name == watch.params[0].name == "path"
-    assert check.params[0].human_readable_name == watch.params[0].human_readable_name == "FILE"
+    assert check.params[0].nargs == watch.params[0].nargs == -1
+    assert (check.params[0].human_readable_name, watch.params[0].human_readable_name) == (
+        "FILE...",
+        "FILE",
+    )
 
 
 def test_watch_passes_poll_tick_and_thresholds_to_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,7 +76,9 @@ def test_check_json_keys_and_their_order(tmp_path: Path) -> None:
     ("args", "says"),
     [
         (["check", "--nope", "x.jsonl"], "gradtop check: No such option '--nope'"),
-        (["check"], "gradtop check: Missing argument 'FILE'"),
+        (["check"], "gradtop check: Missing argument 'FILE...'"),
+        (["watch"], "gradtop watch: Missing argument 'FILE'"),
+        (["watch", "a.jsonl", "b.jsonl"], "gradtop watch: watch shows one FILE for now, not 2"),
         (["chek"], "gradtop: No such command 'chek'"),
         (["watch", "--threshold", "nope=1", "x.jsonl"], "gradtop watch: Invalid value"),
     ],
