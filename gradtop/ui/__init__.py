@@ -29,6 +29,7 @@ PURE_BUILDERS = (
     "lesson_view",
     "loss_summary",
     "model",
+    "scalar_strip",
     "series",
     "sparkline",
 )

@@ -50,6 +50,7 @@ from gradtop.ui.messages import (
 from gradtop.ui.model import DiagnoserLike, WatchModel, liveness
 from gradtop.ui.quiet_static import QuietStatic
 from gradtop.ui.run_picker import NEWEST, RunPicker
+from gradtop.ui.scalar_strip import scalar_names, scalar_strip
 from gradtop.ui.sparkline import depth_profile, flow_scale, log_sparkline, step_bins
 from gradtop.ui.tones import fragments_to_content
 
@@ -89,6 +90,7 @@ class GradtopApp(App[None]):
         Binding("s", "cycle_sort", "Sort"),
         Binding("slash", "open_filter", "Filter"),
         Binding("l", "toggle_log", "Log", show=False),
+        Binding("v", "cycle_plot", "Plot", show=False),
         Binding("p,space", "toggle_pause", "Pause"),
         Binding("f", "show_findings", "Findings"),
         Binding("r", "switch_run", "Runs", show=False),
@@ -117,6 +119,7 @@ class GradtopApp(App[None]):
         self.tick = tick
         self.reader: ReaderView | None = None
         self.run_id: str | None = None  # None: follow the newest run
+        self.plot_name: str | None = None  # the user scalar ``v`` put in the loss views
         self.sort_key = SortKey.DEPTH
         self.filter_text = ""
         self.paused = False
@@ -144,6 +147,7 @@ class GradtopApp(App[None]):
         self.header = HeaderBar(id="headline")
         self.loss = LossPlot(id="loss")
         self.loss_line = LossLine(id="loss-line")  # the compact layout's loss
+        self.scalar_strip = QuietStatic(id="scalar-strip")  # log(**scalars), under the plot
         self.findings_panel = FindingsPanel(id="findings")
         self.table_bar = QuietStatic(id="table-bar")
         self.table_heading = QuietStatic(id="table-heading")
@@ -161,6 +165,7 @@ class GradtopApp(App[None]):
             with Horizontal(id="top-row"):
                 yield self.loss
                 yield self.findings_panel
+            yield self.scalar_strip
         with Vertical(id="layers"):
             yield self.table_bar
             yield self.table_heading
@@ -292,12 +297,17 @@ class GradtopApp(App[None]):
         forced = self._plot_generation < 0
         shown_loss = loss.display or compact
         due = forced or now - self._plot_time >= PLOT_INTERVAL
+        # A scalar picked with ``v`` that this run lacks (another run shown): the loss.
+        name = self.plot_name if run is not None and self.plot_name in run.scalars else None
         if shown_loss and stale and due:
             self._plot_generation, self._plot_time = model.generation, now
             if loss.display:
-                loss.take(run)
+                loss.take(run, name)
+                self._draw_scalar_strip(run, name)
             if compact:
-                self.loss_line.take(run)
+                self.loss_line.take(run, name)
+        if compact or not loss.display:
+            self.scalar_strip.display = False  # 80x24: ``v`` shows them in the loss line
         # Held back by the rate limit: the next tick draws it, even if no data comes (the
         # last records of a finished or paused file must reach the plot).
         self._plot_pending = shown_loss and stale and not due
@@ -307,6 +317,12 @@ class GradtopApp(App[None]):
         flow = flow_scale([r.typical_norm for r in rows])
         table.set_rows(shown, self._spark_fn(run), flow, full=full)
         self._draw_table_bar(rows, shown, table, measured=not no_data)
+
+    def _draw_scalar_strip(self, run: RunHistory | None, shown: str | None) -> None:
+        strip = self.scalar_strip
+        frags = scalar_strip(run, max(20, self.size.width - 2), shown)
+        strip.display = bool(frags)  # a run without user scalars gives them no line
+        strip.show(fragments_to_content(frags))
 
     def _spark_fn(self, run: RunHistory | None) -> Callable[[int, int], str]:
         table = None if run is None else run.stats.get("grad_norm")
@@ -465,6 +481,20 @@ class GradtopApp(App[None]):
                 f"{self.size.width}x{self.size.height}; it applies once one is.",
                 timeout=4,
             )
+
+    def action_cycle_plot(self) -> None:
+        """The loss views show the loss, then each user scalar in turn, then the loss."""
+        with self.model.lock:
+            names = scalar_names(self.current_run())
+        if not names:
+            self.plot_name = None
+            self.notify("no scalars logged (log.log(loss, accuracy=acc))", timeout=4)
+            return
+        order: list[str | None] = [None, *names]
+        pos = order.index(self.plot_name) if self.plot_name in order else 0
+        self.plot_name = order[(pos + 1) % len(order)]
+        self._plot_generation = -1
+        self.redraw()
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused

@@ -86,6 +86,14 @@ MAIN_KEYS: tuple[KeyHelp, ...] = (
         "toggle_log",
     ),
     KeyHelp(
+        "v",
+        "plot the loss, then each log() scalar",
+        ("cycle_plot",),
+        "Plot a scalar",
+        "Show the loss, then each scalar passed to log(), in the loss plot",
+        "cycle_plot",
+    ),
+    KeyHelp(
         "p or space",
         "pause / resume following the file",
         ("toggle_pause",),

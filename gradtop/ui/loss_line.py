@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradtop.history import RunHistory
+from gradtop.history import LOSS, RunHistory
 from gradtop.ui.loss_summary import loss_line
 from gradtop.ui.quiet_static import QuietStatic
-from gradtop.ui.series import EMPTY, Series, loss_series, lr_series
+from gradtop.ui.series import EMPTY, Series, lr_series, scalar_series
 from gradtop.ui.tones import fragments_to_content
 
 
@@ -25,14 +25,18 @@ class LossLine(QuietStatic):
         self._smooth = np.zeros(0)
         self._lr: Series = EMPTY
         self._steps = 0
+        self._name = LOSS
 
-    def take(self, run: RunHistory | None) -> None:
-        """Copy what the line needs out of the run (call with the model lock held)."""
+    def take(self, run: RunHistory | None, name: str | None = None) -> None:
+        """Copy what the line needs out of the run (call with the model lock held);
+        ``name``: a scalar of ``log(**scalars)`` to show instead of the loss (``v``)."""
+        self._name = name or LOSS
         if run is None:
             self._loss, self._smooth, self._lr, self._steps = EMPTY, np.zeros(0), EMPTY, 0
         else:
-            self._loss, self._smooth = loss_series(run)
-            self._lr, self._steps = lr_series(run), run.steps
+            self._loss, self._smooth = scalar_series(run, self._name)
+            self._lr = lr_series(run) if self._name == LOSS else EMPTY
+            self._steps = run.steps
         self.redraw()
 
     def set_log_scale(self, on: bool) -> None:
@@ -42,6 +46,12 @@ class LossLine(QuietStatic):
     def redraw(self) -> None:
         width = max(20, self.size.width - 2)
         frags = loss_line(
-            self._loss, self._smooth, self._lr, width, log=self.log_scale, steps=self._steps
+            self._loss,
+            self._smooth,
+            self._lr,
+            width,
+            log=self.log_scale,
+            steps=self._steps,
+            name=self._name,
         )
         self.show(fragments_to_content(frags))

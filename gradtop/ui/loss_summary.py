@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradtop.text import safe_text
 from gradtop.ui.format import fmt_count, fmt_loss
 from gradtop.ui.series import Series
 from gradtop.ui.sparkline import auto_range, linear_sparkline, log_sparkline
@@ -44,7 +45,7 @@ def loss_now(loss: Series) -> LossNow:
     return LossNow(newest, None, int(bad[0]) if bad.size else None, bad.size > 1)
 
 
-def _resample(values: np.ndarray, width: int) -> np.ndarray:
+def resample(values: np.ndarray, width: int) -> np.ndarray:
     """The whole run in at most ``width`` points, each the mean of its span of steps."""
     if width <= 0 or values.size == 0:
         return np.zeros(0)
@@ -75,27 +76,42 @@ def trend(loss: Series, smooth: np.ndarray) -> tuple[str, str]:
 
 
 def loss_line(
-    loss: Series, smooth: np.ndarray, lr: Series, width: int, *, log: bool, steps: int
+    loss: Series,
+    smooth: np.ndarray,
+    lr: Series,
+    width: int,
+    *,
+    log: bool,
+    steps: int,
+    name: str = "loss",
 ) -> list[Fragment]:
-    """The fragments of the line, fitted to ``width`` cells (lr, then trend, go first)."""
+    """The fragments of the line, fitted to ``width`` cells (lr, then trend, go first).
+
+    ``name``: another scalar shown the same way (``v``); its trend has no good direction
+    (accuracy should rise), so it gets no ok/warning tone."""
+    label = safe_text(name, 40) + " "
     now = loss_now(loss)
     if now.newest is None:
         if now.nonfinite_since is not None:
-            return [("loss ", "bold"), (f"✖ NaN/Inf since step {now.nonfinite_since}", "error")]
+            return [(label, "bold"), (f"✖ NaN/Inf since step {now.nonfinite_since}", "error")]
         word = "waiting for the first step" if steps == 0 else "not logged (log.log(loss=...))"
-        return [("loss ", "bold"), (word, "muted")]
+        if name != "loss" and steps:
+            word = "no value yet"
+        return [(label, "bold"), (word, "muted")]
     tail: list[list[Fragment]] = []
     if now.nonfinite_since is not None:
         head: list[Fragment] = [
-            ("loss ", "bold"),
+            (label, "bold"),
             (f"✖ NaN/Inf since step {now.nonfinite_since}", "error"),
             (f", last finite {now.newest} ", "muted"),
         ]
     else:
-        head = [("loss ", "bold"), (now.newest, "bold"), (" ", "")]
+        head = [(label, "bold"), (now.newest, "bold"), (" ", "")]
         if now.nonfinite_at is not None:
             tail.append([(f"  ✖ NaN/Inf at step {now.nonfinite_at}", "error")])
     text, tone = trend(loss, smooth)
+    if name != "loss" and tone != "muted":
+        tone = "info"
     if text:
         tail.append([("  " + text, tone)])
     if len(lr):
@@ -117,7 +133,7 @@ def loss_line(
     if cells(head) + MIN_SPARK > width and head[-1][1] == "muted":
         head[-1] = (" ", "")  # narrow: "last finite" goes before the NaN/Inf word would
     spark_w = max(0, width - cells(head) - sum(cells(p) for p in tail))
-    points = _resample(loss.values, spark_w)
+    points = resample(loss.values, spark_w)
     if log:
         scale = auto_range(points)
         glyphs = log_sparkline(points, width=len(points), scale=scale)

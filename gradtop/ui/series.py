@@ -67,12 +67,19 @@ def ema(values: np.ndarray, span: float) -> np.ndarray:
     return out
 
 
-def loss_series(run: RunHistory, points: int | None = None) -> tuple[Series, np.ndarray]:
-    """The loss and its EMA. The span (a twentieth of the points, rounded up to a power of
-    two) changes rarely, so the smoothed curve of old steps stays put between frames."""
-    s = table_series(run.scalars.get(LOSS), 0, points)
+def scalar_series(
+    run: RunHistory, name: str, points: int | None = None
+) -> tuple[Series, np.ndarray]:
+    """A scalar (the loss, or one passed to ``log(**scalars)``) and its EMA. The span (a
+    twentieth of the points, rounded up to a power of two) changes rarely, so the smoothed
+    curve of old steps stays put between frames."""
+    s = table_series(run.scalars.get(name), 0, points)
     span = 2 ** math.ceil(math.log2(max(5.0, len(s) / 20)))
     return s, ema(s.values, span)
+
+
+def loss_series(run: RunHistory, points: int | None = None) -> tuple[Series, np.ndarray]:
+    return scalar_series(run, LOSS, points)
 
 
 def lr_series(run: RunHistory, points: int | None = None) -> Series:

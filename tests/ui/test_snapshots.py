@@ -8,6 +8,7 @@ still be there); 160x48 is the roomy one.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,37 @@ def test_help_at_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
 
     app = make_app(fixture_path("healthy.jsonl"))
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_help)
+
+
+def _with_scalars(path: Path) -> Path:
+    """healthy.jsonl with accuracy and f1 logged each step (fixed numbers, so the picture
+    is the same on every run; a real Logger run is tested in test_user_scalars.py)."""
+    out = []
+    for line in fixture_path("healthy.jsonl").read_bytes().splitlines():
+        record = json.loads(line)
+        if record["kind"] == "step":
+            step = record["step"]
+            record["scalars"] = {"accuracy": round(0.5 + 0.45 * step / 200, 4), "f1": 0.8}
+        out.append(json.dumps(record, separators=(",", ":")))
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+def test_user_scalars_wide(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The strip under the loss plot: each scalar's newest value and its sparkline."""
+    app = make_app(_with_scalars(tmp_path / "scalars.jsonl"))
+    assert snap_compare(app, terminal_size=(160, 48), run_before=until_loaded)
+
+
+def test_user_scalars_80x24_after_v(snap_compare, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No room for a strip: ``v`` puts the first scalar in the loss line."""
+    app = make_app(_with_scalars(tmp_path / "scalars.jsonl"))
+
+    async def press_v(pilot: Pilot[None]) -> None:
+        await until_loaded(pilot)
+        await pilot.press("v")
+        await wait_until(
+            pilot, lambda: str(app.loss_line.render()).startswith("accuracy "), "accuracy shown"
+        )
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=press_v)
