@@ -7,6 +7,7 @@ import numpy as np
 from gradtop.history import LOSS, RunHistory
 from gradtop.ui.loss_summary import loss_line
 from gradtop.ui.quiet_static import QuietStatic
+from gradtop.ui.scalar_strip import scalar_names
 from gradtop.ui.series import EMPTY, Series, lr_series, scalar_series
 from gradtop.ui.tones import fragments_to_content
 
@@ -26,6 +27,7 @@ class LossLine(QuietStatic):
         self._lr: Series = EMPTY
         self._steps = 0
         self._name = LOSS
+        self._hint = ""
 
     def take(self, run: RunHistory | None, name: str | None = None) -> None:
         """Copy what the line needs out of the run (call with the model lock held);
@@ -37,6 +39,12 @@ class LossLine(QuietStatic):
             self._loss, self._smooth = scalar_series(run, self._name)
             self._lr = lr_series(run) if self._name == LOSS else EMPTY
             self._steps = run.steps
+        # 80x24 has no strip of scalars: the line says they exist and how to see them.
+        if self._name != LOSS:
+            self._hint = "v: next"
+        else:
+            n = len(scalar_names(run))
+            self._hint = f"v: {n} scalar{'s' if n > 1 else ''}" if n else ""
         self.redraw()
 
     def set_log_scale(self, on: bool) -> None:
@@ -53,5 +61,6 @@ class LossLine(QuietStatic):
             log=self.log_scale,
             steps=self._steps,
             name=self._name,
+            hint=self._hint,
         )
         self.show(fragments_to_content(frags))

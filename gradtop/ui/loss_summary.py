@@ -84,8 +84,10 @@ def loss_line(
     log: bool,
     steps: int,
     name: str = "loss",
+    hint: str = "",
 ) -> list[Fragment]:
-    """The fragments of the line, fitted to ``width`` cells (lr, then trend, go first).
+    """The fragments of the line, fitted to ``width`` cells (``hint``, lr, then trend, go
+    first). ``hint``: e.g. "v: 2 scalars", how to reach what this layout has no room for.
 
     ``name``: another scalar shown the same way (``v``); its trend has no good direction
     (accuracy should rise), so it gets no ok/warning tone."""
@@ -118,15 +120,20 @@ def loss_line(
         tail.append([(f"  lr {float(lr.values[-1]):.2g}", "muted")])
     if log:
         tail.append([("  [log]", "info")])
+    if hint:
+        tail.append([("  " + hint, "muted")])
 
     def cells(frags: list[Fragment]) -> int:
         return sum(len(t) for t, _ in frags)
 
     # Drop the least needed parts until the sparkline keeps MIN_SPARK cells: lr, then trend.
     while tail and cells(head) + sum(cells(p) for p in tail) + MIN_SPARK > width:
-        droppable = [p for p in tail if p[0][0].startswith("  lr ")] or [
-            p for p in tail if not p[0][0].startswith(("  ✖", "  [log]"))
-        ]
+        droppable = [p for p in tail if hint and p[0][0] == "  " + hint]
+        droppable = (
+            droppable
+            or [p for p in tail if p[0][0].startswith("  lr ")]
+            or [p for p in tail if not p[0][0].startswith(("  ✖", "  [log]"))]
+        )
         if not droppable:
             break
         tail.remove(droppable[0])

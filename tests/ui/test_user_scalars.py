@@ -148,14 +148,17 @@ async def test_at_80x24_v_puts_each_scalar_in_the_loss_line(scalar_run: Path) ->
     async with app.run_test(size=(80, 24)) as pilot:
         await until_loaded(pilot)
         assert not app.scalar_strip.region.area  # no room: the loss line carries them
-        assert str(app.loss_line.render()).startswith("loss ")
+        line = str(app.loss_line.render())
+        assert line.startswith("loss ") and line.endswith("  v: 2 scalars"), line
         for name in ("accuracy", "f1"):
             await pilot.press("v")
             want = f"{name} {fmt_loss(newest[name])} "
             await wait_until(
                 pilot, lambda want=want: str(app.loss_line.render()).startswith(want), want
             )
-            assert "lr " not in str(app.loss_line.render()), "the lr belongs to the loss"
+            line = str(app.loss_line.render())
+            assert "lr " not in line, "the lr belongs to the loss"
+            assert line.endswith("  v: next"), line
         await pilot.press("v")
         await wait_until(pilot, lambda: str(app.loss_line.render()).startswith("loss "), "back")
 
@@ -165,6 +168,9 @@ async def test_v_says_how_to_log_scalars_when_there_are_none() -> None:
     async with app.run_test(size=(200, 40), notifications=True) as pilot:
         await until_loaded(pilot)
         assert not app.scalar_strip.region.area
+        await pilot.resize_terminal(80, 24)
+        await wait_until(pilot, lambda: app.loss_line.region.area > 0, "the 80x24 loss line")
+        assert "v:" not in str(app.loss_line.render())
         await pilot.press("v")
         await wait_until(
             pilot,
