@@ -13,7 +13,9 @@ from gradtop.history import History, RunHistory
 from gradtop.ui.app import GradtopApp
 from gradtop.ui.format import fmt_loss
 from gradtop.ui.loss_plot import LossPlot
+from gradtop.ui.loss_summary import loss_line
 from gradtop.ui.scalar_strip import scalar_names, scalar_strip
+from gradtop.ui.series import EMPTY, scalar_series
 from tests.support import read_records, wait_until
 from tests.ui.test_loss_title import _plot_text
 from tests.ui.ui_helpers import fixture_path, make_app, until_loaded
@@ -181,3 +183,21 @@ async def test_v_says_how_to_log_scalars_when_there_are_none() -> None:
             "a notification says how",
         )
         assert app.plot_name is None
+
+
+def test_a_scalars_line_has_no_good_direction_and_drops_the_hint_first(
+    scalar_run: Path,
+) -> None:
+    """f1 rises each step: "↑" is right, but a warning tone would call that bad."""
+    run = read_run(scalar_run)
+    series, smooth = scalar_series(run, "f1")
+    wide = loss_line(
+        series, smooth, EMPTY, 80, log=False, steps=run.steps, name="f1", hint="v: next"
+    )
+    assert text(wide).startswith(f"f1 {fmt_loss(newest_scalars(scalar_run)['f1'])} ")
+    arrow = next(f for f in wide if f[0].startswith("  ↑"))
+    assert arrow[1] not in ("ok", "warning") and text(wide).endswith("  v: next")
+    narrow = text(
+        loss_line(series, smooth, EMPTY, 36, log=False, steps=run.steps, name="f1", hint="v: next")
+    )
+    assert "v: next" not in narrow and "↑" in narrow
