@@ -25,7 +25,7 @@ from gradtop.check import (
     read_all,
     why_unreadable,
 )
-from gradtop.check_summary import FindingReport, Number, json_number
+from gradtop.check_summary import FindingReport, json_number
 from gradtop.check_text import format_finding, safe
 from gradtop.diagnosis import Severity, Thresholds
 from gradtop.diagnosis.depth_profile import RECENT, layer_profile, recent_loss
@@ -56,9 +56,9 @@ class ComparedRun:
             "model": self.model,
             "steps": self.steps,
             "last_step": self.last_step,
-            "loss": _number(self.loss),
-            "depth_ratio": _number(self.depth_ratio),
-            "profile": [_number(v) for v in self.profile],
+            "loss": json_number(self.loss),
+            "depth_ratio": json_number(self.depth_ratio),
+            "profile": [json_number(v) for v in self.profile],
             "findings": [f.to_json() for f in self.findings],
         }
 
@@ -105,10 +105,6 @@ class Comparison:
             "still": list(self.still),
             "fail_on": self.fail_on,
         }
-
-
-def _number(value: float | None) -> Number:
-    return json_number(value)
 
 
 def _kind(kind: str) -> str:
@@ -194,7 +190,9 @@ def format_comparison(c: Comparison, color: bool = False) -> str:
         model = f" ({safe(run.model, 80)})" if run.model else ""
         lines.append(f"  {label}  {safe(run.file, 300)}")
         lines.append(f"     run       {safe(run.run_id, 80)}{name}{model}, {run.steps:,} steps")
-        lines.append(f"     loss      {loss_text(run.loss)} (median of the last {RECENT} logged)")
+        lines.append(
+            f"     loss      {loss_text(run.loss)} (median of the last {RECENT} logged steps)"
+        )
         lines.append(
             f"     depth     ratio {ratio_text(run.depth_ratio)} "
             f"(g_rms of the first layer / the last hidden layer, over {len(run.profile)} layers)"
@@ -209,14 +207,14 @@ def format_comparison(c: Comparison, color: bool = False) -> str:
 
 def compare_files(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
     """Read both files once, print the comparison, return the worse exit code."""
-    sides = [measure(options, path) for path in (options.path, *options.others)]
-    for side in sides:
+    sides: list[ComparedRun] = []
+    for path in (options.path, *options.others):
+        side = measure(options, path)
         if isinstance(side, str):
             echo_err(f"gradtop check: {side}")
             return EXIT_UNREADABLE
-    before, after = sides
-    assert not isinstance(before, str) and not isinstance(after, str)
-    comparison = compare(before, after, options.fail_on)
+        sides.append(side)
+    comparison = compare(sides[0], sides[1], options.fail_on)
     if options.as_json:
         out = comparison.to_json()
         echo(json.dumps(out, ensure_ascii=True, allow_nan=False, separators=(",", ":")))

@@ -74,8 +74,8 @@ def keep_threads() -> Iterator[None]:
 def test_the_fix_of_the_vanishing_demo_is_judged_from_the_files(tmp_path: Path) -> None:
     broken, fixed = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     demo = ["demo", "vanishing", "--no-ui", "--steps", "200"]
-    for out, fixes in ((broken, []), (fixed, ["--fix", "relu", "--fix", "he_init"])):
-        result = CliRunner().invoke(main, [*demo, *fixes, "--out", str(out)])
+    for file, fixes in ((broken, []), (fixed, ["--fix", "relu", "--fix", "he_init"])):
+        result = CliRunner().invoke(main, [*demo, *fixes, "--out", str(file)])
         assert result.exit_code == 0, result.output
     before, after = measured_ratio(broken), measured_ratio(fixed)
     # What the test itself sees: the sigmoid net starves its first layer, the fix does not.
