@@ -47,6 +47,7 @@ class ComparedRun:
     profile: tuple[float, ...]  # g_rms per weight layer, depth order
     findings: tuple[FindingReport, ...]  # the active ones, the Diagnoser's order
     exit_code: int
+    warning: str = ""  # the reader's version note (lines of a newer major skipped)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -180,6 +181,7 @@ def measure(options: CheckOptions, path: str) -> ComparedRun | str:
         profile=profile,
         findings=tuple(f for f in summary.findings if f.active),
         exit_code=exit_code(summary),
+        warning=status.version_error,
     )
 
 
@@ -220,4 +222,7 @@ def compare_files(options: CheckOptions, echo: Echo, echo_err: Echo) -> int:
         echo(json.dumps(out, ensure_ascii=True, allow_nan=False, separators=(",", ":")))
     else:
         echo(format_comparison(comparison, options.color))
+    for side in sides:  # as a one-file check says it: after the report, on stderr
+        if side.warning:
+            echo_err(f"gradtop check: warning: {safe(side.file, 300)}: {safe(side.warning, 300)}")
     return comparison.exit_code

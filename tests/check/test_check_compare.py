@@ -164,3 +164,14 @@ def test_an_unreadable_side_is_exit_2_with_its_reason(tmp_path: Path) -> None:
     empty.write_bytes(b"")
     code, out, err = check(str(empty), str(DATA / "healthy.jsonl"))
     assert (code, out) == (2, "") and err.startswith("gradtop check: no gradtop run found in")
+
+
+def test_a_newer_format_in_one_file_is_a_warning_after_the_report(tmp_path: Path) -> None:
+    """As a one-file check says it: the run read is compared, the skipped lines noted."""
+    path = named_run(tmp_path / "a.jsonl", "ok")
+    with open(path, "ab") as f:
+        f.write(encode_record(header("r9", 4, version="2.0")))
+    code, out, err = check(str(path), str(DATA / "healthy.jsonl"))
+    assert code == 0 and "verdict" in out
+    assert err.startswith(f"gradtop check: warning: {path}: ") and "upgrade gradtop" in err
+    assert len(err.splitlines()) == 1
