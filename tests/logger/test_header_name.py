@@ -32,10 +32,13 @@ def test_the_header_records_the_name_and_the_command(
     assert header.version == FORMAT_VERSION == "1.4"
 
 
-def test_without_a_name_the_header_has_none(tmp_path: Path) -> None:
+def test_without_a_name_the_header_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["-c"])  # python -c: no script name
     header = _header_of(tmp_path / "run.jsonl")
     assert header.name == ""
-    assert header.argv == tuple(sys.argv)  # pytest's own command line: short enough to keep
+    assert header.argv == ("-c",)
 
 
 def test_a_long_command_is_cut_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,3 +64,38 @@ def test_a_header_before_format_1_4_reads_without_name_or_argv() -> None:
     assert (header.name, header.argv) == ("", ())
     odd = header_from_json({**old, "name": 7, "argv": ["a", 2, None, "b"]})
     assert (odd.name, odd.argv) == ("", ("a", "b"))  # unusable values are dropped, not fatal
+
+
+def test_the_lightning_callback_passes_the_name_through(tmp_path: Path) -> None:
+    pl = pytest.importorskip("lightning.pytorch")
+    import torch
+    import torch.nn.functional as F
+
+    from gradtop.integrations.lightning import GradtopCallback
+
+    class Tiny(pl.LightningModule):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Linear(4, 1)
+
+        def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
+            x, y = batch
+            return F.mse_loss(self.net(x), y)
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    path = tmp_path / "run.jsonl"
+    data = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randn(8, 1))
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[GradtopCallback(path, name="pl-run")],
+    )
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=8))
+    (header,) = headers(read_records(path))
+    assert header.name == "pl-run"
