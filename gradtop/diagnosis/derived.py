@@ -152,6 +152,31 @@ def median_update_ratio(v: View) -> np.ndarray:
     return v.cached("median_uw", make)
 
 
+def nearest_median_update_ratio(v: View, at: int) -> float:
+    """The median ||dw||/||w|| of the measured row nearest to ``at``: the newest at or
+    before it, else the first after it.
+
+    The Logger measures update ratios on detail steps only (every 10th by default), and
+    the view keeps them for its newest rows, so the row a finding is judged at is often
+    unmeasured: "not measured" would be false of a run that measured them. NaN when no
+    row of the view measured it.
+    """
+    uw = v.stat("update_ratio")
+    held = v.roles.weight.copy()
+    held[list(v.roles.not_in_optimizer)] = False
+    cols = np.flatnonzero(held)
+    if uw is None or not cols.size:
+        return math.nan
+    with np.errstate(invalid="ignore"):
+        sub = np.where(v.grad[:, cols] > 0, uw[:, cols], np.nan)
+    rows = np.flatnonzero(np.isfinite(sub).any(axis=1))
+    if not rows.size:
+        return math.nan
+    before = rows[rows <= at]
+    row = before[-1] if before.size else rows[0]
+    return float(np.nanmedian(sub[row]))
+
+
 def hidden_max_update_ratio(v: View) -> np.ndarray:
     """Largest ||dw||/||w|| among weight matrices other than the head's, per row.
 

@@ -16,6 +16,7 @@ from gradtop.diagnosis.derived import (
     hidden_max_update_ratio,
     initial_loss,
     median_update_ratio,
+    nearest_median_update_ratio,
     relative_loss_drop,
     smooth_loss,
 )
@@ -260,14 +261,12 @@ def loss_plateau(v: View) -> list[Signal]:
     at = last_on(level)
     if at is None:
         return [sig]
-    med = median_update_ratio(v)
-    measured = bool(np.isfinite(med[at]))
-    small = measured and med[at] < th.vanishing_update_ratio
+    med = nearest_median_update_ratio(v, at)  # detail steps measure it, not every row
+    measured = bool(np.isfinite(med))
+    small = measured and med < th.vanishing_update_ratio
     with np.errstate(divide="ignore", invalid="ignore"):
         factor = v.step_norm[at] / v.total[at]
-    nothing = (
-        bool(factor < th.no_update_factor) or bool(v.lr[at] == 0) or (measured and med[at] == 0)
-    )
+    nothing = bool(factor < th.no_update_factor) or bool(v.lr[at] == 0) or (measured and med == 0)
     sig.title = f"Loss plateau: under {th.plateau_min_improvement:.0%} better over {k} steps"
     sig.evidence = (
         Evidence(
@@ -280,12 +279,12 @@ def loss_plateau(v: View) -> list[Signal]:
         (
             Evidence(
                 "median update/weight ratio",
-                float(med[at]),
+                med,
                 th.vanishing_update_ratio,
                 "<" if small else ">",
             ),
         )
-        if np.isfinite(med[at])
+        if measured
         else ()
     )
     if nothing:
@@ -311,7 +310,7 @@ def loss_plateau(v: View) -> list[Signal]:
     else:
         cause = "normal_updates"
         why = (
-            f"The weights change by {med[at]:.1e} of their size per step (a normal "
+            f"The weights change by {med:.1e} of their size per step (a normal "
             "amount), so the optimizer is working: look at capacity, the data and labels, "
             "or a bug in the loss. (Saturated units also cause plateaus, Glorot & Bengio "
             "2010.)"
