@@ -15,7 +15,7 @@ import pytest
 from textual.pilot import Pilot
 
 from tests.support import wait_until
-from tests.ui.ui_helpers import fixture_path, make_app, until_loaded
+from tests.ui.ui_helpers import fixture_path, frozen_clock, make_app, until_loaded
 
 FIXTURES = ("healthy", "vanishing", "exploding", "exploding_live", "hostile")
 SIZES = ((80, 24), (160, 48))
@@ -120,3 +120,21 @@ def test_user_scalars_80x24_after_v(snap_compare, tmp_path: Path) -> None:  # ty
         )
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=press_v)
+
+
+def test_stalled_writer_at_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """No end record and a minute of silence: the header must say STALLED, not live."""
+    path = fixture_path("exploding_live.jsonl")
+    app = make_app(path, clock=frozen_clock(path, after=60.0))
+
+    async def stalled(pilot: Pilot[None]) -> None:
+        await until_loaded(pilot)
+        await wait_until(pilot, lambda: "STALLED" in str(app.header.render()), "stalled shown")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=stalled)
+
+
+def test_several_runs_at_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """Two runs in one file: the header keeps the run's position, so `r` is findable."""
+    app = make_app(fixture_path("two_runs.jsonl"))
+    assert snap_compare(app, terminal_size=(80, 24), run_before=until_loaded)
