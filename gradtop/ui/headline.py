@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from rich.cells import cell_len
 
 from gradtop.history import RunHistory
+from gradtop.reader.ssh_source import parse_remote
 from gradtop.text import safe_text
 from gradtop.ui.format import ellipsize, fmt_bytes, fmt_count, fmt_duration, fmt_rate
 from gradtop.ui.model import Liveness
@@ -89,9 +90,17 @@ def _width(parts: list[tuple[int, Fragment]]) -> int:
     return sum(cell_len(text) for _p, (text, _t) in parts) + len(SEP[0]) * (len(parts) - 1)
 
 
+def _file_label(path: str) -> str:
+    """The file's name, and for ``host:path`` the host too: two hosts' run.jsonl differ."""
+    remote = parse_remote(path)
+    if remote is None:
+        return os.path.basename(path) or path
+    return f"{remote.host}:{os.path.basename(remote.path) or remote.path}"
+
+
 def _status_parts(data: HeadlineInput) -> list[tuple[int, Fragment]]:
     """(priority, fragment) in screen order; a higher priority number is dropped first."""
-    name = ellipsize(safe_text(os.path.basename(data.path) or data.path), 32)
+    name = ellipsize(safe_text(_file_label(data.path)), 32)
     parts: list[tuple[int, Fragment]] = [(5, ("gradtop", "title")), (1, (name, "bold"))]
     reader, run = data.reader, data.run
     if reader is not None and reader.state == "waiting":

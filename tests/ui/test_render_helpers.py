@@ -314,3 +314,10 @@ def test_step_bins_survive_steps_that_go_back() -> None:
     # (not the newest one, steps 192-200), and no point is dropped or misplaced.
     assert values[-2] == 9.0 and values[-1] == 1.0
     assert np.nanmax(values[:-2]) == 1.0
+
+
+def test_headline_names_the_host_of_a_remote_file() -> None:
+    """Two hosts' run.jsonl must not look the same in the header."""
+    assert "me@gpu1:run.jsonl" in _headline(path="me@gpu1:/runs/run.jsonl")
+    assert "run.jsonl" in _headline(path="/x/run.jsonl")
+    assert ":run.jsonl" not in _headline(path="/x/run.jsonl")
