@@ -109,11 +109,13 @@ def test_live_lesson_second_demo_has_its_own_file_and_both_go(
         return {p.stem: p for p in tmp_path.glob("gradtop-demo-*/*.jsonl") if p.stat().st_size}
 
     try:
-        _wait_for(lambda: "vanishing" in files(), "the first demo's file")
+        # Wait through the pty, reading it: a dashboard whose output nobody reads blocks
+        # on its terminal once the pty's buffer is full, and then no key is handled.
+        app.wait_for(lambda _: "vanishing" in files(), "the first demo's file", timeout=120)
         app.send(b"c")
         app.wait_for(lambda out: b"Choose a demo" in out, "the demo picker")
         app.send(b"\x1b[B\r")  # down to the next demo, Enter
-        _wait_for(lambda: len(files()) == 2, "the second demo's own file")
+        app.wait_for(lambda _: len(files()) == 2, "the second demo's own file", timeout=120)
         (second,) = set(files()) - {"vanishing"}
         first = files()["vanishing"].read_bytes()
         assert b'"demo":"vanishing"' in first
