@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gradtop.logger import onepass
 from gradtop.logger.layout import GRAD_ROWS, GRAD_SUM_ROWS, HIST_EDGES, N_ROWS, Row
 from gradtop.logger.parallel import local, local_grad
 from gradtop.logger.reductions import (
@@ -109,7 +110,12 @@ class StatsEngine:
     """Computes :class:`Partials` for a fixed list of parameters, step after step."""
 
     def __init__(
-        self, tensors: Sequence[Tensor], sync_free: bool | None = None, *, sharded: bool = False
+        self,
+        tensors: Sequence[Tensor],
+        sync_free: bool | None = None,
+        *,
+        sharded: bool = False,
+        cpu_kernel: bool = True,
     ) -> None:
         self.tensors = tuple(tensors)
         # Sharded (DTensor) parameters: every statistic is computed on this rank's local
@@ -121,6 +127,13 @@ class StatsEngine:
         # None: decide per device (fused counts off CPU). Tests force True to exercise
         # the accelerator path on CPU.
         self.sync_free = sync_free
+        # CPU fp32/fp64 groups use the one-pass kernel where numba provides it
+        # (gradtop.logger.onepass); False keeps the torch path (the tests compare both).
+        self.cpu_kernel = cpu_kernel
+        if cpu_kernel and any(
+            t.device.type == "cpu" and t.dtype in onepass.DTYPES for t in self.tensors
+        ):
+            onepass.load()  # numba's start-up (~0.8 s) here, not in the first step's time
         self._layouts: dict[tuple[_GradKey, ...], _Layout] = {}
         self._zeros: dict[int, Tensor] = {}
         self._placeholders: dict[tuple[int, torch.device], Tensor] = {}
@@ -232,11 +245,15 @@ class StatsEngine:
                 nonzero = self._placeholder(len(grads), device)
             nonfinite = torch.stack(nonfinite_fused(grads))
             return sumsq.to(self.dtype).square_(), nonzero, nonfinite, absmax
-        # CPU: memory bandwidth is the cost, so each tensor gets its reductions back to
-        # back while it is in cache (measured ~1.5x faster than separate sweeps over all
-        # gradients). The sum of squares of fp32/fp64 is a BLAS dot (about 2x faster than
-        # vector_norm here, and more accurate); aminmax is one vectorised pass (the
-        # inf-norm is a slow path on CPU).
+        if self.cpu_kernel and dtype in onepass.DTYPES:
+            one = onepass.measure(grads, count_zeros=detail)
+            if one is not None:
+                return self._onepass_rows(grads, one, device)
+        # CPU without the kernel: memory bandwidth is the cost, so each tensor gets its
+        # reductions back to back while it is in cache (measured ~1.5x faster than
+        # separate sweeps over all gradients). The sum of squares of fp32/fp64 is a BLAS
+        # dot (about 2x faster than vector_norm here, and more accurate); aminmax is one
+        # vectorised pass (the inf-norm is a slow path on CPU).
         squares: list[Tensor] = []
         highs: list[Tensor] = []
         lows: list[Tensor] = []
@@ -267,6 +284,17 @@ class StatsEngine:
         nonzero = torch.stack(counts) if detail else self._placeholder(n, device)
         return sumsq, nonzero, nonfinite, absmax
 
+    def _onepass_rows(
+        self, grads: list[Tensor], one: onepass.OnePass, device: torch.device
+    ) -> tuple[Tensor, ...]:
+        """The kernel's rows; NaN/Inf are counted only where its results are not finite."""
+        if one.suspects:
+            sumsq, nonfinite = self._count_nonfinite(grads, one.sumsq, one.absmax)
+        else:  # finite sums of squares and maxima: no NaN/Inf anywhere (onepass_numba)
+            sumsq, nonfinite = one.sumsq, self._no_nonfinite(len(grads))
+        nonzero = one.nonzero if one.nonzero is not None else self._placeholder(len(grads), device)
+        return sumsq, nonzero, nonfinite, one.absmax
+
     def _nonfinite_where_needed(
         self, grads: list[Tensor], values: Tensor, sumsq: Tensor, absmax: Tensor
     ) -> tuple[Tensor, Tensor]:
@@ -274,15 +302,28 @@ class StatsEngine:
 
         Finite sums of squares, minima and maxima (``values``) prove the tensors hold no
         NaN/Inf, so a healthy step costs two tiny ops. ``bool(...)`` reads a CPU tensor:
-        no sync. Sets :attr:`nonfinite_seen` (the logger then measures the next step in
-        detail). Returns (sumsq, counts): a sum of squares that overflowed fp32 over
-        finite entries is recomputed in float64.
+        no sync.
         """
         if bool(torch.isfinite(values).all()):
-            zeros = self._zeros.get(len(grads))
-            if zeros is None:
-                zeros = self._zeros[len(grads)] = torch.zeros(len(grads), dtype=torch.int64)
-            return sumsq, zeros
+            return sumsq, self._no_nonfinite(len(grads))
+        return self._count_nonfinite(grads, sumsq, absmax)
+
+    def _no_nonfinite(self, n: int) -> Tensor:
+        """The all-zero NaN/Inf count row (read-only, cached per length)."""
+        zeros = self._zeros.get(n)
+        if zeros is None:
+            zeros = self._zeros[n] = torch.zeros(n, dtype=torch.int64)
+        return zeros
+
+    def _count_nonfinite(
+        self, grads: list[Tensor], sumsq: Tensor, absmax: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """NaN/Inf counts of the tensors whose sumsq or absmax is not finite.
+
+        Sets :attr:`nonfinite_seen` (the logger then measures the next step in detail).
+        Returns (sumsq, counts): a sum of squares that overflowed over finite entries is
+        recomputed in float64.
+        """
         sumsq = sumsq.to(self.dtype, copy=True)
         bad = ~(torch.isfinite(sumsq) & torch.isfinite(absmax))
         counts = torch.zeros(len(grads), dtype=torch.int64)
@@ -317,9 +358,8 @@ class StatsEngine:
             rows.append(row if device == self.device else row.to(self.device))
         if not rows:
             return torch.zeros(0, dtype=self.dtype, device=self.device)
-        if perm is None:
-            return rows[0]
-        return torch.cat(rows).index_select(0, perm)
+        flat = rows[0] if len(rows) == 1 else torch.cat(rows)
+        return flat if perm is None else flat.index_select(0, perm)
 
     def _subset_groups(
         self, index: tuple[int, ...]
