@@ -52,6 +52,10 @@ COMPACT_BUCKETS = 32
 # ring) and fold into the archive together: folding them one by one cost a dozen numpy
 # calls per row per table, the largest part of reading a long log.
 STAGE_ROWS = 64
+# Rows appended as lists wait, unconverted, until a table holds this many or is read, and
+# then convert and go into the ring together: converting and storing them one by one
+# (a dozen tables per step) was most of ``gradtop check``'s time on a big log.
+PENDING_ROWS = 64
 
 # Keys of ``RunHistory.ignored``: values a step carried that the history did not keep.
 IGNORED_STAT = "unknown_stat"  # a statistic name the format does not define
@@ -146,6 +150,9 @@ class Table:
         self._s_steps = np.zeros(0, dtype=np.int64)
         self._s_values = np.full((0, n_cols), np.nan)
         self._s_missing = np.zeros((0, n_cols), dtype=bool)
+        # Rows appended as lists, not converted yet (``_flush``): steps and rows, oldest first.
+        self._p_steps: list[int] = []
+        self._p_rows: list[list[float | None]] = []
 
     def __len__(self) -> int:
         return self.total_rows
@@ -153,6 +160,7 @@ class Table:
     @property
     def nbytes(self) -> int:
         """Bytes of array storage held (what memory bounds are measured in)."""
+        self._flush()
         arrays = (self._steps, self._values, self._missing, self._a_first, self._a_last_step)
         extra = (self._a_low, self._a_high, self._a_last, self._a_nan)
         staged = (self._s_steps, self._s_values, self._s_missing)
@@ -161,7 +169,20 @@ class Table:
     # ------------------------------------------------------------------ writing
 
     def append(self, step: int, row: Sequence[float | None] | FloatArray) -> None:
-        """Add one row; ``row`` may hold None for missing values."""
+        """Add one row; ``row`` may hold None for missing values.
+
+        A list of ``n_cols`` values (what decoded records hold) is kept as it is and
+        converted later, with the rows after it (``_flush``): it must not change after
+        this call. Anything else is converted now.
+        """
+        if type(row) is list and len(row) == self.n_cols:
+            self._p_steps.append(step)
+            self._p_rows.append(row)
+            self.total_rows += 1
+            if len(self._p_rows) >= PENDING_ROWS:
+                self._flush()
+            return
+        self._flush()  # rows stay in order
         values: FloatArray | float
         missing: FloatArray | bool
         if isinstance(row, np.ndarray):
@@ -172,13 +193,71 @@ class Table:
             if self._alloc < self._cap:
                 self._resize_ring(min(self._cap, 2 * self._alloc))
             else:
-                self._archive_oldest()
+                self._stage_oldest(1)
         idx = (self._start + self._size) % self._alloc
         self._steps[idx] = step
         self._values[idx] = values
         self._missing[idx] = missing
         self._size += 1
         self.total_rows += 1
+
+    def _flush(self) -> None:
+        """Convert the pending rows together and store them, as appending each would.
+
+        numpy reads None as NaN. A row that is all None is filled, not converted; only
+        a converted row that came out with a NaN is compared with None for its mask, so
+        a logged NaN (a finding) stays apart from a missing value (no data).
+        """
+        rows = self._p_rows
+        if not rows:
+            return
+        steps = np.array(self._p_steps, dtype=np.int64)
+        self._p_steps, self._p_rows = [], []
+        n, c = len(rows), self.n_cols
+        missing = np.zeros((n, c), dtype=bool)
+        if c == 0:
+            values = np.zeros((n, 0))
+        elif c == 1:
+            flat = [r[0] for r in rows]
+            values = np.array(flat, dtype=np.float64).reshape(n, 1)
+            for i in np.flatnonzero(np.isnan(values[:, 0])).tolist():
+                missing[i, 0] = flat[i] is None
+        else:
+            empty = [r[0] is None and r.count(None) == c for r in rows]
+            if not any(empty):
+                values = np.array(rows, dtype=np.float64)
+            else:
+                values = np.full((n, c), np.nan)
+                missing[empty] = True
+                dense = [i for i, e in enumerate(empty) if not e]
+                if dense:
+                    values[dense] = np.array([rows[i] for i in dense], dtype=np.float64)
+            for i in np.flatnonzero(np.isnan(values).any(axis=1)).tolist():
+                if not empty[i]:
+                    missing[i] = np.equal(np.array(rows[i], dtype=object), None)
+        self._write(steps, values, missing)
+
+    def _write(self, steps: np.ndarray, values: np.ndarray, missing: np.ndarray) -> None:
+        """Store rows, oldest first, in slices: the ring and the staging buffer end up as
+        appending the rows one at a time leaves them."""
+        i, m = 0, len(steps)
+        while i < m:
+            if self._size == self._alloc:
+                if self._alloc < self._cap:
+                    self._resize_ring(min(self._cap, 2 * self._alloc))
+                    continue
+                k = self._stage_oldest(m - i)  # each row written pushes one out
+            else:
+                k = min(m - i, self._alloc - self._size)
+            pos = (self._start + self._size) % self._alloc
+            head = min(k, self._alloc - pos)
+            pairs = ((self._steps, steps), (self._values, values), (self._missing, missing))
+            for dst, src in pairs:
+                dst[pos : pos + head] = src[i : i + head]
+                if head < k:
+                    dst[: k - head] = src[i + head : i + k]
+            self._size += k
+            i += k
 
     def compact(self, recent: int = COMPACT_ROWS, archive: int = COMPACT_BUCKETS) -> None:
         """Keep at most ``recent`` full rows and ``archive`` buckets, and free the rest.
@@ -187,12 +266,13 @@ class Table:
         spike anywhere in it) survive; only resolution is lost.
         """
         recent, archive = max(2, recent), max(2, archive)
+        self._flush()  # rows appended before fold under the bounds they came under
         self._settle()  # rows out of the ring fold under the bounds they left it under
         self._arch_cap = min(self._arch_cap, archive)
         while self._arch_size > self._arch_cap:
             self._halve_archive()
         while self._size > recent:
-            self._archive_oldest()
+            self._stage_oldest(1)
         self._cap = min(self._cap, recent)
         self._settle()
         self._resize_ring(max(2, min(self._alloc, self._cap)))
@@ -201,6 +281,7 @@ class Table:
 
     def expand(self) -> None:
         """Allow full size again (a compacted run became current); storage grows as needed."""
+        self._flush()
         self._settle()
         self._resize_stage(0)
         self._cap, self._arch_cap = self._full
@@ -233,19 +314,25 @@ class Table:
         self._s_values = np.full((rows, self.n_cols), np.nan)
         self._s_missing = np.zeros((rows, self.n_cols), dtype=bool)
 
-    def _archive_oldest(self) -> None:
-        """Move the oldest recent row out of the ring, into the staging buffer."""
+    def _stage_oldest(self, want: int) -> int:
+        """Move up to ``want`` of the oldest recent rows out of the ring, into the staging
+        buffer (folding it first when it is full); how many moved."""
         if self._staged == len(self._s_steps):
             self._settle()
             if not len(self._s_steps):
                 self._resize_stage(max(1, min(STAGE_ROWS, self._cap // 8)))
         i, k = self._start, self._staged
-        self._s_steps[k] = self._steps[i]
-        self._s_values[k] = self._values[i]
-        self._s_missing[k] = self._missing[i]
-        self._staged += 1
-        self._start = (self._start + 1) % self._alloc
-        self._size -= 1
+        n = min(want, len(self._s_steps) - k, self._size, self._alloc - i)  # one slice
+        for dst, src in (
+            (self._s_steps, self._steps),
+            (self._s_values, self._values),
+            (self._s_missing, self._missing),
+        ):
+            dst[k : k + n] = src[i : i + n]
+        self._staged += n
+        self._start = (i + n) % self._alloc
+        self._size -= n
+        return n
 
     def _settle(self) -> None:
         """Fold the staged rows into the archive (before anything reads or reshapes it)."""
@@ -346,27 +433,33 @@ class Table:
 
     def recent(self, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The newest ``n`` full-resolution rows, oldest first: (steps, values[n, cols])."""
+        self._flush()  # first: storing rows may replace the arrays read below
         return self._newest(self._steps, n), self._newest(self._values, n)
 
     def recent_steps(self, n: int | None = None) -> np.ndarray:
         """The steps of ``recent(n)``, without copying its values."""
+        self._flush()
         return self._newest(self._steps, n)
 
     def recent_missing(self, n: int | None = None) -> np.ndarray:
+        self._flush()
         return self._newest(self._missing, n)
 
     def last(self) -> np.ndarray | None:
         """The newest row (NaN where missing), or None before the first row."""
+        self._flush()
         if self._size == 0:
             return None
         return self._values[(self._start + self._size - 1) % self._alloc]
 
     def newest(self) -> tuple[np.ndarray, np.ndarray]:
         """The newest row and its missing mask (views; the table must hold a row)."""
+        self._flush()
         i = (self._start + self._size - 1) % self._alloc
         return self._values[i], self._missing[i]
 
     def last_step(self) -> int | None:
+        self._flush()
         if self._size == 0:
             return None
         return int(self._steps[(self._start + self._size - 1) % self._alloc])
@@ -376,6 +469,7 @@ class Table:
 
         Resampling keeps min and max of each span, so spikes and non-finite values survive.
         """
+        self._flush()
         self._settle()
         n_arch = self._arch_size
         order = self._order()
@@ -597,16 +691,24 @@ class RunHistory:
 
     def _note_nonfinite(self, step: Step) -> None:
         loss = step.loss
-        if self.first_nonfinite_loss is None and loss is not None and not np.isfinite(loss):
+        if self.first_nonfinite_loss is None and loss is not None and not math.isfinite(loss):
             self.first_nonfinite_loss = step.step
         if self.first_nonfinite is not None:
             return
         # The step's rows were just appended: the tables' newest rows are its values, in
-        # numpy, so a healthy step costs no Python per parameter here either.
+        # numpy, so a healthy step costs no Python per parameter here either. Reading
+        # them converts the tables' pending rows, so a healthy step is first proved
+        # healthy on its lists, in C: every count 0 or missing, or a finite sum of norms
+        # (a non-finite value makes the sum non-finite; an overflow only costs the read).
         if "nonfinite" in step.stats:
+            row = step.stats["nonfinite"]
+            if type(row) is list and row.count(0) + row.count(None) == len(row):
+                return
             values, missing = self.stats["nonfinite"].newest()
             bad = (values != 0) & ~missing  # a NaN count is not 0: it counts as bad
         elif "grad_norm" in step.stats:
+            if _finite_sum(step.stats["grad_norm"]):
+                return
             values, missing = self.stats["grad_norm"].newest()
             bad = ~np.isfinite(values) & ~missing
         else:
@@ -620,6 +722,19 @@ class RunHistory:
         for i, p in enumerate(self.header.params):
             groups.setdefault(p.module, []).append(i)
         return groups
+
+
+def _finite_sum(row: object) -> bool:
+    """True when ``row`` is a list of numbers whose sum is finite, which proves each is.
+
+    False says nothing (a None, a non-finite value, or an overflow of finite ones).
+    """
+    if type(row) is not list:
+        return False
+    try:
+        return math.isfinite(sum(row))
+    except (TypeError, OverflowError):
+        return False
 
 
 def _hist_width(hist: object, n_params: int) -> int | None:
