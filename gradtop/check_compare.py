@@ -6,6 +6,9 @@ the profile it comes from (``gradtop.diagnosis.depth_profile``, the demo strip's
 and the active findings. The verdict is built from those measurements only: a kind is
 "gone" when A has it active and B does not, a number is quoted as read, and nothing is
 said of what was not measured. The exit code is the worse of the two checks' own.
+
+``ComparedRun.of`` builds a side from a RunHistory and its findings, so the comparison in
+``gradtop watch`` (``gradtop.ui.compare_view``) says the same verdict as this command.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from gradtop.check import (
 )
 from gradtop.check_summary import FindingReport, json_number
 from gradtop.check_text import format_finding, safe
-from gradtop.diagnosis import Severity, Thresholds
+from gradtop.diagnosis import Finding, Severity, Thresholds
 from gradtop.diagnosis.depth_profile import RECENT, layer_profile, recent_loss
+from gradtop.history import RunHistory
 from gradtop.teaching.texts import kind as kind_name
 
 
@@ -46,8 +50,36 @@ class ComparedRun:
     depth_ratio: float | None  # g_rms(first layer) / g_rms(last hidden layer)
     profile: tuple[float, ...]  # g_rms per weight layer, depth order
     findings: tuple[FindingReport, ...]  # the active ones, the Diagnoser's order
-    exit_code: int
+    exit_code: int = 0  # the one-file check's exit code (0 where no check ran: watch)
     warning: str = ""  # the reader's version note (lines of a newer major skipped)
+
+    @classmethod
+    def of(
+        cls,
+        run: RunHistory,
+        findings: Sequence[Finding],
+        *,
+        file: str,
+        exit_code: int = 0,
+        warning: str = "",
+    ) -> ComparedRun:
+        """The run as measured (call with the run's lock held, if it has one: this reads
+        its tables); the result holds no reference to the run."""
+        profile, ratio = layer_profile(run)
+        return cls(
+            file=file,
+            run_id=run.run_id,
+            name=run.header.name,
+            model=run.header.model,
+            steps=run.steps,
+            last_step=run.last_step,
+            loss=recent_loss(run),
+            depth_ratio=ratio,
+            profile=profile,
+            findings=tuple(FindingReport.of(f, run) for f in findings if f.active),
+            exit_code=exit_code,
+            warning=warning,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -168,18 +200,10 @@ def measure(options: CheckOptions, path: str) -> ComparedRun | str:
     if reason is not None or run is None:
         return reason or f"no gradtop run found in {safe(path, 300)}"
     summary = check.summary(status)
-    profile, ratio = layer_profile(run)
-    return ComparedRun(
+    return ComparedRun.of(
+        run,
+        check.findings(run),
         file=path,
-        run_id=run.run_id,
-        name=run.header.name,
-        model=run.header.model,
-        steps=run.steps,
-        last_step=run.last_step,
-        loss=recent_loss(run),
-        depth_ratio=ratio,
-        profile=profile,
-        findings=tuple(f for f in summary.findings if f.active),
         exit_code=exit_code(summary),
         warning=status.version_error,
     )

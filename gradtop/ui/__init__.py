@@ -19,6 +19,7 @@ from gradtop.reader.pace import TICK
 
 PURE_BUILDERS = (
     "columns",
+    "compare_view",
     "file_probe",
     "findings_text",
     "format",

@@ -118,6 +118,14 @@ MAIN_KEYS: tuple[KeyHelp, ...] = (
         "switch_run",
     ),
     KeyHelp(
+        "d",
+        "compare with another run: loss, depth, verdict",
+        ("compare_runs",),
+        "Compare runs",
+        "The shown run beside another of this file, and what changed",
+        "compare_runs",
+    ),
+    KeyHelp(
         "Tab", "move between the table and the filter box", ("app.focus_next", "app.focus_previous")
     ),
 )

@@ -278,18 +278,23 @@ class SafePlot(PlotextPlot):
         log: bool,
         side: str = "left",
         label_ticks: bool = True,
+        markers: Sequence[str] = (),
     ) -> bool:
-        """Plot each (series, colour) on steady axes; False when there was nothing to draw."""
+        """Plot each (series, colour) on steady axes; False when there was nothing to draw.
+
+        ``markers``: a plotext marker per series (a character that tells curves apart
+        without colour), braille for the rest."""
         plt = self.plt
         xs: list[np.ndarray] = []
         ys: list[np.ndarray] = []
-        for s, color in series:
+        for n, (s, color) in enumerate(series):
             x, y = s.steps, s.values
             if log:
                 keep = y > 0
                 x, y = x[keep], np.log10(y[keep])
             if len(x):
-                plt.plot(x.tolist(), y.tolist(), marker="braille", color=color, yside=side)
+                mark = markers[n] if n < len(markers) else "braille"
+                plt.plot(x.tolist(), y.tolist(), marker=mark, color=color, yside=side)
                 xs.append(x)
                 ys.append(y)
         if not ys:
