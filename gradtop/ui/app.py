@@ -27,6 +27,8 @@ from gradtop.diagnosis.findings import Finding
 from gradtop.history import RunHistory
 from gradtop.reader import ReaderStatus
 from gradtop.text import safe_text
+from gradtop.ui.compare_screen import CompareRunPicker, CompareScreen
+from gradtop.ui.compare_view import CompareSide, compare_side, side_label
 from gradtop.ui.detail_screen import DetailScreen
 from gradtop.ui.file_probe import FileProbe
 from gradtop.ui.findings_panel import FindingsPanel
@@ -94,6 +96,7 @@ class GradtopApp(App[None]):
         Binding("p,space", "toggle_pause", "Pause"),
         Binding("f", "show_findings", "Findings"),
         Binding("r", "switch_run", "Runs", show=False),
+        Binding("d", "compare_runs", "Compare", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
 
@@ -531,6 +534,51 @@ class GradtopApp(App[None]):
             return
         shown = None if current is None else current.run_id
         self.push_screen(RunPicker(runs, shown), self._picked_run)
+
+    def action_compare_runs(self) -> None:
+        """The shown run beside the one before it in the file (the first run: beside the
+        next); with more than two runs the user picks the other one."""
+        with self.model.lock:
+            runs = [(rid, _describe_run(run)) for rid, run in self.model.history.runs.items()]
+            current = self.current_run()
+        if len(runs) < 2 or current is None:
+            self.notify("This file holds a single run: nothing to compare it with.", timeout=3)
+            return
+        ids = [rid for rid, _ in runs]
+        shown = current.run_id
+        if len(runs) == 2:
+            self._compare_with(ids, shown, ids[1] if ids[0] == shown else ids[0])
+            return
+        others = [(rid, desc) for rid, desc in runs if rid != shown]
+        self.push_screen(
+            CompareRunPicker(others, shown),
+            lambda other: other is not None and self._compare_with(ids, shown, other),
+        )
+
+    def _compare_with(self, ids: list[str], shown: str, other: str) -> None:
+        """A and B in file order: the earlier run is the "before" of the verdict."""
+        pair = sorted((shown, other), key=lambda rid: ids.index(rid) if rid in ids else -1)
+        self.push_screen(CompareScreen(self._compare_sides(pair)))
+
+    def _compare_sides(self, run_ids: list[str]) -> Callable[[], tuple[int, list[CompareSide]]]:
+        """CompareScreen's callable: the runs rebuilt under the lock when the model moved
+        (a new model after a reread, or new data), else the last ones."""
+        last: dict[str, object] = {}
+
+        def sides() -> tuple[int, list[CompareSide]]:
+            model = self.model
+            with model.lock:
+                key = (id(model), model.generation)
+                if last.get("key") != key:
+                    runs = model.history.runs
+                    last["key"], last["gen"] = key, int(last.get("gen", 0)) + 1  # type: ignore[call-overload]
+                    last["sides"] = [
+                        compare_side(side_label(i), runs[rid], model.findings.get(rid, []))
+                        for i, rid in enumerate(r for r in run_ids if r in runs)
+                    ]
+            return last["gen"], last["sides"]  # type: ignore[return-value]
+
+        return sides
 
     def _picked_run(self, choice: str | None) -> None:
         if choice is None:
