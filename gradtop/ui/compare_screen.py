@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
-from textual.screen import Screen
+from textual.screen import ModalScreen
 from textual.widgets import Footer
 
 from gradtop.text import safe_text
@@ -77,11 +77,11 @@ class ComparePlot(SafePlot):
         self.update_plot()
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ModalScreen[None]):
     """Esc or q closes it; l toggles the loss plot's log scale."""
 
     DEFAULT_CSS = """
-    CompareScreen { layout: vertical; }
+    CompareScreen { layout: vertical; background: $background; }
     CompareScreen #compare-verdict { height: auto; padding: 0 1; }
     CompareScreen #compare-legend { height: auto; padding: 0 1; }
     CompareScreen #compare-rows { height: auto; padding: 0 1; }
@@ -97,7 +97,7 @@ class CompareScreen(Screen[None]):
         self.poll = poll
         self.generation: int | None = None
         self.sides: tuple[CompareSide, ...] = ()
-        self.draws = 0  # redraws done (tests wait on this)
+        self.draws = 0  # generations drawn (a resize redraws too, uncounted; tests wait on it)
         self.verdict = QuietStatic(id="compare-verdict")
         self.legend = QuietStatic(id="compare-legend")
         self.plot = ComparePlot(id="compare-plot")
@@ -123,12 +123,12 @@ class CompareScreen(Screen[None]):
             return
         self.generation = generation
         self.sides = tuple(sides)
+        self.draws += 1
         self.draw()
 
     def draw(self) -> None:
         width = max(20, self.size.width - 2)
         sides = self.sides
-        self.draws += 1
         self.verdict.show(lines_to_content(verdict_lines(sides, width)))
         self.legend.show(lines_to_content(legend_lines(sides, width)))
         rows = profile_lines(sides, width) + findings_lines(sides, width)

@@ -108,7 +108,8 @@ def _wrapped(head: str, clauses: Sequence[str], width: int) -> list[Line]:
     first = True
     for clause in clauses:
         piece = clause if text in (head, indent) else "; " + clause
-        if text not in (head, indent) and cell_len(text + piece) > width:
+        # the clause and the ";" the next one would leave behind must fit
+        if text not in (head, indent) and cell_len(text + piece) + 1 > width:
             lines.append([(text + ";", "bold" if first else "")])
             first = False
             text, piece = indent, clause

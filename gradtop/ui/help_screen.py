@@ -119,7 +119,7 @@ MAIN_KEYS: tuple[KeyHelp, ...] = (
     ),
     KeyHelp(
         "d",
-        "compare with another run: loss, depth, verdict",
+        "compare with another run: what changed",
         ("compare_runs",),
         "Compare runs",
         "The shown run beside another of this file, and what changed",
