@@ -26,6 +26,7 @@ from gradtop.history import RunHistory
 from gradtop.teaching import lesson, texts
 from gradtop.teaching.lesson import Demo, LessonState
 from gradtop.ui.app import GradtopApp
+from gradtop.ui.compare_view import ellipsize_end
 from gradtop.ui.help_screen import KeyHelp
 from gradtop.ui.lesson_guide import FixKey, guidance_lines
 from gradtop.ui.lesson_panel import (
@@ -38,7 +39,6 @@ from gradtop.ui.lesson_panel import (
 from gradtop.ui.lesson_view import (
     RunSummary,
     StripWords,
-    ellipsize_end,
     session_runs,
     strip_lines,
     summarise,

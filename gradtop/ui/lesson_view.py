@@ -3,7 +3,9 @@
 The comparison strip puts the runs of a session side by side: which fixes each had, its
 gradient by depth on one shared log scale (so "before" and "after" can be compared at a
 glance), its loss, its depth ratio R and what gradtop found. Every number comes from the
-file through History and the Diagnoser, like everything else on the dashboard. Labels
+file through History and the Diagnoser, like everything else on the dashboard; the
+profile, its shared scale and R are the comparison view's (``compare_view``, the numbers
+``gradtop check A B`` quotes), so the strip is one more user of them. Labels
 that come from the file (fix ids in the header's ``meta``) go through ``safe_text``.
 """
 
@@ -13,7 +15,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 from rich.cells import cell_len
 
 from gradtop.diagnosis.depth_profile import layer_profile, recent_loss
@@ -21,8 +22,8 @@ from gradtop.diagnosis.findings import Finding, Severity
 from gradtop.history import RunHistory
 from gradtop.teaching.lesson import worst_by_kind
 from gradtop.text import safe_text
+from gradtop.ui.compare_view import clip, profile_text, shared_scale
 from gradtop.ui.format import ellipsize, fmt_loss, fmt_num
-from gradtop.ui.sparkline import LogRange, log_sparkline
 
 Fragment = tuple[str, str]
 Line = list[Fragment]
@@ -127,36 +128,6 @@ class StripWords:
     earlier: str = "earlier:"
 
 
-def shared_scale(summaries: Sequence[RunSummary]) -> LogRange:
-    """One log scale for every run's profile, so a starved layer looks starved next to a
-    healthy run's (at least 3 decades, so noise never fills the height)."""
-    logs = [math.log10(v) for s in summaries for v in s.profile if math.isfinite(v) and v > 0]
-    if not logs:
-        return LogRange(-3.0, 0.0)
-    lo, hi = min(logs), max(logs)
-    if hi - lo < 3:
-        lo = hi - 3
-    return LogRange(lo, hi)
-
-
-def profile_text(profile: Sequence[float], width: int, scale: LogRange) -> str:
-    """Layers in depth order, input left; with more layers than cells each cell shows the
-    smallest of its group (a starved layer must not be averaged away)."""
-    if not profile or width <= 0:
-        return " " * max(width, 0)
-    arr = np.array(profile, dtype=np.float64)
-    groups = min(width, len(arr))
-    edges = np.linspace(0, len(arr), groups + 1).astype(int)
-    picked = np.empty(groups)
-    bad = np.zeros(groups, dtype=bool)
-    for g in range(groups):
-        chunk = arr[edges[g] : edges[g + 1]]
-        bad[g] = bool(np.isinf(chunk).any())
-        finite = chunk[np.isfinite(chunk)]
-        picked[g] = finite.min() if finite.size else math.nan
-    return log_sparkline(picked, bad, width=groups, scale=scale).ljust(width)
-
-
 def _findings_cell(
     s: RunSummary, kind_names: Mapping[str, str], words: StripWords, young: bool
 ) -> list[Fragment]:
@@ -192,7 +163,7 @@ def strip_lines(
     """A heading and one line per run: ``▶ #3  ReLU + He init  ▁▃▅▇  2.26  5e-06  ⚠ …``."""
     if not summaries:
         return []
-    scale = shared_scale(summaries)
+    scale = shared_scale(s.profile for s in summaries)
     layers = max((len(s.profile) for s in summaries), default=0)
     room = max(0, width - FIXED_CELLS)  # for changes + profile + findings
     prof_w = max(4, min(PROFILE_MAX, layers, room // 4))
@@ -219,38 +190,3 @@ def strip_lines(
         line += clip(_findings_cell(s, kind_names, words, s.steps < judge_steps), width - used)
         lines.append(line)
     return lines
-
-
-def clip(fragments: Sequence[Fragment], width: int) -> list[Fragment]:
-    """Cut styled fragments to ``width`` cells, ending with "…" when something was cut."""
-    out: list[Fragment] = []
-    left = width
-    for i, (text, tone) in enumerate(fragments):
-        w = cell_len(text)
-        rest = sum(cell_len(t) for t, _ in fragments[i + 1 :])
-        if w + rest <= left:
-            out.extend(fragments[i:])
-            return out
-        if w < left:
-            out.append((text, tone))
-            left -= w
-            continue
-        out.append((ellipsize_end(text, left), tone))
-        return out
-    return out
-
-
-def ellipsize_end(text: str, width: int) -> str:
-    """Keep the start of ``text`` (a list of findings reads worst first)."""
-    if width <= 0:
-        return ""
-    if cell_len(text) <= width:
-        return text
-    kept, used = "", 1
-    for ch in text:
-        w = cell_len(ch)
-        if used + w > width:
-            break
-        kept += ch
-        used += w
-    return kept + "…"
