@@ -551,32 +551,37 @@ class GradtopApp(App[None]):
             return
         others = [(rid, desc) for rid, desc in runs if rid != shown]
         self.push_screen(
-            CompareRunPicker(others, shown),
-            lambda other: other is not None and self._compare_with(ids, shown, other),
+            CompareRunPicker(others, shown), functools.partial(self._compare_with, ids, shown)
         )
 
-    def _compare_with(self, ids: list[str], shown: str, other: str) -> None:
+    def _compare_with(self, ids: list[str], shown: str, other: str | None) -> None:
         """A and B in file order: the earlier run is the "before" of the verdict."""
+        if other is None:
+            return
         pair = sorted((shown, other), key=lambda rid: ids.index(rid) if rid in ids else -1)
         self.push_screen(CompareScreen(self._compare_sides(pair)))
 
     def _compare_sides(self, run_ids: list[str]) -> Callable[[], tuple[int, list[CompareSide]]]:
         """CompareScreen's callable: the runs rebuilt under the lock when the model moved
         (a new model after a reread, or new data), else the last ones."""
-        last: dict[str, object] = {}
+        seen: list[tuple[int, int]] = []  # the (model, generation) last built from
+        built: list[tuple[int, list[CompareSide]]] = [(0, [])]
 
         def sides() -> tuple[int, list[CompareSide]]:
             model = self.model
             with model.lock:
                 key = (id(model), model.generation)
-                if last.get("key") != key:
+                if seen[-1:] != [key]:
                     runs = model.history.runs
-                    last["key"], last["gen"] = key, int(last.get("gen", 0)) + 1  # type: ignore[call-overload]
-                    last["sides"] = [
-                        compare_side(side_label(i), runs[rid], model.findings.get(rid, []))
-                        for i, rid in enumerate(r for r in run_ids if r in runs)
-                    ]
-            return last["gen"], last["sides"]  # type: ignore[return-value]
+                    seen[:] = [key]
+                    built[0] = (
+                        built[0][0] + 1,
+                        [
+                            compare_side(side_label(i), runs[rid], model.findings.get(rid, []))
+                            for i, rid in enumerate(r for r in run_ids if r in runs)
+                        ],
+                    )
+            return built[0]
 
         return sides
 
