@@ -120,3 +120,17 @@ def test_compare_at_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
 def test_compare_at_200x60(snap_compare) -> None:  # type: ignore[no-untyped-def]
     app = make_app(fixture_path("two_runs.jsonl"))
     assert snap_compare(app, terminal_size=(200, 60), run_before=open_compare)
+
+
+async def test_cancelling_the_picker_compares_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "three.jsonl"
+    path.write_bytes((DATA / "two_runs.jsonl").read_bytes() + (DATA / "healthy.jsonl").read_bytes())
+    app = make_app(path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until_loaded(pilot)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareRunPicker), "picker")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, CompareRunPicker), "closed")
+        await pilot.pause()
+        assert not isinstance(app.screen, CompareScreen)
