@@ -10,6 +10,10 @@ Methods (each only when its package is installed):
                 slow statistics every detail_every=10 logged steps)
   gradtop-all   gradtop.Logger(detail_every=1): every statistic on every step
   gradtop-noupd gradtop.Logger(update_ratio=False), every step
+  gradtop-torch, gradtop-all-torch
+                as gradtop and gradtop-all with the one-pass CPU kernel turned off
+                (the torch path, what an install without numba runs): the kernel's
+                gain measured within one run, interleaved (opt in with --only)
   naive         for each parameter: p.grad.norm().item(), one JSON line per step
   tensorboard   SummaryWriter.add_histogram of every gradient, every step
   wandb         wandb.watch(model, log="gradients", log_freq=1), offline
@@ -153,11 +157,14 @@ class Method:
 class Gradtop(Method):
     name = "gradtop"
     kwargs: ClassVar[dict[str, Any]] = {}
+    cpu_kernel = True
 
     def __init__(self, model: nn.Module, opt: torch.optim.Optimizer, workdir: Path) -> None:
         super().__init__(model, opt, workdir)
         path = workdir / f"{self.name}.jsonl"
         self.log = gradtop.Logger(path, model, optimizer=opt, **self.kwargs)
+        if not self.cpu_kernel:
+            self.log._engine.cpu_kernel = False
 
     def after_backward(self, step: int, loss: torch.Tensor) -> None:
         self.log.log(loss)
@@ -177,6 +184,17 @@ class GradtopAllDetail(Gradtop):
 class GradtopNoUpdate(Gradtop):
     name = "gradtop-noupd"
     kwargs: ClassVar[dict[str, Any]] = {"update_ratio": False}
+
+
+class GradtopTorchPath(Gradtop):
+    name = "gradtop-torch"
+    cpu_kernel = False
+
+
+class GradtopAllTorchPath(Gradtop):
+    name = "gradtop-all-torch"
+    kwargs: ClassVar[dict[str, Any]] = {"detail_every": 1}
+    cpu_kernel = False
 
 
 class Naive(Method):
@@ -247,6 +265,10 @@ def available_methods(skip: set[str]) -> list[type[Method]]:
     if importlib.util.find_spec("wandb") is not None:
         methods.append(Wandb)
     return [m for m in methods if m.name not in skip]
+
+
+# Run only when named in --only: comparisons of gradtop with itself.
+OPT_IN: list[type[Method]] = [GradtopTorchPath, GradtopAllTorchPath]
 
 
 # ---------------------------------------------------------------------------- timing
@@ -408,6 +430,7 @@ def main() -> None:
     only = set(filter(None, args.only.split(",")))
     if only:
         methods = [m for m in methods if m.name in only or m.name == "none"]
+        methods += [m for m in OPT_IN if m.name in only]
     print(machine())
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     print(
@@ -429,7 +452,7 @@ def main() -> None:
         )
         base = fig.step["none"]
         print(work.name)
-        head = f"{'method':<14} {'step ms':>9} {'x none (median round [IQR])':>28}"
+        head = f"{'method':<17} {'step ms':>9} {'x none (median round [IQR])':>28}"
         print(f"  {head} {'x none, mean':>12} {'+ms/step':>9} {'self-timed, / none':>19}")
         for name, t in fig.step.items():
             # Self-timed share of the no-logging step: steadier than the wall ratios on a
@@ -442,7 +465,7 @@ def main() -> None:
             ratio = spread(fig.ratios[name])
             mean = fig.mean_ratio[name]
             row = f"{t * 1e3:9.2f} {ratio:>28} {mean:12.3f} {(t - base) * 1e3:9.2f} {mine:>19}"
-            print(f"  {name:<14} {row}")
+            print(f"  {name:<17} {row}")
         print()
     print("self-timed: wall time gradtop's training-thread code measured itself (log() and")
     print("the optimizer step hooks), per step; the writer thread is not included.")

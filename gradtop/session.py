@@ -98,22 +98,37 @@ class RunClock:
 class Liveness:
     """Whether a run is still writing, judged against the reader's own clock."""
 
-    state: str  # "live", "stalled", "finished", "starting"
+    state: str  # "live", "stalled", "finished", "starting", "dead"
     age: float | None  # seconds since the run's newest record (None: unknown)
-    detail: str = ""  # e.g. the end reason
+    detail: str = ""  # the end reason; for "dead", the writer's pid
+
+
+# ``(host, pid, header time) -> alive``: True, False (the writer process is gone) or None
+# (cannot tell: another host, no pid). ``gradtop.reader.writer_probe.WriterProbe`` asks
+# the system; injected so that this stays pure and tests can say what a probe answers.
+WriterAlive = Callable[[str, int, float], bool | None]
 
 
 def liveness(
-    run: RunHistory, clock: RunClock | None, now: float, last_seen: float | None = None
+    run: RunHistory,
+    clock: RunClock | None,
+    now: float,
+    last_seen: float | None = None,
+    writer_alive: WriterAlive | None = None,
 ) -> Liveness:
     """``last_seen``: a later sign of life than the newest record read, on ``now``'s clock
-    (the viewer saw the file grow while paused and not reading it)."""
+    (the viewer saw the file grow while paused and not reading it). ``writer_alive``: a
+    probe of the header's process; a writer known gone is "dead" at once, whatever the
+    records' age (an end record still says "finished": the run closed, then exited)."""
     if run.end is not None:
         return Liveness("finished", max(0.0, now - run.end.time), run.end.reason)
     last = run.last_time if run.last_time is not None else run.header.time
     if last_seen is not None and math.isfinite(last_seen):
         last = max(last, last_seen) if math.isfinite(last) else last_seen
     age = now - last
+    header = run.header
+    if writer_alive is not None and writer_alive(header.host, header.pid, header.time) is False:
+        return Liveness("dead", max(0.0, age) if math.isfinite(age) else None, str(header.pid))
     if not math.isfinite(age):
         return Liveness("live", None)
     age = max(0.0, age)  # a writer whose clock runs ahead must not look "from the future"
@@ -341,10 +356,13 @@ class Session:
         held = self._sources.get(source)
         return {} if held is None else {rid: s.clock for rid, s in held.runs.items()}
 
-    def liveness(self, source: str, run_id: str, now: float) -> Liveness | None:
+    def liveness(
+        self, source: str, run_id: str, now: float, writer_alive: WriterAlive | None = None
+    ) -> Liveness | None:
         """Whether the run is still writing, as of ``now`` (None when it is not held)."""
         run = self.run(source, run_id)
         if run is None:
             return None
         state = self._sources[source].runs.get(run_id)
-        return liveness(run, state.clock if state is not None else None, now)
+        clock = state.clock if state is not None else None
+        return liveness(run, clock, now, writer_alive=writer_alive)

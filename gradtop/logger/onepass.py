@@ -95,10 +95,11 @@ def measure(grads: list[Tensor], count_zeros: bool) -> OnePass | None:
         return None
     name, bits, floats = spec
     dense: list[Tensor] = []
+    strided = torch.strided
     for g in grads:
-        if g.layout is not torch.strided or g.device.type != "cpu":
+        if g.layout is not strided or not g.is_cpu:  # the kernel reads host memory
             return None
-        dense.append(g if _is_dense(g) else g.contiguous())
+        dense.append(g if g.is_contiguous() or _is_dense(g) else g.contiguous())
     n = len(dense)
     ptrs = np.array([g.data_ptr() for g in dense], dtype=np.int64)
     lens = np.array([g.numel() for g in dense], dtype=np.int64)
@@ -118,9 +119,8 @@ def measure(grads: list[Tensor], count_zeros: bool) -> OnePass | None:
 
 
 def _is_dense(g: Tensor) -> bool:
-    """Whether the entries fill ``numel`` consecutive elements from ``data_ptr()``."""
-    if g.is_contiguous():
-        return True
+    """Whether a non-contiguous tensor's entries still fill ``numel`` consecutive
+    elements from ``data_ptr()`` (channels-last memory formats)."""
     if g.dim() == 4:
         return g.is_contiguous(memory_format=torch.channels_last)
     if g.dim() == 5:

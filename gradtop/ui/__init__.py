@@ -30,6 +30,7 @@ PURE_BUILDERS = (
     "lesson_view",
     "loss_summary",
     "model",
+    "run_list",
     "scalar_strip",
     "series",
     "sparkline",

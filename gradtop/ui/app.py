@@ -26,6 +26,8 @@ from gradtop.diagnosis import Diagnoser
 from gradtop.diagnosis.findings import Finding
 from gradtop.history import RunHistory
 from gradtop.reader import ReaderStatus
+from gradtop.reader.writer_probe import WriterProbe
+from gradtop.session import WriterAlive
 from gradtop.text import safe_text
 from gradtop.ui.compare_screen import CompareRunPicker, CompareScreen
 from gradtop.ui.compare_view import CompareSide, compare_side, side_label
@@ -114,6 +116,8 @@ class GradtopApp(App[None]):
         super().__init__()
         self.path = str(path)
         self.clock = clock
+        # Whether a run's writer process still exists (its host is this machine).
+        self.writer_alive: WriterAlive | None = WriterProbe()
         self.refresh_interval = refresh_interval
         self._follow = model is None
         self._make_diagnoser = make_diagnoser
@@ -398,7 +402,11 @@ class GradtopApp(App[None]):
             if probe is not None:
                 probe.look(now)
             seen = probe.changed_at if probe is not None else None
-            live = liveness(run, clock, now, last_seen=seen) if run is not None else None
+            live = (
+                liveness(run, clock, now, last_seen=seen, writer_alive=self.writer_alive)
+                if run is not None
+                else None
+            )
             data = HeadlineInput(
                 path=self.path,
                 run=run,

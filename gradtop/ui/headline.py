@@ -157,6 +157,12 @@ def _liveness_fragment(live: Liveness) -> Fragment:
         reason = safe_text(live.detail or "closed", 20)
         tone = "ok" if reason == "closed" else "error"
         return (f"■ finished ({reason}) {age} ago", tone)
+    if live.state == "dead":
+        # The writer process is gone (its host is this machine): no record is coming.
+        return (
+            f"✖ DEAD writer (pid {safe_text(live.detail, 12)} gone), silent {age}",
+            "error-reverse",
+        )
     if live.state == "stalled":
         return (f"⚠ STALLED, silent {age}", "warning-reverse")
     if live.state == "starting":
