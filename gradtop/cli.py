@@ -32,9 +32,9 @@ def _check_thresholds(values: tuple[str, ...]) -> tuple[str, ...]:
 # the same way. Each maps to a parameter of the same name (``CheckOptions``, ``run_watch``).
 def log_file_argument(*, directories: bool, metavar: str) -> Callable[[F], F]:
     """The logs to read, as PATH (a tuple: ``check A B`` compares two runs; ``watch``
-    shows one for now and says so in one line for more). ``directories=False`` makes a
-    directory a usage error; ``check`` takes one and says why it cannot read it in its
-    own one-line form.
+    takes files, directories and globs: several make a run list). ``directories=False``
+    makes a directory a usage error; ``check`` takes one and says why it cannot read it
+    in its own one-line form.
 
     FILE may also be ``[user@]host:path`` on another machine, streamed over the user's
     ssh (``gradtop.reader.open_source`` decides: a colon before any slash, like scp;
@@ -101,7 +101,7 @@ def main() -> None:
 
 
 @main.command()
-@log_file_argument(directories=False, metavar="FILE")
+@log_file_argument(directories=True, metavar="FILE|DIR...")
 @POLL_OPTION
 @click.option(
     "--refresh",
@@ -125,15 +125,18 @@ def watch(
     [user@]host:path (your own ssh: config, keys, agent; only new bytes cross the link;
     a dropped link reconnects). FILE may not exist yet; gradtop waits for it and follows
     it as it grows, is truncated or replaced. Press ? for keys.
+
+    \b
+    gradtop watch run.jsonl            one run's dashboard
+    gradtop watch runs/                every *.jsonl under runs/: a list of runs,
+    gradtop watch 'runs/*.jsonl' a.jsonl   Enter opens one, Esc comes back; new
+                                       files are added as they appear
+    gradtop watch before.jsonl after.jsonl   the two compared side by side (Esc: the list)
     """
-    if len(path) > 1:
-        raise click.UsageError(
-            f"watch shows one FILE for now, not {len(path)}; "
-            "to compare two runs: gradtop check A.jsonl B.jsonl"
-        )
     from gradtop.ui import run_watch
 
-    run_watch(path[0], poll=poll, refresh=refresh, thresholds=thresholds, tick=tick)
+    paths = path[0] if len(path) == 1 else list(path)
+    run_watch(paths, poll=poll, refresh=refresh, thresholds=thresholds, tick=tick)
 
 
 @main.command()

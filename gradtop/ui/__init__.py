@@ -38,7 +38,7 @@ PURE_BUILDERS = (
 
 
 def run_watch(
-    path: str | Path,
+    path: str | Path | Sequence[str],
     *,
     poll: bool | None = None,
     refresh: float | None = None,
@@ -47,6 +47,8 @@ def run_watch(
 ) -> None:
     """Run the dashboard on ``path`` until the user quits.
 
+    ``path``: one file, or several targets (files, directories, globs): then the run
+    list, with each run's dashboard a key away, and two files are compared at once.
     ``refresh`` is seconds between redraws (None: the app's default); ``thresholds``
     are ``NAME=VALUE`` overrides, as ``gradtop check --threshold`` takes; ``tick`` is
     seconds between looks at the file when no change event arrives.
@@ -55,16 +57,24 @@ def run_watch(
 
     from gradtop.diagnosis import Diagnoser
     from gradtop.diagnosis.thresholds import Thresholds
+    from gradtop.reader.targets import is_listing
     from gradtop.ui.app import DEFAULT_REFRESH, GradtopApp  # Textual: only when watching
+    from gradtop.ui.run_list_app import RunListApp
 
+    targets = [str(path)] if isinstance(path, str | Path) else [str(p) for p in path]
     overrides = Thresholds.from_overrides(thresholds)
-    GradtopApp(
-        path,
-        poll=poll,
-        tick=tick,
-        refresh_interval=DEFAULT_REFRESH if refresh is None else refresh,
-        make_diagnoser=partial(Diagnoser, overrides),
-    ).run()
+    options = {
+        "poll": poll,
+        "tick": tick,
+        "refresh_interval": DEFAULT_REFRESH if refresh is None else refresh,
+        "make_diagnoser": partial(Diagnoser, overrides),
+    }
+    listing = [t for t in targets if is_listing(t)]
+    if len(targets) == 1 and not listing:
+        GradtopApp(targets[0], **options).run()  # type: ignore[arg-type]
+        return
+    compare = len(targets) == 2 and not listing
+    RunListApp(targets, compare=compare, **options).run()  # type: ignore[arg-type]
 
 
 __all__ = ["run_watch"]

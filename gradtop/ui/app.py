@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
@@ -60,6 +59,7 @@ from gradtop.ui.tones import fragments_to_content
 
 DEFAULT_REFRESH = 0.5  # seconds between data redraws: <= 2 Hz keeps SSH traffic small
 PLOT_INTERVAL = 1.0  # seconds between loss-curve rebuilds while data flows
+STOP_WAIT = 2.0  # seconds quitting waits for the readers to close their files and links
 SPARK_CACHE = 4 * 4096  # sparklines kept: a few widths per parameter of the runs shown
 
 
@@ -147,6 +147,7 @@ class GradtopApp(App[None]):
         self.follow_stats = FollowStats()
         self.following = False  # the worker reached the follow loop
         self._stop = threading.Event()
+        self._followers: list[threading.Thread] = []
         self._resume = threading.Event()
         self._resume.set()
         # The main screen's widgets, held directly: queries would look at whatever
@@ -184,23 +185,42 @@ class GradtopApp(App[None]):
         self.table.focus()
         self.set_interval(self.refresh_interval, self._on_tick)
         if self._follow:
-            self._read_file()
+            self._start_reading()
         self.redraw(full=True)
 
     def on_unmount(self) -> None:
         self._stop.set()
         self._resume.set()
+        # A reader closes its file or ssh link on the way out (within a tick or so).
+        deadline = time.monotonic() + STOP_WAIT
+        for thread in self._followers:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
-    @work(thread=True, exclusive=True, group="reader")
-    def _read_file(self) -> None:
-        follow_into_app(
-            FollowOptions(self.path, poll=self.poll, tick=self.tick),
-            lambda: WatchModel(self._make_diagnoser, self.path),
-            self.post_message,
-            self._stop,
-            self._resume,
-            stats=self.follow_stats,
+    def _start_reading(self) -> None:
+        """One reader worker for the file (a run list starts one per file)."""
+        self._start_follower(self.path, self.follow_stats)
+
+    def _start_follower(self, path: str, stats: FollowStats) -> None:
+        """A thread reading ``path`` until the app stops; its messages name the file.
+
+        A thread of its own, not a Textual thread worker: those share the event loop's
+        default executor (``min(32, CPUs + 4)`` threads), and followers never finish, so
+        a run list of more files than that would leave the rest unread."""
+        thread = threading.Thread(
+            target=follow_into_app,
+            args=(
+                FollowOptions(path, poll=self.poll, tick=self.tick),
+                functools.partial(WatchModel, self._make_diagnoser, path),
+                self.post_message,
+                self._stop,
+                self._resume,
+            ),
+            kwargs={"stats": stats},
+            name=f"gradtop reader {path}",
+            daemon=True,
         )
+        self._followers.append(thread)
+        thread.start()
 
     # ------------------------------------------------------------------ messages
 
@@ -214,7 +234,7 @@ class GradtopApp(App[None]):
 
     def on_model_changed(self, message: ModelChanged) -> None:
         if message.status is not None:
-            self.reader = _reader_view(message.status)
+            self.reader = reader_view(message.status)
         self._dirty = True
 
     def on_backfill_progressed(self, message: BackfillProgressed) -> None:
@@ -567,28 +587,38 @@ class GradtopApp(App[None]):
         if other is None:
             return
         pair = sorted((shown, other), key=lambda rid: ids.index(rid) if rid in ids else -1)
-        self.push_screen(CompareScreen(self._compare_sides(pair)))
+        self.push_screen(CompareScreen(self._compare_sides([(self.path, rid) for rid in pair])))
 
-    def _compare_sides(self, run_ids: list[str]) -> Callable[[], tuple[int, list[CompareSide]]]:
-        """CompareScreen's callable: the runs rebuilt under the lock when the model moved
-        (a new model after a reread, or new data), else the last ones."""
-        seen: list[tuple[int, int]] = []  # the (model, generation) last built from
+    def model_of(self, source: str) -> WatchModel:
+        """The model of a followed file (here: the one file; a run list holds many)."""
+        return self.model
+
+    def _compare_sides(
+        self, keys: list[tuple[str, str]], names: list[str] | None = None
+    ) -> Callable[[], tuple[int, list[CompareSide]]]:
+        """CompareScreen's callable over (file, run id) keys: the runs rebuilt under each
+        model's lock when a model moved (a new model after a reread, or new data), else
+        the last ones. A side is labelled A, B ... and ``names[i]`` when given."""
+        seen: list[list[tuple[int, int]]] = []  # the (model, generation)s last built from
         built: list[tuple[int, list[CompareSide]]] = [(0, [])]
 
         def sides() -> tuple[int, list[CompareSide]]:
-            model = self.model
-            with model.lock:
-                key = (id(model), model.generation)
-                if seen[-1:] != [key]:
-                    runs = model.history.runs
-                    seen[:] = [key]
-                    built[0] = (
-                        built[0][0] + 1,
-                        [
-                            compare_side(side_label(i), runs[rid], model.findings.get(rid, []))
-                            for i, rid in enumerate(r for r in run_ids if r in runs)
-                        ],
-                    )
+            models = [self.model_of(source) for source, _rid in keys]
+            moved = [(id(m), m.generation) for m in models]
+            if seen[-1:] == [moved]:
+                return built[0]
+            seen[:] = [moved]
+            out: list[CompareSide] = []
+            for i, ((_source, rid), model) in enumerate(zip(keys, models, strict=True)):
+                with model.lock:
+                    run = model.history.runs.get(rid)
+                    if run is None:
+                        continue
+                    label = side_label(len(out))
+                    if names is not None:
+                        label = f"{label} {names[i]}"
+                    out.append(compare_side(label, run, model.findings.get(rid, [])))
+            built[0] = (built[0][0] + 1, out)
             return built[0]
 
         return sides
@@ -615,7 +645,7 @@ def _describe_run(run: RunHistory) -> str:
     return f"{run.run_id}{model}: {fmt_count(run.steps)} steps, {len(run.params)} tensors, {state}"
 
 
-def _reader_view(status: ReaderStatus) -> ReaderView:
+def reader_view(status: ReaderStatus) -> ReaderView:
     return ReaderView(
         state=status.state,
         records=status.records,

@@ -69,7 +69,7 @@ def follow_into_app(
         _Follower(options, make_model, post, stop, stats or FollowStats()).run(resume)
     except Exception as exc:  # shown in the header; the worker must not kill the app
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        post(ReaderFailed(f"reader stopped: {last}"))
+        post(ReaderFailed(f"reader stopped: {last}", options.path))
 
 
 def _wake_on_stop(stop: threading.Event, done: threading.Event, source: Source) -> None:
@@ -108,7 +108,7 @@ class _Follower:
                 quick.add(latest.records)
                 quick.diagnose()
                 post(ModelReplaced(quick, "latest"))
-            post(ModelChanged(latest.status))
+            post(ModelChanged(latest.status, options.path))
 
         # 2. The whole file into a fresh model nobody else sees yet, then hand it over.
         reader = FileReader(open_source(options.path, poll=options.poll, tick=options.tick))
@@ -119,13 +119,13 @@ class _Follower:
         waker.start()
         try:
             if is_remote(options.path):  # "connecting to HOST" while ssh sets the link up
-                post(ModelChanged(reader.status))
+                post(ModelChanged(reader.status, options.path))
             model = self._backfill(reader)
             post(ModelReplaced(model, "complete"))
-            post(ModelChanged(reader.status))
+            post(ModelChanged(reader.status, options.path))
             # 3. Follow, in the shared loop: read to the end in chunks, nudging the app
             #    after each; findings refreshed at most every ``refresh_findings_every`` s.
-            post(WakeupStarted(reader.source.mode, reader.source.reason))
+            post(WakeupStarted(reader.source.mode, reader.source.reason, options.path))
             self._follow(reader, model, resume)
         finally:
             done.set()
@@ -139,7 +139,7 @@ class _Follower:
         for batch in reader.read_to_end(self.options.read_chunk):
             model.add(batch.records)
             status = batch.status
-            self.post(BackfillProgressed(status.offset, status.size))
+            self.post(BackfillProgressed(status.offset, status.size, self.options.path))
             if status.state == ERROR or self.stop.is_set():
                 break
         model.diagnose()
@@ -163,8 +163,8 @@ class _Follower:
                 with model.lock:
                     model.add(batch.records)
             if turn.changed:
-                self.post(ModelChanged(batch.status))
+                self.post(ModelChanged(batch.status, self.options.path))
             if turn.caught_up and model.diagnosis_due and turn.report_now():
                 with model.lock:
                     model.diagnose()
-                self.post(ModelChanged(batch.status))
+                self.post(ModelChanged(batch.status, self.options.path))

@@ -145,13 +145,15 @@ LEGEND: tuple[tuple[str, str], ...] = (
 )
 
 
-def help_content(keys: Sequence[KeyHelp] = MAIN_KEYS) -> Content:
+def help_content(keys: Sequence[KeyHelp] = MAIN_KEYS, *, legend: bool = True) -> Content:
+    """``legend``: how to read the layer table (not for the run list, which has none)."""
     parts: list[str | tuple[str, str]] = [("Keys\n", "bold $text-accent")]
     for key in keys:
         parts += [(f"  {key.keys:<28}", "bold"), f"{key.what}\n"]
-    parts.append(("\nReading the layer table\n", "bold $text-accent"))
-    for word, what in LEGEND:
-        parts += [(f"  {word:<28}", "bold"), f"{what}\n"]
+    if legend:
+        parts.append(("\nReading the layer table\n", "bold $text-accent"))
+        for word, what in LEGEND:
+            parts += [(f"  {word:<28}", "bold"), f"{what}\n"]
     parts.append(("\nMouse is optional: every action has a key.", "$text-muted"))
     return Content.assemble(*parts)
 
@@ -168,13 +170,15 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "Close"),
     ]
 
-    def __init__(self, keys: Sequence[KeyHelp] = MAIN_KEYS) -> None:
+    def __init__(self, keys: Sequence[KeyHelp] = MAIN_KEYS, *, legend: bool = True) -> None:
         super().__init__()
         self.keys = tuple(keys)
+        self.legend = legend
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(help_content(self.keys), markup=False, id="help-text")
+            text = help_content(self.keys, legend=self.legend)
+            yield Static(text, markup=False, id="help-text")
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

@@ -2,6 +2,8 @@
 
 State messages (the newest status wins) coalesce with ``can_replace`` so a burst of
 writes cannot flood the queue; a model hand-over carries data and never coalesces.
+Each names its ``source``, the file it is about (``FollowOptions.path``): a run list
+follows many files with one worker each, and one file's news must not replace another's.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ class ModelChanged(Message, bubble=False):
     """The shown model took in new records or the reader's status changed."""
 
     status: ReaderStatus | None
+    source: str = ""
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ModelChanged)
+        return isinstance(message, ModelChanged) and message.source == self.source
 
 
 @dataclass
@@ -40,9 +43,10 @@ class BackfillProgressed(Message, bubble=False):
 
     offset: int
     size: int
+    source: str = ""
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, BackfillProgressed)
+        return isinstance(message, BackfillProgressed) and message.source == self.source
 
 
 @dataclass
@@ -51,6 +55,7 @@ class WakeupStarted(Message, bubble=False):
 
     mode: str
     reason: str
+    source: str = ""
 
 
 @dataclass
@@ -58,3 +63,4 @@ class ReaderFailed(Message, bubble=False):
     """The worker hit an unexpected error; the app shows it instead of crashing."""
 
     error: str
+    source: str = ""

@@ -22,6 +22,7 @@ from gradtop.reader.ssh_source import parse_remote
 from gradtop.session import WriterAlive, liveness
 from gradtop.teaching.texts import kind as kind_name
 from gradtop.text import safe_text
+from gradtop.ui.compare_view import ellipsize_end
 from gradtop.ui.findings_text import SEVERITY_MARK
 from gradtop.ui.format import ellipsize, fmt_count, fmt_rate
 from gradtop.ui.headline import age_text
@@ -41,6 +42,7 @@ class FileInput:
     model: WatchModel
     reader_state: str = ""  # ReaderStatus.state ("" before the first read)
     problem: str = ""  # the reader worker stopped (shown instead of a run)
+    label: str = ""  # the file's short name in the list ("": ``file_label``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,23 @@ def file_label(path: str) -> str:
     return stem if remote is None else f"{remote.host}:{stem}"
 
 
+def file_labels(paths: Sequence[str]) -> dict[str, str]:
+    """Short names that tell the files apart: each path below the directory they all
+    share, without ``.jsonl`` (``exp1/gradtop`` and ``exp2/gradtop``, not two "gradtop"),
+    and the host for ``host:path``."""
+    local = [p for p in paths if parse_remote(p) is None]
+    absolute = [os.path.abspath(p) for p in local]
+    top = os.path.commonpath([os.path.dirname(p) for p in absolute]) if absolute else ""
+    out: dict[str, str] = {}
+    for path in paths:
+        if parse_remote(path) is not None:
+            out[path] = file_label(path)
+            continue
+        rel = os.path.relpath(os.path.abspath(path), top) if top else os.path.basename(path)
+        out[path] = rel[: -len(".jsonl")] if rel.endswith(".jsonl") and len(rel) > 6 else rel
+    return out
+
+
 def worst_finding(findings: Sequence[Finding]) -> Finding | None:
     """The most severe active finding; among equals the first listed (listing order)."""
     active = [f for f in findings if f.active]
@@ -102,7 +121,7 @@ def run_rows(
             runs = list(model.history.runs.values())
             findings = dict(model.findings)
             clocks = dict(model.clocks)
-            label = file_label(file.path)
+            label = file.label or file_label(file.path)
             if not runs:
                 rows.append(_no_run_row(file, label))
             for i, run in enumerate(runs):
@@ -145,15 +164,15 @@ def _no_run_row(file: FileInput, label: str) -> RunRow:
 # (key, title, width, priority: the highest number is dropped first when space runs out)
 COLUMNS: tuple[tuple[str, str, int, int], ...] = (
     ("mark", "", 1, 0),
-    ("name", "RUN", 18, 0),
+    ("name", "RUN", 15, 0),
     ("model", "MODEL", 14, 4),
-    ("step", "STEP", 8, 1),
-    ("rate", "STEPS/S", 9, 3),
-    ("state", "STATE", 18, 0),
+    ("step", "STEP", 8, 2),
+    ("rate", "STEPS/S", 7, 3),
+    ("state", "STATE", 19, 0),
     ("finding", "WORST FINDING", 0, 0),  # takes what is left (at least MIN_FINDING)
-    ("loss", "LOSS", 12, 2),
+    ("loss", "LOSS", 12, 1),
 )
-MIN_FINDING = 22
+MIN_FINDING = 20  # 80 columns keep the step and the loss: 1+15+8+19+20+12 and 5 spaces
 
 
 def plan(width: int) -> list[tuple[str, int]]:
@@ -194,12 +213,9 @@ def state_cell(row: RunRow) -> Fragment:
         return (f"⚠ STALLED {age}", "warning-reverse")
     if state == "dead":
         return (f"✖ DEAD writer {age}", "error-reverse")
-    if state == "finished":
-        reason = safe_text(row.detail or "closed", 10)
-        return (
-            f"■ finished ({reason})" if reason != "closed" else "■ finished",
-            "ok" if reason == "closed" else "error",
-        )
+    if state == "finished":  # the end record's reason: "closed", or how it ended
+        reason = safe_text(row.detail or "closed", 20)
+        return ("■ finished", "ok") if reason == "closed" else (f"✖ ended: {reason}", "error")
     if state == "waiting":
         return ("… waiting for file", "warning")
     if state == "deleted":
@@ -218,10 +234,13 @@ def finding_cell(row: RunRow, width: int) -> Fragment:
     mark, tone = SEVERITY_MARK.get(f.severity, ("•", ""))
     name = kind_name("en", f.kind)
     more = f" +{row.active - 1}" if row.active > 1 else ""
-    text = f"{mark} {name}{more}"
-    if cell_len(text) > width:  # the severity word shortened to its symbol, the name kept
-        text = f"{mark.split()[0]} {name}{more}"
-    return (text, tone if f.severity >= Severity.WARNING else "info")
+    symbol = mark.split()[0]
+    # Shortened in turn: the severity word to its symbol, the "+N" dropped, then the end
+    # of the finding's name; its symbol and first words always stay.
+    for text in (f"{mark} {name}{more}", f"{symbol} {name}{more}", f"{symbol} {name}"):
+        if cell_len(text) <= width:
+            break
+    return (ellipsize_end(text, width), tone if f.severity >= Severity.WARNING else "info")
 
 
 def row_line(row: RunRow, width: int, *, marked: bool = False) -> list[Fragment]:
@@ -237,15 +256,16 @@ def row_line(row: RunRow, width: int, *, marked: bool = False) -> list[Fragment]
         elif key == "step":
             step = "–" if row.step is None else fmt_count(row.step)
             cells.append((_fit(step, w, right=True), ""))
-        elif key == "rate":
-            rate = fmt_rate(row.rate) if row.rate is not None else "–"
+        elif key == "rate":  # a pace only while the run is being written
+            live = row.state == "live" and row.rate is not None
+            rate = fmt_rate(row.rate).removesuffix(" steps/s") if live else "–"
             cells.append((_fit(rate, w, right=True), "muted"))
         elif key == "state":
             text, tone = state_cell(row)
-            cells.append((_fit(text, w), tone))
+            cells.append((_fit(ellipsize_end(text, w), w), tone))
         elif key == "finding":
             text, tone = finding_cell(row, w)
-            cells.append((_fit(text, w), tone))
+            cells.append((_fit(ellipsize_end(text, w), w), tone))
         elif key == "loss":
             cells.append((_fit(row.loss[-w:] if row.loss else "", w, right=True), "info"))
     return _joined(cells)

@@ -31,13 +31,13 @@ def test_the_shared_options_are_one_definition() -> None:
     theirs = {p.name: p.to_info_dict() for p in watch.params}
     for name in ("poll", "tick", "thresholds"):
         assert ours[name] == theirs[name], name
-    # FILE differs only in its type (a directory is check's to explain, in its own words)
-    # and its name in the help: check compares two files, watch shows one for now.
+    # FILE differs only in its name in the help: check compares files, watch also lists
+    # the runs of directories.
     assert check.params[0].name == watch.params[0].name == "path"
     assert check.params[0].nargs == watch.params[0].nargs == -1
     assert (check.params[0].human_readable_name, watch.params[0].human_readable_name) == (
         "FILE...",
-        "FILE",
+        "FILE|DIR...",
     )
 
 
@@ -56,9 +56,39 @@ def test_watch_passes_poll_tick_and_thresholds_to_the_app(monkeypatch: pytest.Mo
     assert bad.exit_code == 2 and "--tick" in bad.output
 
 
-def test_watch_refuses_a_directory_as_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["watch", str(tmp_path)])
-    assert result.exit_code == 2 and "directory" in result.output
+@pytest.mark.parametrize(
+    ("given", "listed", "compare"),
+    [
+        (["dir"], ["dir/a.jsonl", "dir/sub/b.jsonl"], False),  # a directory: the run list
+        (["dir/a.jsonl", "dir/sub/b.jsonl"], ["dir/a.jsonl", "dir/sub/b.jsonl"], True),
+        (["dir/*.jsonl", "c.jsonl"], ["dir/a.jsonl", "c.jsonl"], False),
+        (["x.jsonl", "y.jsonl", "z.jsonl"], ["x.jsonl", "y.jsonl", "z.jsonl"], False),
+    ],
+)
+def test_watch_of_several_files_or_a_directory_opens_the_run_list(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    given: list[str],
+    listed: list[str],
+    compare: bool,
+) -> None:
+    """Two files are compared at once; a directory lists every *.jsonl below it (not
+    other files); a file that does not exist yet is followed all the same."""
+    from gradtop.reader.targets import expand
+    from gradtop.ui.run_list_app import RunListApp
+
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    for name in ("dir/a.jsonl", "dir/sub/b.jsonl"):
+        (tmp_path / name).write_bytes((DATA / "healthy.jsonl").read_bytes())
+    (tmp_path / "dir" / "notes.txt").write_text("not a log")
+    monkeypatch.chdir(tmp_path)
+    built: list[RunListApp] = []
+    monkeypatch.setattr(RunListApp, "run", lambda self, *a, **k: built.append(self))
+    result = CliRunner().invoke(main, ["watch", *given, "--poll"], prog_name="gradtop")
+    assert result.exit_code == 0, result.output
+    (app,) = built
+    assert app.targets == tuple(given) and app._compare_first is compare and app.poll is True
+    assert expand(app.targets).files == [str(Path(p)) for p in listed]
 
 
 def test_check_json_keys_and_their_order(tmp_path: Path) -> None:
@@ -77,8 +107,7 @@ def test_check_json_keys_and_their_order(tmp_path: Path) -> None:
     [
         (["check", "--nope", "x.jsonl"], "gradtop check: No such option '--nope'"),
         (["check"], "gradtop check: Missing argument 'FILE...'"),
-        (["watch"], "gradtop watch: Missing argument 'FILE'"),
-        (["watch", "a.jsonl", "b.jsonl"], "gradtop watch: watch shows one FILE for now, not 2"),
+        (["watch"], "gradtop watch: Missing argument 'FILE|DIR...'"),
         (["chek"], "gradtop: No such command 'chek'"),
         (["watch", "--threshold", "nope=1", "x.jsonl"], "gradtop watch: Invalid value"),
     ],
