@@ -66,7 +66,7 @@ __all__ = [
 def open_source(
     spec: str | os.PathLike[str],
     *,
-    poll: bool | None = None,
+    poll: bool | str | None = None,
     tick: float = TICK,
     follow: bool = True,
 ) -> Source:

@@ -62,7 +62,7 @@ class FileSource:
         self,
         path: str | os.PathLike[str],
         *,
-        poll: bool | None = None,
+        poll: bool | str | None = None,
         tick: float = TICK,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:

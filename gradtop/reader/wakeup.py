@@ -76,6 +76,11 @@ class _HintHandler(FileSystemEventHandler):
             self._wakeup._hinted.set()
 
 
+# True polls (``--poll``); a string polls and is the reason shown ("run list: ...");
+# False insists on file events; None decides by the filesystem.
+Poll = bool | str | None
+
+
 class Wakeup:
     """File-change hints plus a tick. ``mode`` is "native" or "polling"; ``reason`` says why."""
 
@@ -83,7 +88,7 @@ class Wakeup:
         self,
         path: str | os.PathLike[str],
         *,
-        poll: bool | None = None,
+        poll: Poll = None,
         tick: float = TICK,
         on_hint: Callable[[], object] | None = None,
     ) -> None:
@@ -102,7 +107,7 @@ class Wakeup:
         self._handler = _HintHandler(self)
         self._closed = False
         if poll:
-            self._use_polling("--poll")
+            self._use_polling(poll if isinstance(poll, str) else "--poll")
             return
         if poll is None:
             fstype = filesystem_type(nearest_existing_dir(self.path))

@@ -200,6 +200,10 @@ class GradtopApp(App[None]):
         """One reader worker for the file (a run list starts one per file)."""
         self._start_follower(self.path, self.follow_stats)
 
+    def follow_options(self, path: str) -> FollowOptions:
+        """How a reader follows its file: ``--poll`` (or the filesystem decides), ``--tick``."""
+        return FollowOptions(path, poll=self.poll, tick=self.tick)
+
     def _start_follower(self, path: str, stats: FollowStats) -> None:
         """A thread reading ``path`` until the app stops; its messages name the file.
 
@@ -209,7 +213,7 @@ class GradtopApp(App[None]):
         thread = threading.Thread(
             target=follow_into_app,
             args=(
-                FollowOptions(path, poll=self.poll, tick=self.tick),
+                self.follow_options(path),
                 functools.partial(WatchModel, self._make_diagnoser, path),
                 self.post_message,
                 self._stop,

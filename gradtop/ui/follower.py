@@ -46,7 +46,7 @@ REFRESH_FINDINGS_EVERY = 1.0
 @dataclass
 class FollowOptions:
     path: str
-    poll: bool | None = None
+    poll: bool | str | None = None  # a string polls and says why (wakeup.Poll)
     tick: float = TICK
     # Bytes per read: bounds the time the model lock is held and keeps the app
     # responsive while a large file is being caught up with.
@@ -75,10 +75,9 @@ def follow_into_app(
 def _wake_on_stop(stop: threading.Event, done: threading.Event, source: Source) -> None:
     """A stop ends the source's wait at once: an ssh link being set up can take seconds
     (until ``ConnectTimeout``), and quitting must not wait for it."""
-    while not done.is_set():
-        if stop.wait(0.25):
-            source.wake()
-            return
+    stop.wait()  # a daemon thread: blocked until the app stops, no wake-ups before
+    if not done.is_set():
+        source.wake()
 
 
 class _Follower:

@@ -3,8 +3,9 @@
 What a line says is ``run_list``'s (pure); this screen draws it. It polls ``files()`` on a
 timer: the app returns each followed file's model and reader state, and the rows are
 rebuilt from them with the app's clock. Only lines whose text changed are replaced in
-the OptionList, so a list of fifty live runs sends the terminal the few cells that moved
-(a step count, an age, a loss glyph), not fifty lines twice a second.
+the OptionList, so a list of finished runs sends nothing; but any replaced line repaints
+the list's visible lines (OptionList clears its line cache), so with live runs it is the
+rebuild pace (``POLL``) that bounds the bytes sent to the terminal.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from gradtop.ui.quiet_static import QuietStatic
 from gradtop.ui.run_list import FileInput, RunRow, heading_line, row_line, run_rows, summary_line
 from gradtop.ui.tones import fragments_to_content
 
-POLL = 0.5  # seconds between rebuilds of the rows: the dashboard's own redraw pace
+# Seconds between rebuilds of the rows. A list is read at a glance, and every live run's
+# line moves at each rebuild (its step), which repaints the visible lines: twice the
+# dashboard's 0.5 s halves the bytes (benchmarks/run_list.py, docs/performance.md).
+POLL = 1.0
 SEP = "\x00"  # between path and run id in an option id (neither holds a NUL)
 
 LIST_KEYS: tuple[KeyHelp, ...] = (
