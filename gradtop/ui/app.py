@@ -645,8 +645,12 @@ class GradtopApp(App[None]):
 
 def _describe_run(run: RunHistory) -> str:
     state = "finished" if run.end is not None else "open"
+    name = f' "{run.header.name}"' if run.header.name else ""
     model = f" {run.header.model}" if run.header.model else ""
-    return f"{run.run_id}{model}: {fmt_count(run.steps)} steps, {len(run.params)} tensors, {state}"
+    return (
+        f"{run.run_id}{name}{model}: {fmt_count(run.steps)} steps, "
+        f"{len(run.params)} tensors, {state}"
+    )
 
 
 def reader_view(status: ReaderStatus) -> ReaderView:

@@ -111,7 +111,9 @@ def _status_parts(data: HeadlineInput) -> list[tuple[int, Fragment]]:
         if reader is None or reader.state not in ("waiting", "deleted"):
             parts.append((0, ("… waiting for a run header", "muted")))
     else:
-        run_label = "run " + ellipsize(safe_text(run.run_id), 20)
+        # Logger(name=...) reads better than the id; the id is in the picker (r).
+        who = f'"{safe_text(run.header.name)}"' if run.header.name else safe_text(run.run_id)
+        run_label = "run " + ellipsize(who, 20)
         run_prio = 2
         if data.run_count > 1:
             pinned = "" if data.following_newest else " pinned"

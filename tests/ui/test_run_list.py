@@ -224,6 +224,13 @@ async def test_a_writer_that_died_is_dead_at_once(tmp_path: Path) -> None:
         assert (row.name, row.step, row.state) == ("doomed", raw["step"], "dead")
         assert "DEAD writer" in str(screen.options.get_option_at_index(0).prompt)
         assert "1 dead" in str(screen.summary.render())
+        # Its dashboard names the run by its Logger(name=) and says the same.
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is not screen, "the dashboard")
+        app.redraw(full=True)
+        await pilot.pause()
+        header = str(app.header.render())
+        assert 'run "doomed"' in header and "DEAD writer" in header, header
 
 
 async def test_marked_runs_are_compared_and_esc_returns_to_the_list(tmp_path: Path) -> None:
