@@ -127,11 +127,11 @@ def watch(
     it as it grows, is truncated or replaced. Press ? for keys.
 
     \b
-    gradtop watch run.jsonl            one run's dashboard
-    gradtop watch runs/                every *.jsonl under runs/: a list of runs,
-    gradtop watch 'runs/*.jsonl' a.jsonl   Enter opens one, Esc comes back; new
-                                       files are added as they appear
-    gradtop watch before.jsonl after.jsonl   the two compared side by side (Esc: the list)
+    gradtop watch run.jsonl             one run's dashboard
+    gradtop watch runs/                 the run list: every *.jsonl in runs/
+    gradtop watch 'runs/*.jsonl' a.jsonl    (Enter opens a run, Esc comes back,
+    gradtop watch gpu7:runs/                new files are added as they appear)
+    gradtop watch before.jsonl after.jsonl  the two compared (Esc: the list)
     """
     from gradtop.ui import run_watch
 

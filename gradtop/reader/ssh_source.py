@@ -396,8 +396,8 @@ class SshSource:
         """One line for the remote login shell: ``sh -c`` with everything quoted."""
         path = self.remote.path
         tail = (
-            f"printf 'T %s\\n' \"$( (wc -c < {_sh_path(path)}) 2>/dev/null || echo -)\"; "
-            f"exec tail -c +{self._recv + 1} -F {_sh_path(path)}"
+            f"printf 'T %s\\n' \"$( (wc -c < {sh_path(path)}) 2>/dev/null || echo -)\"; "
+            f"exec tail -c +{self._recv + 1} -F {sh_path(path)}"
         )
         if self.reader == "tail":
             script = tail
@@ -651,7 +651,7 @@ class SshSource:
         self._raw = False
 
 
-def _sh_path(path: str) -> str:
+def sh_path(path: str) -> str:
     """The path for sh: quoted, with a leading ``~/`` left to the host's $HOME."""
     if path == "~" or path.startswith("~/"):
         return '"$HOME"' + shlex.quote(path[1:]) if path != "~" else '"$HOME"'

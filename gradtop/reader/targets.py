@@ -4,8 +4,8 @@ A directory means every ``*.jsonl`` in it and in its subdirectories down to
 ``MAX_DEPTH`` (``runs/exp1.jsonl`` and ``runs/exp1/gradtop.jsonl`` are both common);
 a glob means its matches; anything else is one file, which may not exist yet, local or
 ``[user@]host:path``. A viewer expands the targets again on a timer: a run that starts
-later in a watched directory is added. A remote directory or glob cannot be listed
-without a shell on the other side, so it is an error that says to name the files.
+later in a watched directory is added. A remote directory (``host:dir/``, with its
+slash) or glob is handed back for the caller to list over ssh (``remote_list``).
 """
 
 from __future__ import annotations
@@ -27,11 +27,18 @@ class Targets:
     files: list[str]  # in the order the user named them, each directory's sorted
     errors: list[str] = field(default_factory=list)  # one line each, for the user
     left_out: int = 0  # files past MAX_FILES
+    # Remote directories (``host:dir/``) and globs: listed over ssh by the caller, in a
+    # thread (``remote_list.list_remote``: a round trip, seconds when the link is slow).
+    remote_listings: list[str] = field(default_factory=list)
 
 
 def is_listing(spec: str) -> bool:
-    """Whether ``spec`` names a set of files (a directory or a glob), not one file."""
-    return os.path.isdir(spec) or (parse_remote(spec) is None and _has_glob(spec))
+    """Whether ``spec`` names a set of files (a directory or a glob, local or remote:
+    ``host:dir/`` with its slash), not one file."""
+    remote = parse_remote(spec)
+    if remote is not None:
+        return remote.path.endswith("/") or _has_glob(remote.path)
+    return os.path.isdir(spec) or _has_glob(spec)
 
 
 def expand(specs: Sequence[str]) -> Targets:
@@ -39,6 +46,7 @@ def expand(specs: Sequence[str]) -> Targets:
     files: list[str] = []
     seen: set[str] = set()
     errors: list[str] = []
+    listings: list[str] = []
     left_out = 0
 
     def add(path: str) -> None:
@@ -56,10 +64,7 @@ def expand(specs: Sequence[str]) -> Targets:
         remote = parse_remote(spec)
         if remote is not None:
             if _has_glob(remote.path) or remote.path.endswith("/"):
-                errors.append(
-                    f"{spec}: a remote directory or glob cannot be listed; "
-                    "name the remote files (host:path/a.jsonl host:path/b.jsonl)"
-                )
+                listings.append(spec)
             else:
                 add(spec)
         elif os.path.isdir(spec):
@@ -71,7 +76,7 @@ def expand(specs: Sequence[str]) -> Targets:
                     add(path)
         else:
             add(spec)
-    return Targets(files, errors, left_out)
+    return Targets(files, errors, left_out, listings)
 
 
 def _has_glob(spec: str) -> bool:

@@ -11,10 +11,13 @@ is not shown updates its ``WatchedFile`` and goes no further (``prevent_default`
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gradtop.reader.remote_list import Listed, list_remote
+from gradtop.reader.ssh_source import parse_remote
 from gradtop.reader.targets import expand
 from gradtop.ui.app import GradtopApp, reader_view
 from gradtop.ui.compare_screen import CompareScreen
@@ -37,6 +40,7 @@ from gradtop.ui.run_list_screen import RunListScreen
 # (the one-file dashboard's pace) cost a sixth of a core; a list is read at a glance.
 LIST_FINDINGS_EVERY = 3.0
 RESCAN = 2.0  # seconds between looks for new files in the watched directories and globs
+REMOTE_RESCAN = 10.0  # the same for remote ones: each look is an ssh round trip
 LIST = "runs"  # the installed run list screen's name
 
 
@@ -59,12 +63,22 @@ class RunListApp(GradtopApp):
     ``compare``: open with the runs of these files marked and compared (``watch A B``)."""
 
     def __init__(
-        self, targets: Sequence[str], *, compare: bool = False, rescan: float = RESCAN, **kw: Any
+        self,
+        targets: Sequence[str],
+        *,
+        compare: bool = False,
+        rescan: float = RESCAN,
+        remote_rescan: float = REMOTE_RESCAN,
+        **kw: Any,
     ) -> None:
         super().__init__("", **kw)
         self.targets = tuple(targets)
         self.files: dict[str, WatchedFile] = {}
         self._labels: dict[str, str] = {}  # path -> its name in the list
+        self._lister: threading.Thread | None = None  # lists remote directories and globs
+        self._local_notes: list[str] = []
+        self._remote_notes: dict[str, str] = {}  # remote listing -> why it shows nothing
+        self.remote_rescan = remote_rescan
         self.notes: list[str] = []
         self.rescan = rescan
         self._compare_first = compare
@@ -87,21 +101,55 @@ class RunListApp(GradtopApp):
         self._add_new_files()
 
     def _add_new_files(self) -> None:
-        """Every file the targets name now and none before gets a reader worker."""
+        """Every file the targets name now and none before gets a reader thread."""
         found = expand(self.targets)
         notes = list(found.errors)
         if found.left_out:
             notes.append(f"{found.left_out} more files not followed (the first 1000 are)")
-        self.notes = notes
+        self._local_notes = notes
+        self.notes = notes + list(self._remote_notes.values())
         for path in found.files:
-            if path in self.files or path == self.path:
-                continue
-            state = WatchedFile(WatchModel(self._make_diagnoser, path))
-            self.files[path] = state
-            self._start_follower(path, state.follow_stats)
-            self._labels = file_labels(list(self.files))
-            if not self.path:
-                self._show(path)
+            self._follow_new(path)
+        if found.remote_listings and self._lister is None:
+            self._lister = threading.Thread(
+                target=self._list_remote, args=(found.remote_listings,), daemon=True
+            )
+            self._lister.start()
+
+    def _follow_new(self, path: str) -> None:
+        if path in self.files or path == self.path:
+            return
+        state = WatchedFile(WatchModel(self._make_diagnoser, path))
+        self.files[path] = state
+        self._start_follower(path, state.follow_stats)
+        self._labels = file_labels(list(self.files))
+        if not self.path:
+            self._show(path)
+
+    def _list_remote(self, specs: list[str]) -> None:
+        """Thread: each remote directory or glob listed over ssh every ``REMOTE_RESCAN`` s
+        (a round trip, seconds on a slow link: never on the event loop)."""
+        while not self._stop.is_set():
+            for spec in specs:
+                remote = parse_remote(spec)
+                if remote is None:
+                    continue
+                listed = list_remote(remote)
+                if self._stop.is_set():
+                    return
+                self.call_from_thread(self._listed, spec, listed)
+            self._stop.wait(self.remote_rescan)
+
+    def _listed(self, spec: str, listed: Listed) -> None:
+        if listed.error:
+            self._remote_notes[spec] = listed.error
+        else:
+            self._remote_notes.pop(spec, None)
+            if not listed.files:
+                self._remote_notes[spec] = f"{spec}: no *.jsonl file there yet"
+        self.notes = self._local_notes + list(self._remote_notes.values())
+        for path in listed.files:
+            self._follow_new(path)
 
     @property
     def all_read(self) -> bool:

@@ -554,3 +554,63 @@ def test_which_file_arguments_are_remote(tmp_path: Path, monkeypatch: pytest.Mon
     finally:
         local.close()
         remote.close()
+
+
+# Remote directories and globs (gradtop watch host:dir/), listed over the same ssh.
+
+
+def test_a_remote_directory_and_glob_are_listed(sshd: Sshd, tmp_path: Path) -> None:
+    from gradtop.reader.remote_list import list_remote
+
+    top = tmp_path / "runs"
+    for name in ("a.jsonl", "x/b.jsonl", "x/y/c.jsonl", "x/y/z/deep.jsonl", ".h/d.jsonl", "e.txt"):
+        (top / name).parent.mkdir(parents=True, exist_ok=True)
+        (top / name).write_bytes(header_line("r", N))
+    listed = list_remote(parse_remote(f"localhost:{top}/"), sshd.ssh)  # type: ignore[arg-type]
+    assert listed.error == ""
+    assert listed.files == [f"localhost:{top}/{n}" for n in ("a.jsonl", "x/b.jsonl", "x/y/c.jsonl")]
+    glob = list_remote(parse_remote(f"localhost:{top}/x/*.jsonl"), sshd.ssh)  # type: ignore[arg-type]
+    assert glob.files == [f"localhost:{top}/x/b.jsonl"] and glob.error == ""
+    missing = list_remote(parse_remote(f"localhost:{top}/nope/"), sshd.ssh)  # type: ignore[arg-type]
+    assert missing.files == [] and "cannot list" in missing.error and "nope" in missing.error
+    denied = list_remote(parse_remote(f"denied:{top}/"), sshd.ssh)  # type: ignore[arg-type]
+    assert denied.files == [] and "Permission denied" in denied.error
+    unsafe = list_remote(parse_remote("localhost:runs/*$(touch x).jsonl"), sshd.ssh)  # type: ignore[arg-type]
+    assert unsafe.files == [] and "may hold only" in unsafe.error
+
+
+async def test_watch_a_remote_directory_lists_and_opens_its_runs(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run list over ssh: files in the remote directory listed, one added later."""
+    from gradtop.ui.run_list_app import RunListApp
+    from tests.support import wait_until
+
+    monkeypatch.setenv(SSH_ENV, " ".join(sshd.ssh))
+    top = tmp_path / "runs"
+    top.mkdir()
+    (top / "one.jsonl").write_bytes(header_line("r1", N) + step_line("r1", 1, N))
+    app = RunListApp([f"localhost:{top}/"], tick=0.05, remote_rescan=0.2)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.list_screen
+        await wait_until(
+            pilot,
+            lambda: [(r.name, r.step) for r in screen.rows] == [("localhost:one", 1)],
+            "the remote file listed and read",
+            timeout=DEADLINE,
+        )
+        (top / "two.jsonl").write_bytes(header_line("r2", N) + step_line("r2", 1, N))
+        with (top / "one.jsonl").open("ab") as f:
+            f.write(step_line("r1", 2, N))
+        await wait_until(
+            pilot,
+            lambda: (
+                sorted((r.name, r.step) for r in screen.rows)
+                == [("localhost:one", 2), ("localhost:two", 1)]
+            ),
+            "a file added later and a step appended, over ssh",
+            timeout=DEADLINE,
+        )
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is not screen, "its dashboard", timeout=DEADLINE)
+        assert app.path == f"localhost:{top}/one.jsonl"

@@ -34,8 +34,8 @@ def test_globs_files_and_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert is_listing("r*.jsonl") and is_listing(str(tmp_path)) and not is_listing("r1.jsonl")
 
 
-def test_remote_files_pass_and_remote_listings_say_why() -> None:
+def test_remote_files_pass_and_remote_listings_are_left_to_ssh() -> None:
     found = expand(["gpu7:runs/a.jsonl", "gpu7:runs/*.jsonl", "me@gpu7:runs/"])
-    assert found.files == ["gpu7:runs/a.jsonl"]
-    assert len(found.errors) == 2
-    assert all("remote directory or glob cannot be listed" in e for e in found.errors)
+    assert found.files == ["gpu7:runs/a.jsonl"] and found.errors == []
+    assert found.remote_listings == ["gpu7:runs/*.jsonl", "me@gpu7:runs/"]
+    assert is_listing("me@gpu7:runs/") and not is_listing("gpu7:runs/a.jsonl")
