@@ -76,20 +76,32 @@ def file_label(path: str) -> str:
 
 
 def file_labels(paths: Sequence[str]) -> dict[str, str]:
-    """Short names that tell the files apart: each path below the directory they all
-    share, without ``.jsonl`` (``exp1/gradtop`` and ``exp2/gradtop``, not two "gradtop"),
-    and the host for ``host:path``."""
-    local = [p for p in paths if parse_remote(p) is None]
-    absolute = [os.path.abspath(p) for p in local]
-    top = os.path.commonpath([os.path.dirname(p) for p in absolute]) if absolute else ""
-    out: dict[str, str] = {}
+    """Short names that tell the files apart: each path below the directory its group
+    shares, without ``.jsonl`` (``exp1/gradtop`` and ``exp2/gradtop``, not two "gradtop").
+    A group is the local files, or one host's; the host is named (``gpu7:exp1``) only
+    when the list holds more than one group."""
+    groups: dict[str, list[str]] = {}
     for path in paths:
-        if parse_remote(path) is not None:
-            out[path] = file_label(path)
-            continue
-        rel = os.path.relpath(os.path.abspath(path), top) if top else os.path.basename(path)
-        out[path] = rel[: -len(".jsonl")] if rel.endswith(".jsonl") and len(rel) > 6 else rel
+        remote = parse_remote(path)
+        groups.setdefault(remote.host if remote is not None else "", []).append(path)
+    out: dict[str, str] = {}
+    for host, members in groups.items():
+        inner = [_inner(p) for p in members]
+        top = os.path.commonpath([os.path.dirname(p) for p in inner]) if inner else ""
+        for path, full in zip(members, inner, strict=True):
+            rel = os.path.relpath(full, top) if top else os.path.basename(full)
+            if rel.endswith(".jsonl") and len(rel) > 6:
+                rel = rel[: -len(".jsonl")]
+            out[path] = f"{host}:{rel}" if host and len(groups) > 1 else rel
     return out
+
+
+def _inner(path: str) -> str:
+    """The path on its own machine, absolute where it can be (a remote one as typed)."""
+    remote = parse_remote(path)
+    if remote is None:
+        return os.path.abspath(path)
+    return os.path.join("/~", remote.path) if not remote.path.startswith("/") else remote.path
 
 
 def worst_finding(findings: Sequence[Finding]) -> Finding | None:

@@ -315,9 +315,12 @@ def test_file_labels_tell_same_named_files_apart() -> None:
     assert file_labels(paths) == {
         "/r/exp1/gradtop.jsonl": "exp1/gradtop",
         "/r/exp2/gradtop.jsonl": "exp2/gradtop",
-        "box:/r/x.jsonl": "box:x",
+        "box:/r/x.jsonl": "box:x",  # two groups: the host is named
     }
     assert file_labels(["/r/only.jsonl"]) == {"/r/only.jsonl": "only"}
+    # One host only (watch box:runs/): the names are below its directory, no host.
+    remote = ["box:runs/a.jsonl", "box:runs/sub/b.jsonl"]
+    assert file_labels(remote) == {"box:runs/a.jsonl": "a", "box:runs/sub/b.jsonl": "sub/b"}
 
 
 # Snapshots: the list at 80x24 (columns dropped, step and loss kept) and 200x60.
