@@ -604,10 +604,7 @@ async def test_watch_a_remote_directory_lists_and_opens_its_runs(
             f.write(step_line("r1", 2, N))
         await wait_until(
             pilot,
-            lambda: (
-                sorted((r.name, r.step) for r in screen.rows)
-                == [("one", 2), ("two", 1)]
-            ),
+            lambda: sorted((r.name, r.step) for r in screen.rows) == [("one", 2), ("two", 1)],
             "a file added later and a step appended, over ssh",
             timeout=DEADLINE,
         )
