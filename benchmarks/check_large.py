@@ -15,10 +15,12 @@ header, one end record), so the file is the real Logger's lines, only longer.
 Measured on each file in the same run, page cache warm:
 
 - a plain ``orjson.loads`` loop over the lines (the baseline: parse only);
+- ``jq empty FILE`` in a child process, if ``jq`` is on PATH (parse only, no output; its
+  CPU time from ``os.wait4``);
 - the reader alone: ``FileReader`` reading to EOF in the reads ``check`` makes;
 - ``gradtop check --json FILE`` in-process, through the CLI function;
-- the same in a child process (``python -m gradtop check``): its CPU time and max RSS
-  from ``os.wait4``, so nothing of this process is counted.
+- the same in a child process: its CPU time from ``resource.getrusage`` and its peak
+  RSS as VmHWM, both read inside the child, so nothing of this process is counted.
 
 Wall-clock MB/s and CPU-time MB/s are both printed (on a shared machine CPU time is the
 steadier figure), with ratios to the baseline. The check's JSON output is hashed, so
@@ -164,6 +166,31 @@ def reader_only(path: Path) -> int:
                 return records
 
 
+def jq_child(path: Path) -> tuple[float, float, float | None] | None:
+    """``jq empty FILE`` (parse every line, print nothing): (wall s, CPU s, peak RSS MB),
+    or None without jq. CPU time comes from ``os.wait4`` of that child only. Its peak RSS
+    needs ``/usr/bin/time`` (None without it): the ``ru_maxrss`` of a child forked from
+    this process carries this process's high-water mark (hundreds of MB of torch)."""
+    jq = shutil.which("jq")
+    if jq is None:
+        return None
+    gnu_time = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+    argv = [jq, "empty", str(path)]
+    if gnu_time is not None:
+        argv = [gnu_time, "-f", "gradtop-jq-rss-kb %M", *argv]
+    wall = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - wall
+    if proc.returncode != 0:
+        raise SystemExit(f"jq exited {proc.returncode}: {err[-500:]!r}")
+    rss = re.search(rb"gradtop-jq-rss-kb (\d+)", err)
+    return wall, usage.ru_utime + usage.ru_stime, int(rss[1]) / 1024 if rss else None
+
+
 def check_in_process(path: Path) -> tuple[int, bytes]:
     """``gradtop check --json`` through the CLI function: (exit code, its stdout)."""
     out = io.StringIO()
@@ -237,6 +264,9 @@ def measure(path: Path, profile: bool) -> None:
     rows: list[tuple[str, float, float]] = []
     wall, cpu, lines = timed(lambda: plain_orjson(path))
     rows.append(("plain orjson.loads loop (baseline)", wall, cpu))
+    jq = jq_child(path)
+    if jq is not None:
+        rows.append(("jq empty (child process)", jq[0], jq[1]))
     wall, cpu, records = timed(lambda: reader_only(path))
     rows.append((f"FileReader.read({READ_BYTES >> 20} MiB) to EOF", wall, cpu))
     wall, cpu, (code, output) = timed(lambda: check_in_process(path))
@@ -244,13 +274,22 @@ def measure(path: Path, profile: bool) -> None:
     child = check_child(path)
     rows.append(("gradtop check --json, child process", child["wall"], child["cpu"]))
     base_wall, base_cpu = rows[0][1], rows[0][2]
+    reader_cpu = next(c for name, _, c in rows if name.startswith("FileReader"))
+    jq_cpu = jq[1] if jq is not None else None
     print(f"\n{path.name}: {mb:,.0f} MB, {lines:,} lines, {records:,} records")
-    print(f"{'':52} {'wall s':>8} {'MB/s':>7} {'x base':>7} {'CPU s':>8} {'MB/s':>7} {'x base':>7}")
+    print(
+        f"{'':52} {'wall s':>8} {'MB/s':>7} {'x base':>7} {'CPU s':>8} {'MB/s':>7} {'x base':>7}"
+        f" {'x reader':>8} {'x jq':>6}"
+    )
     for name, w, c in rows:
+        vs_jq = f"{c / jq_cpu:6.2f}" if jq_cpu else f"{'-':>6}"
         print(
             f"{name:52} {w:8.1f} {mb / w:7.0f} {w / base_wall:7.1f} "
-            f"{c:8.1f} {mb / c:7.0f} {c / base_cpu:7.1f}"
+            f"{c:8.1f} {mb / c:7.0f} {c / base_cpu:7.1f} {c / reader_cpu:8.2f} {vs_jq}"
         )
+    if jq is not None:
+        rss = f"{jq[2]:.0f} MB" if jq[2] is not None else "unknown (no /usr/bin/time)"
+        print(f"jq peak RSS {rss}")
     print(
         f"child process peak RSS (VmHWM) {child['hwm_mb']:.0f} MB, ru_maxrss "
         f"{child['ru_maxrss_mb']:.0f} MB; check exit {code}; "
@@ -275,6 +314,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="gradtop-check-large-", dir=args.dir))
     try:
         print(f"machine: {lscpu()}; Python {sys.version.split()[0]}; torch {torch.__version__}")
+        print(f"load average at start: {os.getloadavg()}")
         if args.base is not None:
             base = args.base
             print(f"Logger log given: {base}, {base.stat().st_size / 1e6:.1f} MB")
@@ -292,6 +332,7 @@ def main() -> None:
             size, steps = grow(base, path, int(gb * 1e9))
             print(f"\ngrown to {size / 1e9:.2f} GB ({size / 2**30:.2f} GiB), {steps:,} steps")
             measure(path, profile=args.profile == gb)
+            print(f"load average after: {os.getloadavg()}")
             path.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
