@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 
 from gradtop.reader.ssh_source import CONNECT_TIMEOUT, SSH_ENV, RemoteSpec, sh_path
-from gradtop.reader.targets import MAX_DEPTH, MAX_FILES
+from gradtop.reader.targets import MAX_DEPTH, MAX_FILES, natural
 
 LIST_TIMEOUT = CONNECT_TIMEOUT + 10  # seconds for one look, connection included
 SAFE_GLOB = re.compile(r"[A-Za-z0-9_./*?\[\]~+,=@%-]+")
@@ -27,7 +27,7 @@ SAFE_GLOB = re.compile(r"[A-Za-z0-9_./*?\[\]~+,=@%-]+")
 
 @dataclass(frozen=True)
 class Listed:
-    files: list[str]  # as ``host:path`` specs, sorted
+    files: list[str]  # as ``host:path`` specs, in natural order (exp2 before exp10)
     error: str = ""  # one line for the user ("" when the look worked)
 
 
@@ -75,7 +75,8 @@ def list_remote(remote: RemoteSpec, ssh: list[str] | None = None) -> Listed:
     if done.returncode != 0 and not found:
         why = _last_line(done.stderr) or f"ssh exited with {done.returncode}"
         return Listed([], f"{remote.text}: cannot list: {why}")
-    return Listed(sorted(f"{remote.host}:{p}" for p in found if p.endswith(".jsonl")))
+    files = [f"{remote.host}:{p}" for p in found if p.endswith(".jsonl")]
+    return Listed(sorted(files, key=natural))
 
 
 def _last_line(data: bytes) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -71,12 +72,17 @@ def expand(specs: Sequence[str]) -> Targets:
             for path in _jsonl_under(spec):
                 add(path)
         elif _has_glob(spec):
-            for path in sorted(glob.glob(spec, recursive=True)):
+            for path in sorted(glob.glob(spec, recursive=True), key=natural):
                 if not os.path.isdir(path):
                     add(path)
         else:
             add(spec)
     return Targets(files, errors, left_out, listings)
+
+
+def natural(name: str) -> list[int | str]:
+    """Sort key: ``exp2`` before ``exp10``, as a person numbers runs."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _has_glob(spec: str) -> bool:
@@ -89,8 +95,8 @@ def _jsonl_under(top: str) -> list[str]:
     for here, dirs, names in os.walk(top, onerror=lambda _e: None):
         if here.rstrip(os.sep).count(os.sep) - base >= MAX_DEPTH - 1:
             dirs.clear()  # deeper files are not listed
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [os.path.join(here, n) for n in sorted(names) if n.endswith(".jsonl")]
+        dirs[:] = sorted((d for d in dirs if not d.startswith(".")), key=natural)
+        found += [os.path.join(here, n) for n in sorted(names, key=natural) if n.endswith(".jsonl")]
         if len(found) > MAX_FILES:
             break
     return found

@@ -433,6 +433,7 @@ class GradtopApp(App[None]):
             )
             data = HeadlineInput(
                 path=self.path,
+                label=self.file_label(),
                 run=run,
                 run_pos=runs.index(run.run_id) + 1 if run is not None else 0,
                 run_count=len(runs),
@@ -592,6 +593,10 @@ class GradtopApp(App[None]):
             return
         pair = sorted((shown, other), key=lambda rid: ids.index(rid) if rid in ids else -1)
         self.push_screen(CompareScreen(self._compare_sides([(self.path, rid) for rid in pair])))
+
+    def file_label(self) -> str:
+        """The shown file's name in the header ("": its basename, the one-file case)."""
+        return ""
 
     def model_of(self, source: str) -> WatchModel:
         """The model of a followed file (here: the one file; a run list holds many)."""

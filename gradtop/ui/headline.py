@@ -57,6 +57,7 @@ class HeadlineInput:
     wakeup: str = ""  # "" (native) or "polling (nfs4 filesystem)"
     problem: str = ""  # worker or diagnosis failure to show
     logger_share: float | None = None  # RunHistory.logger_share(): None when not recorded
+    label: str = ""  # the file's name in a run list (``exp3/gradtop``); "": its basename
 
 
 def age_text(seconds: float | None) -> str:
@@ -100,7 +101,7 @@ def _file_label(path: str) -> str:
 
 def _status_parts(data: HeadlineInput) -> list[tuple[int, Fragment]]:
     """(priority, fragment) in screen order; a higher priority number is dropped first."""
-    name = ellipsize(safe_text(_file_label(data.path)), 32)
+    name = ellipsize(safe_text(data.label or _file_label(data.path)), 32)
     parts: list[tuple[int, Fragment]] = [(5, ("gradtop", "title")), (1, (name, "bold"))]
     reader, run = data.reader, data.run
     if reader is not None and reader.state == "waiting":

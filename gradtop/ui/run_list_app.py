@@ -169,6 +169,10 @@ class RunListApp(GradtopApp):
         every = LIST_FINDINGS_EVERY
         return FollowOptions(path, poll=poll, tick=self.tick, refresh_findings_every=every)
 
+    def file_label(self) -> str:
+        """As in the list: ten ``exp*/gradtop.jsonl`` must not all read "gradtop.jsonl"."""
+        return self._labels.get(self.path, "")
+
     def model_of(self, source: str) -> WatchModel:
         return self.model if source == self.path else self.files[source].model
 

@@ -25,6 +25,14 @@ def test_a_directory_lists_its_logs_down_to_two_levels(tmp_path: Path) -> None:
     assert found.errors == [] and found.left_out == 0
 
 
+def test_numbered_runs_come_in_a_persons_order(tmp_path: Path) -> None:
+    _touch(tmp_path, "exp10/g.jsonl", "exp2/g.jsonl", "exp1/g.jsonl", "run10.jsonl", "run9.jsonl")
+    rel = [str(Path(p).relative_to(tmp_path)) for p in expand([str(tmp_path)]).files]
+    assert rel == ["run9.jsonl", "run10.jsonl", "exp1/g.jsonl", "exp2/g.jsonl", "exp10/g.jsonl"]
+    globbed = expand([str(tmp_path / "exp*" / "g.jsonl")]).files
+    assert [Path(p).parent.name for p in globbed] == ["exp1", "exp2", "exp10"]
+
+
 def test_globs_files_and_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _touch(tmp_path, "r1.jsonl", "r2.jsonl", "r2.txt")
     monkeypatch.chdir(tmp_path)

@@ -159,7 +159,7 @@ async def test_enter_opens_the_runs_dashboard_and_esc_comes_back(tmp_path: Path)
         run = app.current_run()
         assert run is not None and run.run_id == row.run_id
         await pilot.pause()
-        assert "e_two.jsonl" in str(app.header.render())
+        assert "e_two" in str(app.header.render())  # the file's name as in the list
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.list_screen, "back to the list")
         assert screen.options.highlighted == target  # where the user left it
@@ -175,6 +175,15 @@ async def test_enter_opens_the_runs_dashboard_and_esc_comes_back(tmp_path: Path)
         assert app.filter_text == "" and app.screen is not app.list_screen
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.list_screen, "list after filter")
+        # A file in a subdirectory: the header names it as the list does.
+        screen.options.highlighted = next(
+            i for i, r in enumerate(screen.rows) if r.name == "sub/i_exploding"
+        )
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is not app.list_screen, "its dashboard")
+        app.redraw(full=True)
+        await pilot.pause()
+        assert "sub/i_exploding" in str(app.header.render())
 
 
 async def test_runs_that_appear_later_are_added_and_grow(tmp_path: Path) -> None:
