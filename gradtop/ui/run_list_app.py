@@ -137,7 +137,10 @@ class RunListApp(GradtopApp):
                 listed = list_remote(remote)
                 if self._stop.is_set():
                     return
-                self.call_from_thread(self._listed, spec, listed)
+                try:
+                    self.call_from_thread(self._listed, spec, listed)
+                except RuntimeError:  # the app closed meanwhile: nothing to tell
+                    return
             self._stop.wait(self.remote_rescan)
 
     def _listed(self, spec: str, listed: Listed) -> None:
