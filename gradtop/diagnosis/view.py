@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -289,6 +289,35 @@ class View:
 
     def stat(self, name: str) -> np.ndarray | None:
         return self.stats.get(name)
+
+    def upto(self, row: int) -> View:
+        """This view as an evaluation ending at window row ``row`` would have seen it.
+
+        Rules are causal and the unseen rows keep their look-back margin, so a rule run on
+        it says what a viewer evaluating at that row would have been told.
+        """
+
+        def cut(a: np.ndarray) -> np.ndarray:
+            return a[: row + 1] if a.ndim and a.shape[0] == self.n else a
+
+        return replace(
+            self,
+            steps=cut(self.steps),
+            new_from=min(self.new_from, row + 1),
+            grad=cut(self.grad),
+            grad_missing=cut(self.grad_missing),
+            stats={name: cut(a) for name, a in self.stats.items()},
+            loss=cut(self.loss),
+            loss_known=cut(self.loss_known),
+            lr=cut(self.lr),
+            total=cut(self.total),
+            scale=cut(self.scale),
+            step_norm=cut(self.step_norm),
+            stale=cut(self.stale),
+            detail=cut(self.detail),
+            missing={name: cut(a) for name, a in self.missing.items()},
+            cache={},
+        )
 
     def cached(self, key: str, make: Callable[[], Any]) -> Any:
         """Share a derived series between rules within one evaluation."""

@@ -243,4 +243,51 @@ def test_any_feeding_cadence_gives_the_same_findings(chunks: list[int], spike_at
         if end > s:
             d.update(feed(h, head, range(s, end), grad=grad, update=update))
         s = end
-    assert _summary(d.update(h.runs["run"], force=True)) == _summary(once)
+    fed = d.update(h.runs["run"], force=True)
+    assert _summary(fed) == _summary(once)
+    # and in the same order: cleared ones newest first by step, not by when a replay saw them
+    assert [(f.kind, f.first_step) for f in fed] == [(f.kind, f.first_step) for f in once]
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["row_by_row", "one_replay"])
+def test_each_episode_keeps_the_words_of_its_own_rows(live: bool) -> None:
+    """Two spikes far enough apart to be two findings: each one's title names its own
+    step and ratio, whether the rows came one at a time or in one replay (where the rule's
+    words describe only the newest spike of the window)."""
+    head = header(mlp_specs(DEPTH))
+    spikes = {120: 40.0, 200: 400.0}
+
+    def grad(s: int) -> np.ndarray:
+        return _profile(1.0) * spikes.get(s, 1.0)
+
+    def update(s: int) -> float:
+        return 1e-3
+
+    h, d = History(), Diagnoser()
+    if live:
+        for s in range(1, 241):
+            d.update(feed(h, head, range(s, s + 1), grad=grad, update=update))
+    else:
+        feed(h, head, range(1, 241), grad=grad, update=update)
+    found = sorted(
+        (f for f in d.update(h.runs["run"], force=True) if f.kind == "grad_spike"),
+        key=lambda f: f.first_step,
+    )
+    assert [(f.first_step, f.last_step) for f in found] == [(120, 120), (200, 200)]
+    first, second = found
+    assert first.cleared_step is not None and not first.active
+    assert first.title.startswith("Gradient spike at step 120: ")
+    assert second.title.startswith("Gradient spike at step 200: ")
+    ratio = {f.first_step: f.evidence[0].value for f in found}
+    assert ratio[200] > 5 * ratio[120]  # 400x against 40x the usual norm
+
+
+def test_the_bulk_cadence_leaves_every_rule_its_look_back() -> None:
+    """Rows replayed in one update keep the longest look-back of a rule inside the window
+    (what makes the bulk cadence report what an update per row would)."""
+    from gradtop.diagnosis.diagnoser import REPLAY_EVERY
+    from gradtop.diagnosis.view import param_margin
+
+    th = Thresholds()
+    look_back = max(th.spike_window, th.plateau_window, th.lr_window, param_margin(th))
+    assert REPLAY_EVERY + look_back <= th.window
