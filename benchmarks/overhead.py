@@ -11,9 +11,10 @@ Methods (each only when its package is installed):
   gradtop-all   gradtop.Logger(detail_every=1): every statistic on every step
   gradtop-noupd gradtop.Logger(update_ratio=False), every step
   gradtop-torch, gradtop-all-torch
-                as gradtop and gradtop-all with the one-pass CPU kernel turned off
-                (the torch path, what an install without numba runs): the kernel's
-                gain measured within one run, interleaved (opt in with --only)
+                as gradtop and gradtop-all with the one-pass CPU kernels turned off
+                (statistics, update snapshot and diff: the torch path, what an
+                install without numba runs): the kernels' gain measured within one
+                run, interleaved (opt in with --only)
   naive         for each parameter: p.grad.norm().item(), one JSON line per step
   tensorboard   SummaryWriter.add_histogram of every gradient, every step
   wandb         wandb.watch(model, log="gradients", log_freq=1), offline
@@ -165,6 +166,8 @@ class Gradtop(Method):
         self.log = gradtop.Logger(path, model, optimizer=opt, **self.kwargs)
         if not self.cpu_kernel:
             self.log._engine.cpu_kernel = False
+            if self.log._tracker is not None:
+                self.log._tracker.cpu_kernel = False
 
     def after_backward(self, step: int, loss: torch.Tensor) -> None:
         self.log.log(loss)

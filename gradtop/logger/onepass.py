@@ -30,6 +30,11 @@ _KERNELS = {
     torch.float64: ("stats_f64", np.uint64, np.float64),
 }
 DTYPES = frozenset(_KERNELS)
+# dtype -> (copy + sum of squares, sum of squares of a difference): the update ratio's.
+_PAIR_KERNELS = {
+    torch.float32: ("copy_sumsq_f32", "diff_sumsq_f32"),
+    torch.float64: ("copy_sumsq_f64", "diff_sumsq_f64"),
+}
 
 
 @dataclass(slots=True)
@@ -126,3 +131,41 @@ def _is_dense(g: Tensor) -> bool:
     if g.dim() == 5:
         return g.is_contiguous(memory_format=torch.channels_last_3d)
     return False
+
+
+def copy_sumsq(src: list[Tensor], dst: list[Tensor]) -> Tensor | None:
+    """Copy each ``src`` tensor into its ``dst`` and return ||src||² per tensor (float64).
+
+    The update ratio's snapshot and the weight norms in one read of the weights (torch
+    needs a copy and then a dot). None where the kernels do not apply: the caller's
+    torch path then does both.
+    """
+    return _pairwise(src, dst, 0)
+
+
+def diff_sumsq(before: list[Tensor], after: list[Tensor]) -> Tensor | None:
+    """||before - after||² per tensor pair (float64), reading both once and writing
+    nothing (torch subtracts into a buffer, then reads it again). None as above."""
+    return _pairwise(before, after, 1)
+
+
+def _pairwise(a: list[Tensor], b: list[Tensor], which: int) -> Tensor | None:
+    kernels = load()
+    names = _PAIR_KERNELS.get(a[0].dtype) if a else None
+    if kernels is None or names is None:
+        return None
+    dtype, strided = a[0].dtype, torch.strided
+    for x, y in zip(a, b, strict=True):
+        for t in (x, y):  # one contiguous block each, on the host, of the same dtype
+            if t.layout is not strided or not t.is_cpu or t.dtype != dtype:
+                return None
+            if not t.is_contiguous():
+                return None
+        if x.numel() != y.numel():
+            return None
+    a_ptrs = np.array([t.data_ptr() for t in a], dtype=np.int64)
+    b_ptrs = np.array([t.data_ptr() for t in b], dtype=np.int64)
+    lens = np.array([t.numel() for t in a], dtype=np.int64)
+    sumsq = np.empty(len(a), dtype=np.float64)
+    getattr(kernels, names[which])(a_ptrs, b_ptrs, lens, sumsq)
+    return torch.from_numpy(sumsq)

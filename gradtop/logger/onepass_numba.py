@@ -133,3 +133,51 @@ def stats_f64(ptrs, lens, sumsq, absmax, zeros, count_zeros):  # type: ignore[no
         if m >= _INF64 or not s < np.inf:
             bad += 1
     return bad
+
+
+_PAIR_SIG = "void(int64[::1], int64[::1], int64[::1], float64[::1])"
+
+
+def _copy_sumsq(dtype: type) -> Any:
+    """``dst[t] = src[t]`` and ``sumsq[t] = ||src[t]||²`` (float64) in one read of src."""
+
+    @_jit(_PAIR_SIG)
+    def kernel(src, dst, lens, sumsq):  # type: ignore[no-untyped-def]
+        for t in range(src.shape[0]):
+            n = lens[t]
+            a = numba.carray(_address(src[t]), n, dtype)
+            b = numba.carray(_address(dst[t]), n, dtype)
+            s = 0.0
+            for i in range(n):
+                x = a[i]
+                b[i] = x
+                y = np.float64(x)
+                s += y * y
+            sumsq[t] = s
+
+    return kernel
+
+
+def _diff_sumsq(dtype: type) -> Any:
+    """``sumsq[t] = ||a[t] - b[t]||²``, the difference taken in float64 (exact for fp32
+    entries), reading both once and writing nothing."""
+
+    @_jit(_PAIR_SIG)
+    def kernel(a_ptrs, b_ptrs, lens, sumsq):  # type: ignore[no-untyped-def]
+        for t in range(a_ptrs.shape[0]):
+            n = lens[t]
+            a = numba.carray(_address(a_ptrs[t]), n, dtype)
+            b = numba.carray(_address(b_ptrs[t]), n, dtype)
+            s = 0.0
+            for i in range(n):
+                d = np.float64(a[i]) - np.float64(b[i])
+                s += d * d
+            sumsq[t] = s
+
+    return kernel
+
+
+copy_sumsq_f32 = _copy_sumsq(np.float32)
+copy_sumsq_f64 = _copy_sumsq(np.float64)
+diff_sumsq_f32 = _diff_sumsq(np.float32)
+diff_sumsq_f64 = _diff_sumsq(np.float64)

@@ -91,10 +91,13 @@ def cpu_sumsq(t: Tensor, acc: torch.dtype) -> Tensor:
     return torch.linalg.vector_norm(t, 2.0, dtype=acc).square()
 
 
-def cpu_sumsq_row(squares: list[Tensor], tensors: list[Tensor], dtype: torch.dtype) -> Tensor:
-    """Stack :func:`cpu_sumsq` results as ``dtype``; a non-finite one is redone in
-    float64 from its tensor (reading a CPU value costs no device synchronisation)."""
-    row = torch.stack(squares).to(dtype)
+def cpu_sumsq_row(
+    squares: list[Tensor] | Tensor, tensors: list[Tensor], dtype: torch.dtype
+) -> Tensor:
+    """Stack :func:`cpu_sumsq` results (or take a row of them) as ``dtype``; a non-finite
+    one is redone in float64 from its tensor (reading a CPU value costs no device
+    synchronisation)."""
+    row = (squares if isinstance(squares, Tensor) else torch.stack(squares)).to(dtype)
     if not bool(torch.isfinite(row).all()):
         for j in (~torch.isfinite(row)).nonzero().flatten().tolist():
             row[j] = torch.linalg.vector_norm(tensors[j], 2.0, dtype=torch.float64).square()

@@ -5,8 +5,9 @@ and for Adam the update is not ``lr * g``. So the parameters are snapshotted rig
 before the step and diffed right after it. Memory cost: one persistent copy of the
 parameters the optimizer owns, on their own device, allocated on first use. Work is
 only done on detail steps (``Logger(detail_every=...)``): the hooks return at once
-otherwise. On CPU each tensor is copied, measured and diffed one at a time so that it is
-read from cache, not memory.
+otherwise. On CPU the one-pass kernels (gradtop.logger.onepass, with numba) copy and
+measure each weight in one read and diff it read-only; without them each tensor is
+copied, measured and diffed one at a time so that it is read from cache, not memory.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from gradtop.logger import onepass
 from gradtop.logger.parallel import local
 from gradtop.logger.reductions import cpu_sumsq, cpu_sumsq_row
 
@@ -53,6 +55,9 @@ class UpdateTracker:
                 inverse[j] = col
             self._perm = torch.tensor(inverse, dtype=torch.long, device=device)
         self.taken = False
+        # CPU fp32/fp64: the one-pass kernels where numba provides them (onepass); False
+        # keeps the torch path (the tests compare both; the benchmark measures both).
+        self.cpu_kernel = True
 
     def __bool__(self) -> bool:
         return bool(self.params)
@@ -71,11 +76,13 @@ class UpdateTracker:
             snap = [self._snap[j] for j in idx]
             params = self._locals(idx)
             acc = torch.float64 if dtype == torch.float64 else torch.float32
-            if device.type == "cpu":  # one tensor at a time: the norm reads it from cache
-                squares = []
-                for s, p in zip(snap, params, strict=True):
-                    s.copy_(p)
-                    squares.append(cpu_sumsq(s, acc))
+            if device.type == "cpu":
+                squares = onepass.copy_sumsq(params, snap) if self.cpu_kernel else None
+                if squares is None:  # one tensor at a time: the norm reads it from cache
+                    squares = []
+                    for s, p in zip(snap, params, strict=True):
+                        s.copy_(p)
+                        squares.append(cpu_sumsq(s, acc))
                 row = cpu_sumsq_row(squares, snap, self.dtype)
                 rows.append(row if device == self.device else row.to(self.device))
                 continue
@@ -96,11 +103,15 @@ class UpdateTracker:
             params = self._locals(idx)
             acc = torch.float64 if dtype == torch.float64 else torch.float32
             if device.type == "cpu":
-                squares = []
-                for s, p in zip(snap, params, strict=True):
-                    s.sub_(p)  # reuse the buffer: it is refilled at the next snapshot
-                    squares.append(cpu_sumsq(s, acc))
-                row = cpu_sumsq_row(squares, snap, self.dtype)
+                squares = onepass.diff_sumsq(snap, params) if self.cpu_kernel else None
+                if squares is None:
+                    squares = []
+                    for s, p in zip(snap, params, strict=True):
+                        s.sub_(p)  # reuse the buffer: it is refilled at the next snapshot
+                        squares.append(cpu_sumsq(s, acc))
+                    row = cpu_sumsq_row(squares, snap, self.dtype)
+                else:  # an Inf here is a real overflow of the difference: kept as it is
+                    row = squares.to(self.dtype)
                 rows.append(row if device == self.device else row.to(self.device))
                 continue
             torch._foreach_sub_(snap, params)

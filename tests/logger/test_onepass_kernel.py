@@ -312,3 +312,84 @@ def test_environment_switch_turns_the_kernel_off(tmp_path: Path) -> None:
     want = naive_stats(model)
     assert_close(step.stats["grad_norm"], want["grad_norm"], rel=1e-5)
     assert step.stats["grad_max"] == want["grad_max"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["fp32", "fp64"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_the_update_snapshot_and_diff_match_the_torch_path_and_float64(
+    name: str, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The update tracker's kernels (copy + ||w||² in one read, ||Δw||² read-only) against
+    its torch path and a float64 reference, over a real AdamW step of each model."""
+    from gradtop.logger.update import UpdateTracker
+
+    make, loss = MODELS[name]
+    used: list[str] = []
+    for fn in ("copy_sumsq", "diff_sumsq"):
+        real = getattr(onepass, fn)
+
+        def spy(a: list, b: list, _real: Callable = real, _fn: str = fn) -> torch.Tensor | None:
+            out = _real(a, b)
+            used.append(_fn if out is not None else f"{_fn}: declined")
+            return out
+
+        monkeypatch.setattr(onepass, fn, spy)
+    rows = {}
+    for kernel in (True, False):
+        torch.manual_seed(0)
+        model = make().to(dtype)
+        params = list(model.parameters())
+        opt = torch.optim.AdamW(params, lr=1e-2)
+        tracker = UpdateTracker(params, [True] * len(params), torch.device("cpu"), torch.float64)
+        tracker.cpu_kernel = kernel
+        torch.set_default_dtype(dtype)
+        try:
+            loss(model).backward()
+        finally:
+            torch.set_default_dtype(torch.float32)
+        before = [p.detach().clone() for p in params]
+        weight = tracker.snapshot()
+        assert all(torch.equal(s, b) for s, b in zip(tracker._snap, before, strict=True))
+        opt.step()
+        delta = tracker.delta_sumsq()
+        rows[kernel] = (weight, delta)
+        want_w = [float(b.double().square().sum()) for b in before]
+        want_d = [
+            float((p.detach().double() - b.double()).square().sum())
+            for p, b in zip(params, before, strict=True)
+        ]
+        assert_close(weight.tolist(), want_w, rel=1e-6, what=f"{name} kernel={kernel} ||w||²")
+        assert_close(delta.tolist(), want_d, rel=1e-5, what=f"{name} kernel={kernel} ||Δw||²")
+    assert used == ["copy_sumsq", "diff_sumsq"], "the kernel path did not run (or ran twice)"
+    assert_close(rows[True][1].tolist(), rows[False][1].tolist(), rel=1e-5, what=name)
+
+
+def test_the_update_kernels_decline_what_they_cannot_read() -> None:
+    """A strided weight (a transposed view), mixed dtypes or fp16: None, the torch path."""
+    a = torch.randn(6, 4)
+    strided = torch.randn(4, 6).t()
+    assert onepass.copy_sumsq([strided], [torch.empty_like(strided)]) is None
+    assert onepass.diff_sumsq([a, a.double()], [a, a.double()]) is None
+    half = a.half()
+    assert onepass.diff_sumsq([half], [half]) is None
+    assert onepass.copy_sumsq([], []) is None
+
+
+def test_a_strided_weight_still_gets_its_update_ratio(tmp_path: Path) -> None:
+    """A parameter stored transposed (as some checkpoints load): the torch path measures it."""
+    torch.manual_seed(0)
+    model = _mlp()
+    model[2].weight = nn.Parameter(torch.randn(64, 64).t())
+    assert not model[2].weight.is_contiguous()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "run.jsonl"
+    with gradtop.Logger(path, model, optimizer=opt, detail_every=1) as log:
+        names = [p.name for p in log.header.params]
+        named = dict(model.named_parameters())
+        _vectors(model).backward()
+        before = {n: named[n].detach().clone() for n in names}
+        log.log(1.0)
+        opt.step()
+    want = [float((named[n].detach() - before[n]).norm() / before[n].norm()) for n in names]
+    (step,) = steps(read_records(path))
+    assert_close(step.stats["update_ratio"], want, rel=1e-5, what="update_ratio")
