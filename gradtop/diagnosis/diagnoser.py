@@ -78,8 +78,11 @@ class _RunState:
 def _reworded(finding: Finding, rule: Rule, view: View) -> Finding:
     """``finding`` with the words ``rule`` gives at the last row of ``view``."""
     sig = next((s for s in rule(view) if s.kind == finding.kind and s.title), None)
-    if sig is None:
-        return finding
+    return finding if sig is None else _with_words(finding, sig)
+
+
+def _with_words(finding: Finding, sig: Signal) -> Finding:
+    """``finding`` described as ``sig`` describes the newest row it flagged."""
     return replace(
         finding,
         title=sig.title,
@@ -198,15 +201,7 @@ class Diagnoser:
         if act is not None:
             act.settled()
         if act is not None and sig.title:
-            act.finding = replace(
-                act.finding,
-                title=sig.title,
-                params=sig.params,
-                evidence=sig.evidence,
-                explanation=sig.explanation,
-                fixes=sig.fixes,
-                extra={**act.finding.extra, **sig.extra},
-            )
+            act.finding = _with_words(act.finding, sig)
         return misworded
 
     @staticmethod
