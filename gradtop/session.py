@@ -10,7 +10,7 @@ Sources: records are fed under a source id (a path today). Each source has its o
 History, so several files, or several runs of one file, can be held and compared at once.
 
 Cadence, in one unit (logged steps): while records are fed, a run is re-diagnosed every
-``diagnose_every`` new logged steps (``REPLAY_EVERY``, well inside the Diagnoser's window,
+``diagnose_every`` new logged steps (``REPLAY_EVERY``, inside the Diagnoser's window,
 so its replay sees every row and the step a finding is reported at does not depend on
 batch sizes). A consumer about to report or draw asks for up-to-date findings
 (``findings`` or ``refresh``), which diagnoses whatever grew since. How often it draws
@@ -164,6 +164,7 @@ class _Run:
 
     clock: RunClock = field(default_factory=RunClock)
     diagnoser: DiagnoserLike | None = None
+    every: int = DIAGNOSE_EVERY  # logged steps between diagnoses while feeding
     findings: list[Finding] | None = None  # as of the last diagnosis (None: none yet)
     diagnosed_steps: int = 0  # the run's logged steps at its last diagnosis
     due: bool = False  # took records since its last diagnosis
@@ -243,7 +244,7 @@ class Session:
             if run is not before:
                 # A new run, or a new run under an old id: its pace, findings and
                 # Diagnoser start afresh.
-                states[rid] = _Run()
+                states[rid] = self._new_run()
                 events.append(RunEvent(source, rid, STARTED if before is None else RESTARTED))
                 for gone in [r for r in states if r not in runs]:  # evicted by the new run
                     del states[gone]
@@ -252,12 +253,12 @@ class Session:
                 events.append(RunEvent(source, rid, CONTINUED))
             state = states.get(rid)
             if state is None:  # a run fed into this History behind the session's back
-                state = states[rid] = _Run()
+                state = states[rid] = self._new_run()
             state.due = True
             touched.add(rid)
             if isinstance(record, Step):
                 state.clock.add(record.time, record.step)
-                if run.steps - state.diagnosed_steps >= self.diagnose_every:
+                if run.steps - state.diagnosed_steps >= state.every:
                     self._diagnose(run, state)
             elif isinstance(record, End):
                 events.append(RunEvent(source, rid, ENDED))
@@ -287,7 +288,9 @@ class Session:
         run = held.history.runs.get(run_id) if held is not None else None
         if held is None or run is None:
             return []
-        state = held.runs.setdefault(run_id, _Run(due=True))
+        state = held.runs.get(run_id)
+        if state is None:
+            state = held.runs[run_id] = self._new_run(due=True)
         if state.due:
             self._diagnose(run, state)
         return list(state.findings or [])
@@ -307,13 +310,21 @@ class Session:
                 for rid, state in list(held.runs.items()):
                     yield src, rid, state
 
+    def _new_run(self, due: bool = False) -> _Run:
+        """A run's state, with its Diagnoser: a Diagnoser whose thresholds need a shorter
+        replay than ``diagnose_every`` (a smaller ``window``) says so (``replay_every``)."""
+        diagnoser = self._make_diagnoser() if self._make_diagnoser is not None else None
+        every = self.diagnose_every
+        most = getattr(diagnoser, "replay_every", None)
+        if isinstance(most, int):
+            every = max(1, min(every, most))
+        return _Run(diagnoser=diagnoser, every=every, due=due)
+
     def _diagnose(self, run: RunHistory, state: _Run) -> None:
         state.diagnosed_steps = run.steps
         state.due = False
-        if self._make_diagnoser is None:
-            return
         if state.diagnoser is None:
-            state.diagnoser = self._make_diagnoser()
+            return
         try:
             state.findings = list(state.diagnoser.update(run, force=True))
             self.diagnosis_error = ""

@@ -9,7 +9,8 @@ clearly healthy rows (hysteresis: no flicker). Cleared findings are kept, with
 
 Because rules are causal (a row's level depends only on earlier rows) and the replay
 walks every new row, the reported steps do not depend on how often ``update`` is
-called, as long as it is called at least once per ``Thresholds.window`` logged steps.
+called, as long as it is called at least once per ``replay_every`` logged steps (the
+window less the rules' longest look-back: 128 at the defaults).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from gradtop.diagnosis.kinds import KINDS
 from gradtop.diagnosis.rules import RULES, Rule
 from gradtop.diagnosis.signals import INFO, OFF, Signal, last_on, severity_of
 from gradtop.diagnosis.thresholds import Thresholds
-from gradtop.diagnosis.view import Memory, Roles, View, build_view, roles_for
+from gradtop.diagnosis.view import Memory, Roles, View, build_view, look_back, roles_for
 from gradtop.history import RunHistory
 from gradtop.records import Header
 
@@ -76,9 +77,16 @@ class _RunState:
 
 
 def _reworded(finding: Finding, rule: Rule, view: View) -> Finding:
-    """``finding`` with the words ``rule`` gives at the last row of ``view``."""
+    """``finding`` with the words ``rule`` gives at the last row of ``view``, if they
+    describe a row of this finding's own span (a rule that reads the whole window may
+    describe another row of the cut window; then the finding keeps its words)."""
     sig = next((s for s in rule(view) if s.kind == finding.kind and s.title), None)
-    return finding if sig is None else _with_words(finding, sig)
+    at = None if sig is None else last_on(sig.level)
+    if sig is None or at is None:
+        return finding
+    if not finding.first_step <= int(view.steps[at]) <= finding.last_step:
+        return finding
+    return _with_words(finding, sig)
 
 
 def _with_words(finding: Finding, sig: Signal) -> Finding:
@@ -104,6 +112,13 @@ class Diagnoser:
     def __init__(self, thresholds: Thresholds | None = None) -> None:
         self.thresholds = thresholds or Thresholds()
         self._runs: dict[str, _RunState] = {}
+
+    @property
+    def replay_every(self) -> int:
+        """The most new logged steps one update may replay and still give each row the
+        level an update per row would: ``REPLAY_EVERY``, or less for a short ``window``."""
+        th = self.thresholds
+        return max(1, min(REPLAY_EVERY, th.window - look_back(th)))
 
     def update(self, run: RunHistory, *, force: bool = False) -> list[Finding]:
         """All findings for this run, active first, then by severity (critical first),
@@ -166,7 +181,9 @@ class Diagnoser:
         """Replay the unseen rows of ``sig``; the (index in ``state.cleared``, window row)
         of each finding that was flagged and then cleared in them before the row that
         ``sig``'s words describe (its newest flagged row, maybe another episode of the
-        kind): such a finding needs the words of its own last flagged row."""
+        kind): such a finding needs the words of its own last flagged row. A finding
+        cleared after being flagged at that very row takes ``sig``'s words, whichever
+        replay raised it."""
         clear = sig.clear_steps if sig.clear_steps is not None else self.thresholds.clear_steps
         act = state.active.get(sig.kind)
         end = len(sig.level)
@@ -193,9 +210,12 @@ class Diagnoser:
             elif lvl == OFF:
                 act.off_run += 1
                 if act.off_run >= clear:
+                    done = act.settled()
                     if flagged is not None and flagged != words_row:
                         misworded.append((len(state.cleared), flagged))
-                    state.cleared.append(replace(act.settled(), cleared_step=step))
+                    elif flagged is not None and sig.title:  # its last row is sig's row
+                        done = _with_words(done, sig)
+                    state.cleared.append(replace(done, cleared_step=step))
                     del state.active[sig.kind]
                     act, flagged = None, None
         if act is not None:

@@ -373,6 +373,13 @@ def param_margin(th: Thresholds) -> int:
     )
 
 
+def look_back(th: Thresholds) -> int:
+    """Rows before an unseen row that the rules read to give it its level (the longest
+    of their windows): a replay keeps every row's level as an update per row would give
+    it while ``window`` - this rows or fewer are new."""
+    return max(th.spike_window, th.plateau_window, th.lr_window, param_margin(th))
+
+
 def _suffix(table: Table, n: int, rows: int, missing: bool = False) -> np.ndarray:
     """The newest ``rows`` of ``table`` placed at the end of an ``n``-row array.
 

@@ -100,9 +100,8 @@ def measure(grads: list[Tensor], count_zeros: bool) -> OnePass | None:
         return None
     name, bits, floats = spec
     dense: list[Tensor] = []
-    strided = torch.strided
     for g in grads:
-        if g.layout is not strided or not g.is_cpu:  # the kernel reads host memory
+        if not _host_memory(g):
             return None
         dense.append(g if g.is_contiguous() or _is_dense(g) else g.contiguous())
     n = len(dense)
@@ -121,6 +120,16 @@ def measure(grads: list[Tensor], count_zeros: bool) -> OnePass | None:
         nonzero=nonzero,
         suspects=int(suspects),
     )
+
+
+def _host_memory(t: Tensor) -> bool:
+    """Whether the kernels may read ``t`` by address: a plain strided CPU tensor. A tensor
+    subclass (a wrapper such as DTensor, or one with no storage of its own, whose
+    ``data_ptr()`` is 0) takes the torch path, which dispatches through it."""
+    return type(t) in _PLAIN and t.layout is torch.strided and t.is_cpu
+
+
+_PLAIN = (Tensor, torch.nn.Parameter)
 
 
 def _is_dense(g: Tensor) -> bool:
@@ -154,12 +163,10 @@ def _pairwise(a: list[Tensor], b: list[Tensor], which: int) -> Tensor | None:
     names = _PAIR_KERNELS.get(a[0].dtype) if a else None
     if kernels is None or names is None:
         return None
-    dtype, strided = a[0].dtype, torch.strided
+    dtype = a[0].dtype
     for x, y in zip(a, b, strict=True):
         for t in (x, y):  # one contiguous block each, on the host, of the same dtype
-            if t.layout is not strided or not t.is_cpu or t.dtype != dtype:
-                return None
-            if not t.is_contiguous():
+            if not _host_memory(t) or t.dtype != dtype or not t.is_contiguous():
                 return None
         if x.numel() != y.numel():
             return None

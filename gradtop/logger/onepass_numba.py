@@ -160,7 +160,8 @@ def _copy_sumsq(dtype: type) -> Any:
 
 def _diff_sumsq(dtype: type) -> Any:
     """``sumsq[t] = ||a[t] - b[t]||²``, the difference taken in float64 (exact for fp32
-    entries), reading both once and writing nothing."""
+    entries within a factor 2**29 of each other, as a weight before and after one step
+    are), reading both once and writing nothing."""
 
     @_jit(_PAIR_SIG)
     def kernel(a_ptrs, b_ptrs, lens, sumsq):  # type: ignore[no-untyped-def]

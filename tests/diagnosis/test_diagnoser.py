@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gradtop.check import Check, read_all
 from gradtop.diagnosis import CATALOGUE, Diagnoser, Finding, Severity, Thresholds
 from gradtop.diagnosis.fixes import fixes_for
 from gradtop.diagnosis.view import roles_for
 from gradtop.history import History, RunHistory
 from gradtop.records import Step
-from tests.diagnosis.synth import diagnose, feed, header, kinds, mlp_specs, per_layer
+from tests.diagnosis.synth import (
+    diagnose,
+    feed,
+    header,
+    kinds,
+    mlp_specs,
+    per_layer,
+    write_jsonl,
+)
 
 DEPTH = 6
 
@@ -291,3 +301,103 @@ def test_the_bulk_cadence_leaves_every_rule_its_look_back() -> None:
     th = Thresholds()
     look_back = max(th.spike_window, th.plateau_window, th.lr_window, param_margin(th))
     assert REPLAY_EVERY + look_back <= th.window
+
+
+def _words(findings: list[Finding], kind: str) -> list[tuple[object, ...]]:
+    return [
+        (f.first_step, f.last_step, f.cleared_step, f.title, f.params, f.evidence, f.extra)
+        for f in findings
+        if f.kind == kind
+    ]
+
+
+_SPLITS = {
+    "one_replay": [range(1, 241)],
+    "replays_at_125": [range(1, 126), range(126, 241)],
+    "replays_of_100": [range(1, 101), range(101, 201), range(201, 241)],
+}
+
+
+@pytest.mark.parametrize("split", list(_SPLITS))
+@pytest.mark.parametrize(
+    ("spikes", "episodes"),
+    [
+        ({120: 40.0, 200: 400.0}, 2),
+        ({120: 40.0, 130: 400.0}, 1),  # the second spike comes before the first clears
+        ({60: 40.0, 120: 30.0, 200: 400.0}, 3),
+    ],
+    ids=["two_episodes", "one_episode_two_spikes", "three_episodes"],
+)
+def test_every_episode_is_worded_as_an_update_per_row_words_it(
+    spikes: dict[int, float], episodes: int, split: str
+) -> None:
+    """Whether a finding starts, is flagged again or clears inside one replay or across
+    two, it ends with the words an update per row gives it (its own last flagged row)."""
+    head = header(mlp_specs(DEPTH))
+
+    def grad(s: int) -> np.ndarray:
+        return _profile(1.0) * spikes.get(s, 1.0)
+
+    def run(chunks: list[range]) -> list[tuple[object, ...]]:
+        h, d = History(), Diagnoser()
+        for rows in chunks:
+            d.update(feed(h, head, rows, grad=grad), force=True)
+        return _words(d.update(h.runs["run"], force=True), "grad_spike")
+
+    live = run([range(s, s + 1) for s in range(1, 241)])
+    assert len(live) == episodes
+    assert run(_SPLITS[split]) == live
+
+
+def test_a_cleared_nonfinite_episode_is_not_described_by_a_later_one() -> None:
+    """A NaN loss at steps 20-22 (finite gradients) that cleared, then NaN gradients from
+    step 200: re-described in one replay, the first finding names no parameter and no
+    gradient step of the second (run-level firsts past the cut are not its to tell)."""
+    head = header(mlp_specs(DEPTH))
+
+    def grad(s: int) -> np.ndarray:
+        g = _profile(1.0)
+        if s >= 200:
+            g = g.copy()
+            g[4] = np.nan
+        return g
+
+    def loss(s: int) -> float:
+        return math.nan if 20 <= s <= 22 else 2.3
+
+    def run(chunks: list[range]) -> list[tuple[object, ...]]:
+        h, d = History(), Diagnoser()
+        for rows in chunks:
+            d.update(feed(h, head, rows, grad=grad, loss=loss), force=True)
+        return _words(d.update(h.runs["run"], force=True), "nonfinite")
+
+    live = run([range(s, s + 1) for s in range(1, 211)])
+    cleared = [w for w in live if w[2] is not None]
+    assert len(cleared) == 1 and cleared[0][4] == ()  # no parameter: the loss went NaN
+    assert cleared[0][6]["first_nonfinite_step"] is None
+    assert run([range(1, 211)]) == live
+
+
+def test_a_short_window_shortens_the_replay(tmp_path: Path) -> None:
+    """``--threshold window=100``: a bulk read replays at most what that window leaves the
+    rules, so NaN gradients at steps 140-142 are reported as an update per row reports
+    them (with a 128-step replay the rows between two windows were never evaluated)."""
+    th = Thresholds(window=100)
+    assert Diagnoser().replay_every == 128  # 256 - spike_window
+    assert Diagnoser(Thresholds(window=200)).replay_every == 72
+    assert Diagnoser(th).replay_every == 1  # spike_window fills the window: row by row
+
+    def grad(s: int) -> np.ndarray:
+        g = _profile(1.0)
+        if 140 <= s <= 142:
+            g = g.copy()
+            g[2] = np.nan
+        return g
+
+    sink: list = []
+    feed(History(), header(mlp_specs(DEPTH)), range(1, 301), grad=grad, sink=sink)
+    path = write_jsonl(tmp_path / "run.jsonl", sink)
+    check = Check(str(path), thresholds=th)
+    read_all(check)
+    found = [(f.kind, f.first_step) for f in check.findings(check.history.runs["run"])]
+    assert ("nonfinite", 140) in found

@@ -393,3 +393,19 @@ def test_a_strided_weight_still_gets_its_update_ratio(tmp_path: Path) -> None:
     want = [float((named[n].detach() - before[n]).norm() / before[n].norm()) for n in names]
     (step,) = steps(read_records(path))
     assert_close(step.stats["update_ratio"], want, rel=1e-5, what="update_ratio")
+
+
+def test_tensor_subclasses_take_the_torch_path() -> None:
+    """A wrapper subclass has no storage of its own (``data_ptr()`` is 0): the kernels
+    must not read it by address (they crashed the process), the torch path measures it."""
+    two_tensor = pytest.importorskip("torch.testing._internal.two_tensor")
+    from gradtop.logger.update import UpdateTracker
+
+    a = torch.randn(4, 4)
+    p = nn.Parameter(two_tensor.TwoTensor(a, a.clone()))
+    assert onepass.measure([p], count_zeros=True) is None
+    assert onepass.copy_sumsq([p], [torch.empty(4, 4)]) is None
+    assert onepass.diff_sumsq([p], [p]) is None
+    tracker = UpdateTracker([p], [True], torch.device("cpu"), torch.float32)
+    assert torch.allclose(tracker.snapshot().float(), a.square().sum().reshape(1))
+    assert float(tracker.delta_sumsq().float().sum()) == 0.0

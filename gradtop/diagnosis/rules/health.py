@@ -71,7 +71,15 @@ def nonfinite(v: View) -> list[Signal]:
     at = last_on(level)
     if at is None:
         return [signal]
+    # Run-level firsts after the window's last row are not this evaluation's to tell (a
+    # window cut at an earlier row: View.upto, to describe an episode that has cleared).
+    last_step = int(v.steps[-1])
     first = run.first_nonfinite
+    if first is not None and first.step > last_step:
+        first = None
+    first_loss = run.first_nonfinite_loss
+    if first_loss is not None and first_loss > last_step:
+        first_loss = None
     params: tuple[int, ...] = first.params if first is not None else ()
     evidence = []
     counts = v.stat("nonfinite")
@@ -88,7 +96,6 @@ def nonfinite(v: View) -> list[Signal]:
             )
         )
     if bad_loss[: at + 1].any():
-        first_loss = run.first_nonfinite_loss
         evidence.append(
             Evidence(
                 "logged steps with a NaN/Inf loss"
@@ -123,8 +130,8 @@ def nonfinite(v: View) -> list[Signal]:
         candidates = [int(v.steps[seen[0]])] if len(seen) else [int(v.steps[at])]
         if first is not None:
             candidates.append(first.step)
-        if run.first_nonfinite_loss is not None:
-            candidates.append(run.first_nonfinite_loss)
+        if first_loss is not None:
+            candidates.append(first_loss)
         first_bad = min(candidates)
         if v.mem.first_row_huge or (v.row0 == 0 and bool(huge(v)[0])):
             cause = "init"
@@ -154,7 +161,7 @@ def nonfinite(v: View) -> list[Signal]:
     signal.extra = {
         "cause": cause,
         "first_nonfinite_step": None if first is None else first.step,
-        "first_nonfinite_loss_step": run.first_nonfinite_loss,
+        "first_nonfinite_loss_step": first_loss,
     }
     return [signal]
 
