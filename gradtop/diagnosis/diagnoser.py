@@ -76,17 +76,32 @@ class _RunState:
     seen_nonfinite: bool = False
 
 
-def _reworded(finding: Finding, rule: Rule, view: View) -> Finding:
+def _reworded(finding: Finding, rule: Rule, view: View, *, born: bool) -> Finding:
     """``finding`` with the words ``rule`` gives at the last row of ``view``, if they
-    describe a row of this finding's own span (a rule that reads the whole window may
-    describe another row of the cut window; then the finding keeps its words)."""
+    describe a row of this finding's own span. A rule that reads the whole window may
+    describe another row of the cut window: then a finding from an earlier replay keeps
+    the words it had (of its own earlier row), and one ``born`` in this replay, whose
+    words were another episode's, is left with its kind's name and no claim."""
     sig = next((s for s in rule(view) if s.kind == finding.kind and s.title), None)
     at = None if sig is None else last_on(sig.level)
-    if sig is None or at is None:
+    if (
+        sig is not None
+        and at is not None
+        and (finding.first_step <= int(view.steps[at]) <= finding.last_step)
+    ):
+        return _with_words(finding, sig)
+    if not born:
         return finding
-    if not finding.first_step <= int(view.steps[at]) <= finding.last_step:
-        return finding
-    return _with_words(finding, sig)
+    title = finding.kind.replace("_", " ")
+    return replace(
+        finding,
+        title=title[:1].upper() + title[1:],
+        params=(),
+        evidence=(),
+        explanation="",
+        fixes=(),
+        extra={},
+    )
 
 
 def _with_words(finding: Finding, sig: Signal) -> Finding:
@@ -166,8 +181,9 @@ class Diagnoser:
             for rule in RULES:
                 for signal in rule(view):
                     starts = view.steps, view.row0, view.new_from
-                    for pos, row in self._advance(state, signal, *starts):
-                        state.cleared[pos] = _reworded(state.cleared[pos], rule, view.upto(row))
+                    for pos, row, born in self._advance(state, signal, *starts):
+                        cut = view.upto(row)
+                        state.cleared[pos] = _reworded(state.cleared[pos], rule, cut, born=born)
             update_memory(view)
         # Newest cleared first, by step: findings cleared within one replay come out in
         # rule order, so ordering them by step keeps the report independent of cadence.
@@ -177,18 +193,21 @@ class Diagnoser:
 
     def _advance(
         self, state: _RunState, sig: Signal, steps: Any, row0: int, start: int
-    ) -> list[tuple[int, int]]:
-        """Replay the unseen rows of ``sig``; the (index in ``state.cleared``, window row)
-        of each finding that was flagged and then cleared in them before the row that
-        ``sig``'s words describe (its newest flagged row, maybe another episode of the
-        kind): such a finding needs the words of its own last flagged row. A finding
-        cleared after being flagged at that very row takes ``sig``'s words, whichever
-        replay raised it."""
+    ) -> list[tuple[int, int, bool]]:
+        """Replay the unseen rows of ``sig``.
+
+        Returns (index in ``state.cleared``, window row, raised in this replay) for each
+        finding flagged and then cleared in these rows before the row that ``sig``'s words
+        describe (its newest flagged row, maybe another episode of the kind): such a
+        finding needs the words of its own last flagged row. A finding cleared after being
+        flagged at that very row takes ``sig``'s words, whichever replay raised it.
+        """
         clear = sig.clear_steps if sig.clear_steps is not None else self.thresholds.clear_steps
         act = state.active.get(sig.kind)
         end = len(sig.level)
         words_row = last_on(sig.level)
-        misworded: list[tuple[int, int]] = []
+        misworded: list[tuple[int, int, bool]] = []
+        born = False  # the act was raised in this replay (its words are ``sig``'s)
         flagged: int | None = None  # the act's newest flagged row in this replay
         # Python ints, once: indexing numpy arrays row by row was most of the replay.
         row_levels = sig.level[start:end].tolist()
@@ -198,7 +217,7 @@ class Diagnoser:
                 if lvl >= INFO:
                     act = _Active(self._new_finding(sig, lvl, step), lvl, row0 + i)
                     state.active[sig.kind] = act
-                    flagged = i
+                    flagged, born = i, True
                 continue
             if lvl >= INFO:
                 flagged = i
@@ -212,12 +231,12 @@ class Diagnoser:
                 if act.off_run >= clear:
                     done = act.settled()
                     if flagged is not None and flagged != words_row:
-                        misworded.append((len(state.cleared), flagged))
+                        misworded.append((len(state.cleared), flagged, born))
                     elif flagged is not None and sig.title:  # its last row is sig's row
                         done = _with_words(done, sig)
                     state.cleared.append(replace(done, cleared_step=step))
                     del state.active[sig.kind]
-                    act, flagged = None, None
+                    act, flagged, born = None, None, False
         if act is not None:
             act.settled()
         if act is not None and sig.title:

@@ -401,3 +401,35 @@ def test_a_short_window_shortens_the_replay(tmp_path: Path) -> None:
     read_all(check)
     found = [(f.kind, f.first_step) for f in check.findings(check.history.runs["run"])]
     assert ("nonfinite", 140) in found
+
+
+def test_a_finding_whose_own_row_has_no_words_claims_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rule that reads ahead in its window (here: it flags a step only once ten more rows
+    follow) cannot word a cut window's last row; a finding raised and cleared in one
+    replay then shows its kind's name and no evidence, not the words of a later episode."""
+    from gradtop.diagnosis import diagnoser as diagnoser_module
+    from gradtop.diagnosis.findings import Evidence
+    from gradtop.diagnosis.signals import OFF, WARNING, Signal, last_on, levels
+
+    def reads_ahead(v):
+        level = levels(v.n, OFF)
+        steps = v.steps.tolist()
+        for i, s in enumerate(steps):
+            if s in (50, 150) and i + 10 < v.n:
+                level[i] = WARNING
+        sig = Signal("grad_spike", level, clear_steps=5)
+        at = last_on(level)
+        if at is not None:
+            sig.title = f"event at step {steps[at]}"
+            sig.evidence = (Evidence("event step", float(steps[at]), 0.0, ">"),)
+        return [sig]
+
+    monkeypatch.setattr(diagnoser_module, "RULES", (reads_ahead,))
+    h = History()
+    run = feed(h, header(mlp_specs(DEPTH)), range(1, 201), grad=lambda s: _profile(1.0))
+    found = sorted(Diagnoser().update(run, force=True), key=lambda f: f.first_step)
+    assert [(f.first_step, f.cleared_step) for f in found] == [(50, 55), (150, 155)]
+    assert found[0].title == "Grad spike" and found[0].evidence == ()
+    assert found[1].title == "event at step 150"
