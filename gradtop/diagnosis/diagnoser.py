@@ -209,6 +209,8 @@ class Diagnoser:
         misworded: list[tuple[int, int, bool]] = []
         born = False  # the act was raised in this replay (its words are ``sig``'s)
         flagged: int | None = None  # the act's newest flagged row in this replay
+        if act is None and (end <= start or int(sig.level[start:end].max()) < INFO):
+            return misworded  # nothing raised, nothing to clear: the usual healthy case
         # Python ints, once: indexing numpy arrays row by row was most of the replay.
         row_levels = sig.level[start:end].tolist()
         row_steps = np.asarray(steps[start:end]).tolist()
