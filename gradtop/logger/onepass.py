@@ -24,10 +24,10 @@ import torch
 from torch import Tensor
 
 ENV = "GRADTOP_CPU_KERNEL"
-# dtype -> (kernel name, unsigned integer of the same width, numpy float).
+# dtype -> (kernel name, unsigned integer of the same width).
 _KERNELS = {
-    torch.float32: ("stats_f32", np.uint32, np.float32),
-    torch.float64: ("stats_f64", np.uint64, np.float64),
+    torch.float32: ("stats_f32", np.uint32),
+    torch.float64: ("stats_f64", np.uint64),
 }
 DTYPES = frozenset(_KERNELS)
 # dtype -> (copy + sum of squares, sum of squares of a difference): the update ratio's.
@@ -98,7 +98,7 @@ def measure(grads: list[Tensor], count_zeros: bool) -> OnePass | None:
     spec = _KERNELS.get(grads[0].dtype) if grads else None
     if kernels is None or spec is None:
         return None
-    name, bits, floats = spec
+    name, bits = spec
     dense: list[Tensor] = []
     for g in grads:
         if not _host_memory(g):
@@ -107,19 +107,19 @@ def measure(grads: list[Tensor], count_zeros: bool) -> OnePass | None:
     n = len(dense)
     ptrs = np.array([g.data_ptr() for g in dense], dtype=np.int64)
     lens = np.array([g.numel() for g in dense], dtype=np.int64)
-    sumsq = np.empty(n, dtype=np.float64)
-    absmax = np.empty(n, dtype=bits)
-    zeros = np.empty(n if count_zeros else 0, dtype=np.int64)
-    suspects = getattr(kernels, name)(ptrs, lens, sumsq, absmax, zeros, count_zeros)
+    # The kernel writes into torch's own memory (numpy views of torch tensors): a tensor
+    # made by torch.from_numpy keeps a numpy array alive, and freeing it takes the GIL on
+    # whatever thread frees the tensor (the writer's, a backend's).
+    sumsq = torch.empty(n, dtype=torch.float64)
+    absmax = torch.empty(n, dtype=grads[0].dtype)
+    zeros = torch.empty(n if count_zeros else 0, dtype=torch.int64)
+    suspects = getattr(kernels, name)(
+        ptrs, lens, sumsq.numpy(), absmax.numpy().view(bits), zeros.numpy(), count_zeros
+    )
     # `dense` holds the copies alive until here: the kernel read them by address.
     del dense
-    nonzero = torch.from_numpy(lens - zeros) if count_zeros else None
-    return OnePass(
-        sumsq=torch.from_numpy(sumsq),
-        absmax=torch.from_numpy(absmax.view(floats)),
-        nonzero=nonzero,
-        suspects=int(suspects),
-    )
+    nonzero = torch.tensor(lens.tolist(), dtype=torch.int64).sub_(zeros) if count_zeros else None
+    return OnePass(sumsq=sumsq, absmax=absmax, nonzero=nonzero, suspects=int(suspects))
 
 
 def _host_memory(t: Tensor) -> bool:
@@ -173,6 +173,6 @@ def _pairwise(a: list[Tensor], b: list[Tensor], which: int) -> Tensor | None:
     a_ptrs = np.array([t.data_ptr() for t in a], dtype=np.int64)
     b_ptrs = np.array([t.data_ptr() for t in b], dtype=np.int64)
     lens = np.array([t.numel() for t in a], dtype=np.int64)
-    sumsq = np.empty(len(a), dtype=np.float64)
-    getattr(kernels, names[which])(a_ptrs, b_ptrs, lens, sumsq)
-    return torch.from_numpy(sumsq)
+    sumsq = torch.empty(len(a), dtype=torch.float64)  # torch's memory: see measure()
+    getattr(kernels, names[which])(a_ptrs, b_ptrs, lens, sumsq.numpy())
+    return sumsq

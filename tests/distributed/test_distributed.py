@@ -57,6 +57,9 @@ def launch(scenario: str, out: Path, pg_timeout: float = 20.0) -> list[subproces
             "MASTER_ADDR": "127.0.0.1",
             "MASTER_PORT": str(port),
             "OMP_NUM_THREADS": "1",
+            # A rank that aborts (SIGABRT, e.g. in a C++ destructor at exit) prints every
+            # thread's Python stack into the stderr the failing assertion shows.
+            "PYTHONFAULTHANDLER": "1",
             "GRADTOP_TEST_PG_TIMEOUT": str(pg_timeout),
         }
         procs.append(
