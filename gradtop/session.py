@@ -10,11 +10,12 @@ Sources: records are fed under a source id (a path today). Each source has its o
 History, so several files, or several runs of one file, can be held and compared at once.
 
 Cadence, in one unit (logged steps): while records are fed, a run is re-diagnosed every
-``diagnose_every`` new logged steps (``REPLAY_EVERY``, inside the Diagnoser's window,
-so its replay sees every row and the step a finding is reported at does not depend on
-batch sizes). A consumer about to report or draw asks for up-to-date findings
-(``findings`` or ``refresh``), which diagnoses whatever grew since. How often it draws
-(the viewer: about once a second) is the consumer's business, not a diagnosis cadence.
+``diagnose_every`` new logged steps (``REPLAY_EVERY``, or the run's Diagnoser's shorter
+``replay_every`` for a small window), so its replay sees every row and the step a finding
+is reported at does not depend on batch sizes. A consumer about to report or draw asks
+for up-to-date findings (``findings`` or ``refresh``), which diagnoses whatever grew
+since. How often it draws (the viewer: about once a second) is the consumer's business,
+not a diagnosis cadence.
 
 Run events (``Fed.events``), decided by History and read off it here:
 ``started`` a run id not held before; ``continued`` its header again with the same

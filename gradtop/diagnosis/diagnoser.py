@@ -92,16 +92,20 @@ def _reworded(finding: Finding, rule: Rule, view: View, *, born: bool) -> Findin
         return _with_words(finding, sig)
     if not born:
         return finding
-    title = finding.kind.replace("_", " ")
     return replace(
         finding,
-        title=title[:1].upper() + title[1:],
+        title=_plain_title(finding.kind),
         params=(),
         evidence=(),
         explanation="",
         fixes=(),
         extra={},
     )
+
+
+def _plain_title(kind: str) -> str:
+    """A finding's title when its rule gave it no words: the kind, said plainly."""
+    return kind.replace("_", " ")
 
 
 def _with_words(finding: Finding, sig: Signal) -> Finding:
@@ -250,7 +254,7 @@ class Diagnoser:
         return Finding(
             kind=sig.kind,
             severity=severity_of(lvl),
-            title=sig.title or sig.kind.replace("_", " "),
+            title=sig.title or _plain_title(sig.kind),
             params=sig.params,
             first_step=step,
             last_step=step,

@@ -431,5 +431,5 @@ def test_a_finding_whose_own_row_has_no_words_claims_nothing(
     run = feed(h, header(mlp_specs(DEPTH)), range(1, 201), grad=lambda s: _profile(1.0))
     found = sorted(Diagnoser().update(run, force=True), key=lambda f: f.first_step)
     assert [(f.first_step, f.cleared_step) for f in found] == [(50, 55), (150, 155)]
-    assert found[0].title == "Grad spike" and found[0].evidence == ()
+    assert found[0].title == "grad spike" and found[0].evidence == ()
     assert found[1].title == "event at step 150"
