@@ -33,6 +33,12 @@ class DetailCadence:
         self._forced = False
         return detail or (logged - 1) % self.every == 0
 
+    def peek(self, logged: int) -> bool:
+        """Training thread: what ``decide(logged)`` would answer now, deciding nothing (a
+        report that arrives before ``decide`` can only add a detail step, never take one)."""
+        reports = self._writer_reports
+        return self._forced or reports != self._reports_acted_on or (logged - 1) % self.every == 0
+
     def nonfinite_on_training_thread(self) -> None:
         """Training thread: this step had NaN/Inf; the next logged step is a detail step."""
         self._forced = True

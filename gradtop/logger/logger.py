@@ -93,6 +93,9 @@ class Logger:
     Call :meth:`log` once per optimizer step, after ``loss.backward()`` (and after
     ``scaler.unscale_(optimizer)`` under AMP) and *before* gradient clipping and
     ``optimizer.step()``; then :meth:`close` (or use ``with``).
+    Called after ``optimizer.step()`` instead, each record still describes the step
+    it follows (the order is told apart once, with a warning): its norms are then the
+    ones after clipping, and its first record has no step norm or update ratio.
 
     Args:
         path: the JSONL file; created (with parent directories) or appended to. Appending
@@ -206,6 +209,18 @@ class Logger:
         self._watch: StepWatch | None = None
         self._other_index: tuple[int, ...] = ()
         self._in_step = False  # between the optimizer's pre- and post-step hooks
+        # The latest logged call came after optimizer.step() (StepWatch.used_by_last_step):
+        # the step hooks then take, around each step, what the next log() will record.
+        self._after_step_order = False
+        self._step_weights: Tensor | None = None  # owned ||w||² from that step's snapshot
+        self._step_update: Tensor | None = None  # and ||Δw||² over it
+        self._step_cost = 0.0  # the hooks' seconds for that record
+        # The loop was seen logging after the step, and no step has since followed its
+        # log() directly. Then a record logged with no step since its backward (a
+        # GradScaler skipped that step) is not the next step's: the backwards counted
+        # at its log() tell (``_before_step``).
+        self._after_step_loop = False
+        self._log_backwards = 0
         self._reduce_failed = False
         self.run_id = uuid.uuid4().hex
         rank, world = rank_and_world()
@@ -364,6 +379,7 @@ class Logger:
             self._hooks = []
             if self._watch is not None:
                 self._watch.close()
+            self._step_update = self._step_weights = None
             if self._writer is not None:
                 end = EndJob(self.run_id, self._seq + 1, time.time(), self._logged, reason)
                 self._writer.close(end, timeout=self.close_timeout)
@@ -410,9 +426,25 @@ class Logger:
             time=now,
             step_time=step_time,
         )
-        if self._watch is not None:
-            meta.grads_stale = self._watch.stale
-            self._watch.remember()
+        watch = self._watch
+        if watch is not None:
+            after = watch.used_by_last_step()
+            if after and not self._after_step_order:
+                self._warn(
+                    "order",
+                    "log() is called after optimizer.step() (no backward() between them): "
+                    "each record describes the gradients that step used, after any "
+                    "clipping; call log() after backward() and before clipping and "
+                    "opt.step() to see the norms before clipping",
+                )
+            self._after_step_order = after
+            self._after_step_loop |= after
+            self._log_backwards = watch.backwards
+            if after:  # the check made in that step's backward
+                meta.grads_stale = watch.stale_at_step
+            else:
+                meta.grads_stale = watch.stale
+                watch.remember()
         partials = self._engine.partials(hist=want_hist, weights=tracker is None, detail=detail)
         pending = _Pending(meta, partials, hist=want_hist, detail=detail)
         if not self._sharded:  # sharded: decided from the reduced statistics (_emit)
@@ -441,10 +473,52 @@ class Logger:
         self._queue(pending)
 
     def _queue(self, pending: _Pending) -> None:
-        if self._watch is not None:
-            self._pending = pending  # the optimizer's post-step hook completes it
-        else:
+        if self._watch is None:
             self._emit(pending, None)
+        elif self._after_step_order:
+            self._finish_after_step(pending)
+        else:
+            self._pending = pending  # the optimizer's post-step hook completes it
+
+    def _finish_after_step(self, pending: _Pending) -> None:
+        """``log()`` after ``optimizer.step()``: the step this record describes is over, so
+        it is completed now, from what the step hooks took around that step
+        (``_prepare_after_step_record``). What they did not take (the first such step,
+        an update on a step the cadence had not foreseen) is written as unknown."""
+        watch = self._watch
+        assert watch is not None
+        # The gradients log() read are the tensors the step used, untouched: their norm
+        # is what reached it. No references taken before the step: not known.
+        pending.meta.step_same = watch.unchanged()
+        watch.forget()
+        update, weights = self._step_update, self._step_weights
+        self._step_update = self._step_weights = None
+        if pending.detail and update is not None:
+            pending.weight_owned = weights
+        else:
+            update = None
+        pending.cost += self._step_cost
+        self._step_cost = 0.0
+        self._complete(pending)
+        self._emit(pending, update)
+
+    def _prepare_after_step_record(self) -> None:
+        """Pre-step hook while ``log()`` comes after the step: take what the next record
+        needs from before the step (the gradients it uses; on a detail step, the weights)."""
+        self._step_update = self._step_weights = None
+        self._step_cost = 0.0
+        watch, tracker = self._watch, self._tracker
+        if watch is None or self._closed or self._calls % self.every:
+            return  # the next log() call is not a logged one
+        start = time.perf_counter()
+        watch.remember()
+        if tracker is not None and not tracker.taken and self._cadence.peek(self._logged + 1):
+            try:
+                self._step_weights = tracker.snapshot()
+            except Exception as exc:
+                self._internal_error(exc)
+        self._step_cost = time.perf_counter() - start
+        self.cost_s += self._step_cost
 
     def _join_failed_step(self) -> None:
         """This rank failed before its statistics existed; it still takes part in the
@@ -485,6 +559,25 @@ class Logger:
     def _before_step(self, *_: Any) -> None:
         self._in_step = True
         pending, tracker = self._pending, self._tracker
+        if pending is None and self._after_step_order:
+            self._prepare_after_step_record()
+            return
+        watch = self._watch
+        if (
+            pending is not None
+            and watch is not None
+            and self._after_step_loop
+            and watch.backwards != self._log_backwards
+        ):
+            # A loop that logs after the step, whose previous step never came: this step
+            # follows a later backward, so that record goes out without a step, and this
+            # step is prepared for the log() that follows it.
+            self._section_start = start = time.perf_counter()
+            self._flush_pending()
+            self.cost_s += time.perf_counter() - start
+            self._after_step_order = True
+            self._prepare_after_step_record()
+            return
         if pending is None or not pending.detail or tracker is None or tracker.taken:
             return
         start = time.perf_counter()
@@ -499,9 +592,21 @@ class Logger:
         if self._watch is not None:
             self._watch.after_step()  # every step, logged or not: a few attribute reads
         if self._pending is None:
+            tracker = self._tracker
+            if self._after_step_order and tracker is not None and tracker.taken:
+                start = time.perf_counter()
+                try:
+                    self._step_update = tracker.delta_sumsq()
+                except Exception as exc:
+                    self._internal_error(exc)
+                elapsed = time.perf_counter() - start
+                self._step_cost += elapsed
+                self.cost_s += elapsed
             return
         start = self._section_start = time.perf_counter()
         pending, self._pending = self._pending, None
+        if self._watch is not None and self._watch.backwards == self._log_backwards:
+            self._after_step_loop = False  # this step followed its log() directly
         tracker = self._tracker
         update = None
         if tracker is not None and tracker.taken:

@@ -51,6 +51,15 @@ class StepWatch:
         self._kept_version = -1
         self._armed = False
         self.stale: bool | None = None  # the latest check; None: not known yet
+        # The check made in the backward before the latest step (``stale`` is reset by
+        # that step): what a ``log()`` called after the step reports.
+        self.stale_at_step: bool | None = None
+        # For ``used_by_last_step``: backwards that reached the sentinel, the count at
+        # the latest step, and the sentinel's gradient (and its version) then.
+        self.backwards = 0
+        self._step_backwards = 0
+        self._step_grad: Tensor | None = None
+        self._step_version = -1
         self._handle: Any = None
         if self._sentinel is not None:
             self._handle = self._sentinel.register_hook(self._on_sentinel_grad)
@@ -106,11 +115,28 @@ class StepWatch:
             total += part.to(device)
         return total
 
+    def used_by_last_step(self) -> bool:
+        """True when ``log()`` comes after ``optimizer.step()``: no backward reached the
+        sentinel since the latest step, and its gradient is still the tensor that step
+        used, untouched. A sentinel that never gets a gradient proves nothing: False."""
+        sentinel, grad = self._sentinel, self._step_grad
+        return (
+            sentinel is not None
+            and grad is not None
+            and self.backwards == self._step_backwards
+            and sentinel.grad is grad
+            and grad._version == self._step_version
+        )
+
     def after_step(self) -> None:
         """Every optimizer step: arm the stale-gradient check for the next backward."""
         sentinel = self._sentinel
         if sentinel is None:
             return
+        self._step_backwards = self.backwards
+        self.stale_at_step = self.stale
+        self._step_grad = sentinel.grad
+        self._step_version = -1 if sentinel.grad is None else sentinel.grad._version
         self._kept = sentinel.grad
         self._kept_version = -1 if self._kept is None else self._kept._version
         self._armed = self._kept is not None
@@ -118,6 +144,7 @@ class StepWatch:
 
     def _on_sentinel_grad(self, grad: Tensor) -> None:
         """Autograd calls this with the incoming gradient, before adding it to ``.grad``."""
+        self.backwards += 1
         if self._armed:
             self._armed = False
             now = self._sentinel.grad if self._sentinel is not None else None
@@ -129,4 +156,5 @@ class StepWatch:
             self._handle.remove()
             self._handle = None
         self._kept = None
+        self._step_grad = None
         self.forget()
