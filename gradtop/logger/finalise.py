@@ -125,6 +125,8 @@ class PackSpec:
     run_id: str
     numels: tuple[int, ...]
     owned: tuple[int, ...] | None  # parameters with an update ratio; None: not measured
+    # Parameters the optimizer holds, when not all: the step norm is theirs alone.
+    stepped: tuple[int, ...] | None = None
 
 
 def render_step(
@@ -176,8 +178,18 @@ def render_step(
         scalars=meta.scalars,
         stats=final.stats,  # type: ignore[arg-type]
         hist=hist,
-        step_grad_norm=final.total_grad_norm if meta.step_same else meta.step_grad_norm,
+        step_grad_norm=_step_norm(matrix, spec, final) if meta.step_same else meta.step_grad_norm,
         grads_stale=meta.grads_stale,
         logger_time=meta.logger_time,
     )
     return encode_record(record.to_json())
+
+
+def _step_norm(matrix: Sequence[Sequence[float]], spec: PackSpec, final: Final) -> float | None:
+    """The logged gradients' norm over the parameters the optimizer holds (``step_same``:
+    they reached its step untouched)."""
+    if spec.stepped is None:
+        return final.total_grad_norm
+    sumsq, present = matrix[Row.GRAD_SUMSQ], matrix[Row.GRAD_PRESENT]
+    held = [sumsq[i] for i in spec.stepped if present[i] > 0]
+    return math.sqrt(sum(held)) if held else None

@@ -215,6 +215,12 @@ class Logger:
         self._step_weights: Tensor | None = None  # owned ||w||² from that step's snapshot
         self._step_update: Tensor | None = None  # and ||Δw||² over it
         self._step_cost = 0.0  # the hooks' seconds for that record
+        # The learning rates and loss scale the latest step used, for a log() after it: a
+        # scheduler or scaler.update() in between changes them (None: not taken).
+        self._step_lrs: list[Any] | None = None
+        self._step_scale: list[Any] | None = None  # [scale]: the scale may itself be None
+        # Parameter groups at Logger(): one added later (add_param_group) is not tracked.
+        self._groups = 0 if optimizer is None else len(optimizer.param_groups)
         # The loop was seen logging after the step, and no step has since followed its
         # log() directly. Then a record logged with no step since its backward (a
         # GradScaler skipped that step) is not the next step's: the backwards counted
@@ -294,7 +300,11 @@ class Logger:
                 "backslash escapes",
             )
         updated = None if self._tracker is None else self._tracker.index
-        self._spec = PackSpec(self.run_id, self._engine.numels, updated)
+        stepped = tuple(i for i, p in enumerate(info.params) if p.in_optimizer)
+        all_stepped = len(stepped) == len(info.params)
+        self._spec = PackSpec(
+            self.run_id, self._engine.numels, updated, None if all_stepped else stepped
+        )
         if rank == 0:  # sharded ranks != 0 compute and reduce, but never write
             header = encode_record(self.header.to_json())
             self._writer = RecordWriter(
@@ -429,7 +439,13 @@ class Logger:
         watch = self._watch
         if watch is not None:
             after = watch.used_by_last_step()
-            if after and not self._after_step_order:
+            if after and not self._after_step_order and watch.no_gradients():
+                self._warn(
+                    "cleared",
+                    "log() found no gradients: zero_grad() ran after optimizer.step() and "
+                    "before log(); call log() after backward(), before zero_grad()",
+                )
+            elif after and not self._after_step_order:
                 self._warn(
                     "order",
                     "log() is called after optimizer.step() (no backward() between them): "
@@ -462,12 +478,24 @@ class Logger:
             self._queue(pending)
             return
         meta.loss = self._scalar(pending, ("loss",), loss)
-        meta.loss_scale = self._scalar(pending, ("loss_scale",), self._loss_scale())
+        scale, lrs = self._loss_scale(), None
         if self.optimizer is not None:
-            meta.lr = [
-                self._scalar(pending, ("lr", i), g.get("lr"))
-                for i, g in enumerate(self.optimizer.param_groups)
-            ]
+            lrs = [g.get("lr") for g in self.optimizer.param_groups]
+            if len(lrs) != self._groups:
+                self._warn(
+                    "groups",
+                    f"the optimizer has {len(lrs)} parameter groups, {self._groups} when "
+                    "the Logger was made: parameters added since (add_param_group) still "
+                    "count as outside the optimizer and get no update ratio; create the "
+                    "Logger once the optimizer holds every group",
+                )
+        if self._after_step_order:  # what the step used, where the pre-step hook took it
+            lrs = lrs if self._step_lrs is None else self._step_lrs
+            scale = scale if self._step_scale is None else self._step_scale[0]
+        self._step_scale = self._step_lrs = None
+        meta.loss_scale = self._scalar(pending, ("loss_scale",), scale)
+        if lrs is not None:
+            meta.lr = [self._scalar(pending, ("lr", i), lr) for i, lr in enumerate(lrs)]
         for name, value in scalars.items():
             meta.scalars[name] = self._scalar(pending, ("scalar", name), value)
         self._queue(pending)
@@ -512,6 +540,8 @@ class Logger:
             return  # the next log() call is not a logged one
         start = time.perf_counter()
         watch.remember()
+        scale = self._loss_scale()  # updated in place by scaler.update(): keep a copy
+        self._step_scale = [scale.detach().clone() if isinstance(scale, Tensor) else scale]
         if tracker is not None and not tracker.taken and self._cadence.peek(self._logged + 1):
             try:
                 self._step_weights = tracker.snapshot()
@@ -558,6 +588,9 @@ class Logger:
 
     def _before_step(self, *_: Any) -> None:
         self._in_step = True
+        if self.optimizer is not None and not self._calls % self.every:
+            # A few dict reads: the rates a log() after this step must record.
+            self._step_lrs = [g.get("lr") for g in self.optimizer.param_groups]
         pending, tracker = self._pending, self._tracker
         if pending is None and self._after_step_order:
             self._prepare_after_step_record()
@@ -627,7 +660,9 @@ class Logger:
         something touched the gradients since ``log()``; see gradtop.logger.step_watch."""
         watch = self._watch
         assert watch is not None
-        if watch.unchanged():
+        # GradScaler unscales in place without moving the version counters: with a
+        # scaler, "untouched since log()" cannot be proved, so the norm is measured.
+        if self.scaler is None and watch.unchanged():
             pending.meta.step_same = True
         else:
             engine = self._engine

@@ -44,6 +44,9 @@ class StepWatch:
         self._at_log: list[Tensor | None] = []
         self._versions: list[int] = []
         owned = [t for t, ok in zip(self.tensors, in_optimizer, strict=True) if ok]
+        # The step norm is of what the optimizer holds: a parameter it does not hold
+        # (left out, or another optimizer's) reaches no step of this one.
+        self._stepped = tuple(owned)
         owned = [t for t in owned if t.requires_grad and t.numel() > 0]
         # The smallest parameter the optimizer holds: its kept gradient costs no memory.
         self._sentinel = None if sharded or not owned else min(owned, key=lambda t: t.numel())
@@ -54,15 +57,20 @@ class StepWatch:
         # The check made in the backward before the latest step (``stale`` is reset by
         # that step): what a ``log()`` called after the step reports.
         self.stale_at_step: bool | None = None
-        # For ``used_by_last_step``: backwards that reached the sentinel, the count at
-        # the latest step, and the sentinel's gradient (and its version) then.
+        # For ``used_by_last_step``: backwards that reached the sentinel, and the count
+        # at the latest step.
         self.backwards = 0
         self._step_backwards = 0
-        self._step_grad: Tensor | None = None
-        self._step_version = -1
-        self._handle: Any = None
+        # The sentinel's gradient as the latest backward left it (while ``stale`` may
+        # still turn False: see ``_on_sentinel_grad``).
+        self._left: Tensor | None = None
+        self._left_version = -1
+        self._handles: list[Any] = []
         if self._sentinel is not None:
-            self._handle = self._sentinel.register_hook(self._on_sentinel_grad)
+            self._handles = [
+                self._sentinel.register_hook(self._on_sentinel_grad),
+                self._sentinel.register_post_accumulate_grad_hook(self._on_sentinel_accumulated),
+            ]
 
     # ------------------------------------------------------------------ at log()
 
@@ -97,7 +105,7 @@ class StepWatch:
         """
         if self.sharded:
             return None
-        grads = [t.grad for t in self.tensors if t.grad is not None]
+        grads = [t.grad for t in self._stepped if t.grad is not None]
         if any(g.is_sparse for g in grads):
             return None
         groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
@@ -118,15 +126,20 @@ class StepWatch:
     def used_by_last_step(self) -> bool:
         """True when ``log()`` comes after ``optimizer.step()``: no backward reached the
         sentinel since the latest step, and its gradient is still the tensor that step
-        used, untouched. A sentinel that never gets a gradient proves nothing: False."""
-        sentinel, grad = self._sentinel, self._step_grad
-        return (
-            sentinel is not None
-            and grad is not None
-            and self.backwards == self._step_backwards
-            and sentinel.grad is grad
-            and grad._version == self._step_version
-        )
+        used, untouched, or no parameter the optimizer holds has a gradient at all (a
+        ``zero_grad()`` between the step and ``log()``). A sentinel that never got a
+        gradient proves nothing, nor does one that got none in this step while others
+        did (a mixture-of-experts layer not chosen): False."""
+        sentinel, grad = self._sentinel, self._kept
+        if sentinel is None or self.backwards == 0 or self.backwards != self._step_backwards:
+            return False
+        if grad is not None and sentinel.grad is grad and grad._version == self._kept_version:
+            return True
+        return all(t.grad is None for t in self._stepped)
+
+    def no_gradients(self) -> bool:
+        """No parameter the optimizer holds has a gradient now."""
+        return all(t.grad is None for t in self._stepped)
 
     def after_step(self) -> None:
         """Every optimizer step: arm the stale-gradient check for the next backward."""
@@ -135,26 +148,44 @@ class StepWatch:
             return
         self._step_backwards = self.backwards
         self.stale_at_step = self.stale
-        self._step_grad = sentinel.grad
-        self._step_version = -1 if sentinel.grad is None else sentinel.grad._version
+        self._left = None
         self._kept = sentinel.grad
         self._kept_version = -1 if self._kept is None else self._kept._version
         self._armed = self._kept is not None
         self.stale = None  # until the next backward reaches the sentinel
 
     def _on_sentinel_grad(self, grad: Tensor) -> None:
-        """Autograd calls this with the incoming gradient, before adding it to ``.grad``."""
+        """Autograd calls this with the incoming gradient, before adding it to ``.grad``.
+
+        The first backward after a step decides: the step's gradient still there,
+        untouched, is stale. A later backward before the next step may still find it
+        cleared since the backward before (set to None, replaced, zeroed in place): then
+        the gradients were cleared after all, only later. A GAN's generator loss flows
+        through the discriminator after the discriminator's step, and its zero_grad()
+        comes after that; accumulation onto an uncleared gradient leaves it as the
+        previous backward left it, so it stays stale."""
         self.backwards += 1
-        if self._armed:
-            self._armed = False
-            now = self._sentinel.grad if self._sentinel is not None else None
+        if not self._armed:
+            return
+        now = self._sentinel.grad if self._sentinel is not None else None
+        if self.stale is None:  # the first backward since the step
             kept, self._kept = self._kept, None
             self.stale = now is not None and now is kept and now._version == self._kept_version
+        elif now is None or now is not self._left or now._version != self._left_version:
+            self.stale = False
+        if not self.stale:  # cleared: nothing later can make it stale
+            self._armed = False
+            self._left = None
+
+    def _on_sentinel_accumulated(self, param: Tensor) -> None:
+        """After autograd added a backward's gradient: what the next backward compares."""
+        if self._armed and self.stale:
+            self._left = param.grad
+            self._left_version = -1 if param.grad is None else param.grad._version
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
-        self._kept = None
-        self._step_grad = None
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._kept = self._left = None
         self.forget()

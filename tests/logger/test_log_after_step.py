@@ -180,3 +180,52 @@ def test_a_skipped_step_is_not_paired_with_the_next_one(
         norm, ratios = by_step[s.step]
         assert s.step_grad_norm == pytest.approx(norm, rel=1e-5)
         assert s.stats["update_ratio"] == pytest.approx(ratios, rel=1e-4)
+
+
+def test_lr_and_loss_scale_are_those_the_step_used(tmp_path: Path) -> None:
+    """``scaler.step(opt); scaler.update(); sched.step(); log()``: the scheduler and the
+    scaler change both before log() runs; the record keeps the step's own."""
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: (k + 1) / 4)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=2)
+    used: list[tuple[float, float]] = []
+    opt.register_step_pre_hook(
+        lambda *_: used.append((opt.param_groups[0]["lr"], float(scaler.get_scale())))
+    )
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt, scaler=scaler) as log:
+        for _ in range(6):
+            opt.zero_grad()
+            loss = model(torch.randn(16, 8)).pow(2).mean()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            log.log(loss)
+    logged = steps(read_records(tmp_path / "run.jsonl"))
+    assert len(used) == len(logged) == 6
+    assert [(s.lr[0], s.loss_scale) for s in logged] == pytest.approx(used)
+    assert len({scale for _, scale in used}) > 1 and len({lr for lr, _ in used}) > 1
+
+
+def test_zero_grad_before_log_leaves_nothing_to_log_and_pairs_nothing(tmp_path: Path) -> None:
+    """``backward(); step(); zero_grad(); log()``: log() sees no gradient at all. The
+    records say so (null), and the update each carries is its own step's."""
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    truth = _Truth(model, opt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GradtopWarning)
+        with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt, detail_every=1) as log:
+            for _ in range(5):
+                model(torch.randn(16, 8)).pow(2).mean().backward()
+                opt.step()
+                opt.zero_grad()
+                log.log(1.0)
+    logged = steps(read_records(tmp_path / "run.jsonl"))
+    assert all(s.total_grad_norm is None and s.step_grad_norm is None for s in logged)
+    for s, ratios in zip(logged[1:], truth.ratios[1:], strict=True):
+        assert s.stats["update_ratio"] == pytest.approx(ratios, rel=1e-4)
+    told = [str(w.message) for w in caught if w.category is GradtopWarning]
+    assert len([m for m in told if "found no gradients" in m]) == 1
+    assert not [m for m in told if "each record describes" in m]

@@ -7,6 +7,7 @@ what the test measures itself at ``optimizer.step()`` time (a pre-step hook of i
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 import gradtop
+from gradtop.logger import GradtopWarning
 from tests.support import read_records, steps
 
 
@@ -102,3 +104,123 @@ def test_without_an_optimizer_nothing_is_claimed(tmp_path: Path) -> None:
             log.log(1.0)
     logged = steps(read_records(tmp_path / "run.jsonl"))
     assert all(s.step_grad_norm is None and s.grads_stale is None for s in logged)
+
+
+def _gan(
+    path: Path, which: str, *, zero_d: bool = True
+) -> tuple[list[gradtop.records.Step], list[float]]:
+    """The DCGAN tutorial's loop, one Logger given ``optD`` or ``optG`` of one model.
+
+    The generator's loss flows back through the discriminator after ``optD.step()`` and
+    before the next ``optD.zero_grad()``: its backward reaches D's gradients uncleared.
+    """
+    torch.manual_seed(0)
+    gen = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 8))
+    disc = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+    model = nn.ModuleDict({"G": gen, "D": disc})
+    opt_d = torch.optim.Adam(disc.parameters(), 2e-4)
+    opt_g = torch.optim.Adam(gen.parameters(), 2e-4)
+    opt = opt_d if which == "D" else opt_g
+    seen: list[float] = []
+    opt.register_step_pre_hook(
+        lambda *_: seen.append(_true_step_norm(disc if which == "D" else gen))
+    )
+    bce = nn.BCEWithLogitsLoss()
+    with gradtop.Logger(path, model, optimizer=opt) as log:
+        for _ in range(6):
+            real, z = torch.randn(16, 8), torch.randn(16, 4)
+            if zero_d:
+                opt_d.zero_grad()
+            fake = gen(z)
+            loss_d = bce(disc(real), torch.ones(16, 1)) + bce(
+                disc(fake.detach()), torch.zeros(16, 1)
+            )
+            loss_d.backward()
+            if which == "D":
+                log.log(loss_d)
+            opt_d.step()
+            opt_g.zero_grad()
+            loss_g = bce(disc(fake), torch.ones(16, 1))
+            loss_g.backward()
+            if which == "G":
+                log.log(loss_g)
+            opt_g.step()
+    return steps(read_records(path)), seen
+
+
+@pytest.mark.parametrize("which", ["D", "G"])
+def test_a_gan_logs_what_its_own_optimizer_steps_on(tmp_path: Path, which: str) -> None:
+    """D's gradients are cleared each iteration, later than the generator's backward
+    reaches them: not stale. Each step norm counts the logged optimizer's parameters only
+    (the other network's gradients never reach its step)."""
+    logged, seen = _gan(tmp_path / "run.jsonl", which)
+    assert [s.grads_stale for s in logged] == [None] + [False] * (len(logged) - 1)
+    assert [s.step_grad_norm for s in logged] == pytest.approx(seen, rel=1e-6)
+    # The total counts both networks' gradients there are at log() time.
+    assert all(s.total_grad_norm >= s.step_grad_norm for s in logged)
+    assert any(s.total_grad_norm > 1.01 * s.step_grad_norm for s in logged)
+
+
+def test_a_gan_that_never_clears_its_discriminator_is_stale(tmp_path: Path) -> None:
+    logged, _ = _gan(tmp_path / "run.jsonl", "D", zero_d=False)
+    assert [s.grads_stale for s in logged] == [None] + [True] * (len(logged) - 1)
+
+
+def test_a_parameter_left_out_of_the_optimizer_is_not_in_the_step_norm(tmp_path: Path) -> None:
+    """Its gradient is never cleared by ``opt.zero_grad()`` and grows: the step never sees it."""
+    model = _model()
+    opt = torch.optim.SGD(list(model[2].parameters()), lr=0.01)
+    seen: list[float] = []
+    opt.register_step_pre_hook(lambda *_: seen.append(_true_step_norm(model[2])))
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt) as log:
+        for _ in range(5):
+            opt.zero_grad()
+            model(torch.randn(4, 8)).pow(2).mean().backward()
+            log.log(1.0)
+            opt.step()
+    logged = steps(read_records(tmp_path / "run.jsonl"))
+    assert [s.step_grad_norm for s in logged] == pytest.approx(seen, rel=1e-6)
+    assert all(s.total_grad_norm > s.step_grad_norm for s in logged)
+
+
+def test_amp_unscaling_after_log_is_measured(tmp_path: Path) -> None:
+    """The plain AMP recipe logs the scaled gradients; ``scaler.step()`` unscales them in
+    place without moving their version counters, and the step gets the unscaled ones."""
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    seen: list[float] = []
+    opt.register_step_pre_hook(lambda *_: seen.append(_true_step_norm(model)))
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt, scaler=scaler) as log:
+        for _ in range(4):
+            opt.zero_grad()
+            loss = model(torch.randn(4, 8)).pow(2).mean()
+            scaler.scale(loss).backward()
+            log.log(loss)
+            scaler.step(opt)
+            scaler.update()
+    logged = steps(read_records(tmp_path / "run.jsonl"))
+    assert [s.step_grad_norm for s in logged] == pytest.approx(seen, rel=1e-5)
+    assert all(
+        s.total_grad_norm == pytest.approx(1024 * n, rel=1e-4)
+        for s, n in zip(logged, seen, strict=True)
+    )
+
+
+def test_a_group_added_after_the_logger_is_warned_about(tmp_path: Path) -> None:
+    model = _model()
+    opt = torch.optim.SGD(list(model[0].parameters()), lr=0.01)
+    told: list[list[str]] = []
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt) as log:
+        for i in range(3):
+            if i == 1:
+                opt.add_param_group({"params": list(model[2].parameters())})
+            opt.zero_grad()
+            model(torch.randn(4, 8)).pow(2).mean().backward()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", GradtopWarning)
+                log.log(1.0)
+            told.append([str(w.message) for w in caught])
+            opt.step()
+    assert told[0] == [] and told[2] == []  # said once, when it happened
+    assert len(told[1]) == 1 and "2 parameter groups, 1 when" in told[1][0]
