@@ -215,6 +215,10 @@ class Logger:
         self._step_weights: Tensor | None = None  # owned ||w||² from that step's snapshot
         self._step_update: Tensor | None = None  # and ||Δw||² over it
         self._step_cost = 0.0  # the hooks' seconds for that record
+        # A step prepared for a log() after it had none: the loop logs only some steps
+        # (``if i % 10 == 0: log.log()``), so steps are not prepared until one is logged.
+        self._prepared_unlogged = False
+        self._after_step_throttled = False
         # The learning rates and loss scale the latest step used, for a log() after it: a
         # scheduler or scaler.update() in between changes them (None: not taken).
         self._step_lrs: list[Any] | None = None
@@ -254,6 +258,7 @@ class Logger:
         if optimizer is not None:
             in_opt = [bool(p.in_optimizer) for p in info.params]
             self._watch = StepWatch(info.tensors, in_opt, sharded=self._sharded)
+            self._watch.count_forwards(model)
         if self._sharded:
             keep = parallel.count_once_mask(info.tensors, rank)
             owned_index = None if self._tracker is None else self._tracker.index
@@ -515,6 +520,7 @@ class Logger:
         an update on a step the cadence had not foreseen) is written as unknown."""
         watch = self._watch
         assert watch is not None
+        self._prepared_unlogged = self._after_step_throttled = False  # this step is logged
         # The gradients log() read are the tensors the step used, untouched: their norm
         # is what reached it. No references taken before the step: not known.
         pending.meta.step_same = watch.unchanged()
@@ -532,14 +538,23 @@ class Logger:
 
     def _prepare_after_step_record(self) -> None:
         """Pre-step hook while ``log()`` comes after the step: take what the next record
-        needs from before the step (the gradients it uses; on a detail step, the weights)."""
+        needs from before the step (the gradients it uses; on a detail step, the weights).
+
+        A loop that logs only some steps cannot say which: after a prepared step that no
+        ``log()`` followed, steps are not prepared again until one is logged, and the
+        records of such a loop have no step norm or update ratio (not known)."""
         self._step_update = self._step_weights = None
         self._step_cost = 0.0
         watch, tracker = self._watch, self._tracker
         if watch is None or self._closed or self._calls % self.every:
             return  # the next log() call is not a logged one
+        if self._prepared_unlogged:
+            self._after_step_throttled = True
+        if self._after_step_throttled:
+            return
         start = time.perf_counter()
-        watch.remember()
+        self._prepared_unlogged = True
+        watch.remember(weakly=True)
         scale = self._loss_scale()  # updated in place by scaler.update(): keep a copy
         self._step_scale = [scale.detach().clone() if isinstance(scale, Tensor) else scale]
         if tracker is not None and not tracker.taken and self._cadence.peek(self._logged + 1):
@@ -588,6 +603,7 @@ class Logger:
 
     def _before_step(self, *_: Any) -> None:
         self._in_step = True
+        self._step_update = self._step_weights = None  # only ever the latest step's
         if self.optimizer is not None and not self._calls % self.every:
             # A few dict reads: the rates a log() after this step must record.
             self._step_lrs = [g.get("lr") for g in self.optimizer.param_groups]

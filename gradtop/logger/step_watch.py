@@ -22,6 +22,7 @@ statistics and weights that never move. Two measurements, both cheap, close that
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,9 @@ import torch
 from torch import Tensor
 
 from gradtop.logger.reductions import cpu_sumsq
+
+# torch.compiler.is_compiling is torch >= 2.3; torch._dynamo's is the same test before.
+_is_compiling = getattr(torch.compiler, "is_compiling", None) or torch._dynamo.is_compiling
 
 
 class StepWatch:
@@ -41,7 +45,7 @@ class StepWatch:
         # Sharded gradients would need a collective for their norm; they report it only
         # when it is known without one (unchanged since log()).
         self.sharded = sharded
-        self._at_log: list[Tensor | None] = []
+        self._at_log: list[Tensor | weakref.ref[Tensor] | None] = []
         self._versions: list[int] = []
         owned = [t for t, ok in zip(self.tensors, in_optimizer, strict=True) if ok]
         # The step norm is of what the optimizer holds: a parameter it does not hold
@@ -57,10 +61,14 @@ class StepWatch:
         # The check made in the backward before the latest step (``stale`` is reset by
         # that step): what a ``log()`` called after the step reports.
         self.stale_at_step: bool | None = None
-        # For ``used_by_last_step``: backwards that reached the sentinel, and the count
-        # at the latest step.
+        # For ``used_by_last_step``: backwards that reached the sentinel and forwards of
+        # the model with autograd on (``count_forwards``), and both counts at the
+        # latest step.
         self.backwards = 0
+        self.forwards = 0
         self._step_backwards = 0
+        self._step_forwards = 0
+        self._stepped_once = False
         # The sentinel's gradient as the latest backward left it (while ``stale`` may
         # still turn False: see ``_on_sentinel_grad``).
         self._left: Tensor | None = None
@@ -74,11 +82,14 @@ class StepWatch:
 
     # ------------------------------------------------------------------ at log()
 
-    def remember(self) -> None:
-        """Note which gradient tensors (and versions) ``log()`` measured."""
+    def remember(self, *, weakly: bool = False) -> None:
+        """Note which gradient tensors (and versions) ``log()`` measured. ``weakly``: by
+        weak reference, for a note taken before a step that may not be logged at all; a
+        strong one would keep every gradient alive through zero_grad() into the next
+        forward and backward."""
         grads = [t.grad for t in self.tensors]
-        self._at_log = grads
         self._versions = [-1 if g is None else g._version for g in grads]
+        self._at_log = [None if g is None else weakref.ref(g) for g in grads] if weakly else grads
 
     def forget(self) -> None:
         """Drop the references taken at ``log()`` (the step has been measured)."""
@@ -91,8 +102,11 @@ class StepWatch:
         """True when every gradient is the one ``log()`` measured, untouched since."""
         if len(self._at_log) != len(self.tensors):
             return False
-        for t, then, version in zip(self.tensors, self._at_log, self._versions, strict=True):
+        for t, noted, version in zip(self.tensors, self._at_log, self._versions, strict=True):
             now = t.grad
+            then = noted() if isinstance(noted, weakref.ref) else noted
+            if isinstance(noted, weakref.ref) and then is None:  # that gradient is gone
+                return False
             if now is not then or (now is not None and now._version != version):
                 return False
         return True
@@ -131,11 +145,30 @@ class StepWatch:
         gradient proves nothing, nor does one that got none in this step while others
         did (a mixture-of-experts layer not chosen): False."""
         sentinel, grad = self._sentinel, self._kept
-        if sentinel is None or self.backwards == 0 or self.backwards != self._step_backwards:
+        if sentinel is None or not self._stepped_once or self.backwards != self._step_backwards:
             return False
+        if self.forwards:  # the loop calls the model: no training forward since the step
+            return self.forwards == self._step_forwards
+        # It calls submodules: the sentinel must prove it (a multi-task head's sentinel
+        # that no backward reached is no proof, unless no gradient is left at all).
         if grad is not None and sentinel.grad is grad and grad._version == self._kept_version:
             return True
-        return all(t.grad is None for t in self._stepped)
+        return self.backwards > 0 and all(t.grad is None for t in self._stepped)
+
+    def count_forwards(self, model: torch.nn.Module) -> None:
+        """Count the model's forwards that autograd records (evaluation under no_grad()
+        does not count): a forward since the step means log() is about a new batch."""
+        if self._sentinel is not None:
+            self._handles.append(model.register_forward_pre_hook(self._on_forward))
+
+    def _on_forward(self, *_: Any) -> None:
+        # Traced by torch.compile, a counter it reads would be a guard that recompiles
+        # the model on every call (and a graph break fails fullgraph=True): compiled
+        # forwards are not counted, and the sentinel decides for them.
+        if _is_compiling():
+            return
+        if torch.is_grad_enabled():
+            self.forwards += 1
 
     def no_gradients(self) -> bool:
         """No parameter the optimizer holds has a gradient now."""
@@ -147,6 +180,8 @@ class StepWatch:
         if sentinel is None:
             return
         self._step_backwards = self.backwards
+        self._step_forwards = self.forwards
+        self._stepped_once = True
         self.stale_at_step = self.stale
         self._left = None
         self._kept = sentinel.grad
@@ -171,6 +206,11 @@ class StepWatch:
         if self.stale is None:  # the first backward since the step
             kept, self._kept = self._kept, None
             self.stale = now is not None and now is kept and now._version == self._kept_version
+            if self.stale and now is not None and now.device.type == "cpu" and not now.any():
+                # Zeroed through ``.data`` (old tutorials: ``p.grad.data.zero_()``), which
+                # leaves the version counter alone: all zero is cleared. On an accelerator
+                # this read would stall the backward, so there it is not made.
+                self.stale = False
         elif now is None or now is not self._left or now._version != self._left_version:
             self.stale = False
         if not self.stale:  # cleared: nothing later can make it stale

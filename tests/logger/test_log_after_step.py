@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,32 @@ def test_zero_grad_before_log_leaves_nothing_to_log_and_pairs_nothing(tmp_path: 
     told = [str(w.message) for w in caught if w.category is GradtopWarning]
     assert len([m for m in told if "found no gradients" in m]) == 1
     assert not [m for m in told if "each record describes" in m]
+
+
+def test_a_loop_that_logs_some_steps_claims_nothing_of_other_steps(tmp_path: Path) -> None:
+    """``step(); if i % 3 == 0: log()``: no record carries another step's numbers, and
+    no gradient outlives the zero_grad() after an unlogged step."""
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    truth = _Truth(model, opt)
+    freed: list[bool] = []
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt, detail_every=1) as log:
+        for i in range(12):
+            opt.zero_grad()
+            model(torch.randn(16, 8)).pow(2).mean().backward()
+            opt.step()
+            if i % 3 == 0:
+                log.log(1.0)
+            else:
+                gone = weakref.ref(model[0].weight.grad)
+                opt.zero_grad()
+                freed.append(gone() is None)
+    assert all(freed)
+    logged = steps(read_records(tmp_path / "run.jsonl"))
+    assert [s.step for s in logged] == [1, 2, 3, 4]  # the Logger counts log() calls
+    for s, i in zip(logged, range(0, 12, 3), strict=True):
+        if s.step_grad_norm is not None:
+            assert s.step_grad_norm == pytest.approx(truth.step_norms[i], rel=1e-5)
+        ratios = s.stats["update_ratio"]
+        if any(v is not None for v in ratios):
+            assert ratios == pytest.approx(truth.ratios[i], rel=1e-4)

@@ -224,3 +224,90 @@ def test_a_group_added_after_the_logger_is_warned_about(tmp_path: Path) -> None:
             opt.step()
     assert told[0] == [] and told[2] == []  # said once, when it happened
     assert len(told[1]) == 1 and "2 parameter groups, 1 when" in told[1][0]
+
+
+def test_gradients_zeroed_through_data_are_cleared(tmp_path: Path) -> None:
+    """``p.grad.data.zero_()`` (old tutorials) leaves the version counter alone."""
+
+    def zero_data(model: nn.Module) -> None:
+        for p in model.parameters():
+            if p.grad is not None:
+                p.grad.data.zero_()
+
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt) as log:
+        for _ in range(5):
+            zero_data(model)
+            model(torch.randn(4, 8)).pow(2).mean().backward()
+            log.log(1.0)
+            opt.step()
+    logged = steps(read_records(tmp_path / "run.jsonl"))
+    assert [s.grads_stale for s in logged] == [None] + [False] * 4
+
+
+class _TwoHeads(nn.Module):
+    """A multi-task model whose heads take turns: no backward reaches the smallest
+    parameter (the second head's one-element bias) on the first head's batches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.trunk = nn.Sequential(nn.Linear(8, 16), nn.Tanh())
+        self.head_a = nn.Linear(16, 4)
+        self.head_b = nn.Linear(16, 1)
+
+    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        return (self.head_a if task == "a" else self.head_b)(self.trunk(x))
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+@pytest.mark.parametrize("zero", ["none", "data", "never"])
+def test_heads_taking_turns_keep_each_step_its_own(tmp_path: Path, order: str, zero: str) -> None:
+    model = _TwoHeads()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    seen: list[float] = []
+    opt.register_step_pre_hook(lambda *_: seen.append(_true_step_norm(model)))
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt, detail_every=1) as log:
+        for task in "bbaabab":
+            if zero == "none":
+                opt.zero_grad()
+            elif zero == "data":
+                for p in model.parameters():
+                    if p.grad is not None:
+                        p.grad.data.zero_()
+            model(torch.randn(16, 8), task).pow(2).mean().backward()
+            if order == "before":
+                log.log(1.0)
+            opt.step()
+            if order == "after":
+                log.log(1.0)
+    logged = steps(read_records(tmp_path / "run.jsonl"))
+    first = 0 if order == "before" else 1  # the order is learnt at the first log()
+    assert [s.step_grad_norm for s in logged[first:]] == pytest.approx(seen[first:], rel=1e-6)
+    assert all(s.step_grad_norm is None for s in logged[:first])
+
+
+def test_a_compiled_model_compiles_once_and_keeps_its_step_norms(tmp_path: Path) -> None:
+    """The Logger's forward hook must not become a guard (a recompile per call) nor a
+    graph break (an error under fullgraph=True)."""
+    compiles: list[int] = []
+
+    def backend(gm: torch.fx.GraphModule, _inputs: object) -> Callable[..., object]:
+        compiles.append(1)
+        return gm.forward
+
+    model = _model()
+    compiled = torch.compile(model, backend=backend, fullgraph=True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    seen: list[float] = []
+    opt.register_step_pre_hook(lambda *_: seen.append(_true_step_norm(model)))
+    with gradtop.Logger(tmp_path / "run.jsonl", model, optimizer=opt) as log:
+        for _ in range(5):
+            opt.zero_grad()
+            compiled(torch.randn(4, 8)).pow(2).mean().backward()
+            log.log(1.0)
+            opt.step()
+    assert len(compiles) == 1
+    logged = steps(read_records(tmp_path / "run.jsonl"))
+    assert [s.step_grad_norm for s in logged] == pytest.approx(seen, rel=1e-6)
