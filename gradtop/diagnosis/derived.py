@@ -190,9 +190,9 @@ def hidden_max_update_ratio(v: View) -> np.ndarray:
         keep = [j for j, i in enumerate(cols) if i not in head]
         out = np.full(v.n, np.nan)
         if keep:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                out[start:] = np.nanmax(sub[:, keep], axis=1)
+            # fmax ignores NaN and leaves an all-NaN row NaN without a RuntimeWarning (a
+            # catch_warnings() here is not thread-safe: the viewer diagnoses in a worker).
+            out[start:] = np.fmax.reduce(sub[:, keep], axis=1)
         return out
 
     return v.cached("hidden_max_uw", make)

@@ -10,7 +10,6 @@ parameter that does not require grad.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -19,6 +18,7 @@ import numpy as np
 
 from gradtop.diagnosis.findings import Finding, Severity
 from gradtop.diagnosis.kinds import FINDING_KINDS
+from gradtop.diagnosis.series import nanmedian_rows
 from gradtop.history import RunHistory
 from gradtop.records import ParamInfo
 
@@ -115,9 +115,7 @@ def _typical(run: RunHistory, n: int) -> list[float | None]:
     _steps, values = table.recent(FLOW_STEPS)
     missing = table.recent_missing(FLOW_STEPS)
     finite = np.where(np.isfinite(values) & ~missing, values, np.nan)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        med = np.nanmedian(finite, axis=0)
+    med = nanmedian_rows(finite.T)  # NaN for an all-NaN column, and no RuntimeWarning
     newest, newest_missing = values[-1], missing[-1]
     out: list[float | None] = []
     for m, v, miss in zip(med.tolist(), newest.tolist(), newest_missing.tolist(), strict=True):
