@@ -218,7 +218,6 @@ class Logger:
         # A step prepared for a log() after it had none: the loop logs only some steps
         # (``if i % 10 == 0: log.log()``), so steps are not prepared until one is logged.
         self._prepared_unlogged = False
-        self._after_step_throttled = False
         # The learning rates and loss scale the latest step used, for a log() after it: a
         # scheduler or scaler.update() in between changes them (None: not taken).
         self._step_lrs: list[Any] | None = None
@@ -447,8 +446,9 @@ class Logger:
             if after and not self._after_step_order and watch.no_gradients():
                 self._warn(
                     "cleared",
-                    "log() found no gradients: zero_grad() ran after optimizer.step() and "
-                    "before log(); call log() after backward(), before zero_grad()",
+                    "log() found no gradients: they were cleared (zero_grad()) after "
+                    "optimizer.step() and before log(); call log() after backward(), "
+                    "before zero_grad()",
                 )
             elif after and not self._after_step_order:
                 self._warn(
@@ -520,7 +520,7 @@ class Logger:
         an update on a step the cadence had not foreseen) is written as unknown."""
         watch = self._watch
         assert watch is not None
-        self._prepared_unlogged = self._after_step_throttled = False  # this step is logged
+        self._prepared_unlogged = False  # this step is logged
         # The gradients log() read are the tensors the step used, untouched: their norm
         # is what reached it. No references taken before the step: not known.
         pending.meta.step_same = watch.unchanged()
@@ -549,8 +549,6 @@ class Logger:
         if watch is None or self._closed or self._calls % self.every:
             return  # the next log() call is not a logged one
         if self._prepared_unlogged:
-            self._after_step_throttled = True
-        if self._after_step_throttled:
             return
         start = time.perf_counter()
         self._prepared_unlogged = True

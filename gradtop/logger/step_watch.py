@@ -153,7 +153,7 @@ class StepWatch:
         # that no backward reached is no proof, unless no gradient is left at all).
         if grad is not None and sentinel.grad is grad and grad._version == self._kept_version:
             return True
-        return self.backwards > 0 and all(t.grad is None for t in self._stepped)
+        return self.backwards > 0 and self.no_gradients()
 
     def count_forwards(self, model: torch.nn.Module) -> None:
         """Count the model's forwards that autograd records (evaluation under no_grad()
