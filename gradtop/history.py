@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -541,6 +541,14 @@ class RunHistory:
     # Values steps carried that were not kept, by reason (IGNORED_* above).
     ignored: Counter[str] = field(default_factory=Counter)
     compacted: bool = False  # an old run, shrunk to a coarse summary (``compact``)
+    # The parameters as the newest step says they are (format 1.5: a layer unfrozen or
+    # added to the optimizer mid-run); the header's list until a step changes it.
+    params: tuple[ParamInfo, ...] = ()
+    # The step of the latest such change (None: the header's roles still hold).
+    roles_changed_at: int | None = None
+    _roles: tuple[tuple[bool, ...] | None, tuple[bool, ...] | None] = field(
+        default=(None, None), repr=False
+    )  # (requires_grad, in_optimizer) as the latest step stated them
     _hist_values: int = field(default=0, repr=False)  # counts in ``hist`` (bounded)
     _user_scalars: int = field(default=0, repr=False)  # user series in ``scalars``
 
@@ -548,12 +556,14 @@ class RunHistory:
     def run_id(self) -> str:
         return self.header.run_id
 
-    @property
-    def params(self) -> tuple[ParamInfo, ...]:
-        return self.header.params
+    def __post_init__(self) -> None:
+        if not self.params:
+            self.params = self.header.params
 
     def add_step(self, step: Step) -> None:
         n = len(self.header.params)
+        if (step.requires_grad, step.in_optimizer) != self._roles:
+            self._change_roles(step)
         for name, values in step.stats.items():
             table = self.stats.get(name)
             if table is None:
@@ -587,6 +597,24 @@ class RunHistory:
             self.first_step = step.step
         self.last_step = step.step
         self.last_time = step.time
+
+    def roles_change(self, step: Step) -> bool:
+        """Whether ``step`` states other parameter roles than the steps before it."""
+        return (step.requires_grad, step.in_optimizer) != self._roles
+
+    def _change_roles(self, step: Step) -> None:
+        """Take the roles a step states (absent: the header's), for the diagnosis and
+        the viewer; the Logger writes them on every step once they differ."""
+        self._roles = grads, owned = step.requires_grad, step.in_optimizer
+        self.params = tuple(
+            replace(
+                p,
+                requires_grad=p.requires_grad if grads is None else grads[i],
+                in_optimizer=p.in_optimizer if owned is None else owned[i],
+            )
+            for i, p in enumerate(self.header.params)
+        )
+        self.roles_changed_at = step.step
 
     def _add_scalar(self, name: str, step: int, value: float | None) -> None:
         table = self.scalars.get(name)

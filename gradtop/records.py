@@ -33,7 +33,8 @@ FORMAT_MAJOR = 1
 #      step_grad_norm and grads_stale (all optional; absent means unknown)
 # 1.3: step field logger_time (optional; absent means unknown)
 # 1.4: header fields name and argv (optional; "" and [] when absent)
-FORMAT_MINOR = 4
+# 1.5: step fields requires_grad and in_optimizer (optional; absent means unchanged)
+FORMAT_MINOR = 5
 FORMAT_VERSION = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
 
 HEADER = "header"
@@ -405,8 +406,18 @@ class Step:
     # Seconds the Logger spent on this step on the training thread (format 1.3): its own
     # cost, to hold against ``step_time``; the writer thread's work is not in it.
     logger_time: Number = None
+    # The parameters' roles from this step on (format 1.5), written only on the first
+    # step after one changed: unfrozen layers (requires_grad_), an optimizer's
+    # add_param_group. None: as the header, or the last step that carried them, says.
+    requires_grad: tuple[bool, ...] | None = None
+    in_optimizer: tuple[bool, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
+        roles: dict[str, Any] = {}
+        if self.requires_grad is not None:
+            roles["requires_grad"] = list(self.requires_grad)
+        if self.in_optimizer is not None:
+            roles["in_optimizer"] = list(self.in_optimizer)
         return {
             "kind": STEP,
             "run_id": self.run_id,
@@ -424,6 +435,7 @@ class Step:
             "step_grad_norm": self.step_grad_norm,
             "grads_stale": self.grads_stale,
             "logger_time": self.logger_time,
+            **roles,
         }
 
 
@@ -496,6 +508,19 @@ def _opt_dict(value: Any) -> dict[str, Any]:
 
 def _opt_bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
+
+
+def _opt_flags(obj: dict[str, Any], key: str, length: int | None) -> tuple[bool, ...] | None:
+    """An optional per-parameter array of booleans; a malformed one is a schema error
+    (the step would otherwise be read with roles it does not claim)."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(type(v) is bool for v in value):
+        raise RecordError("schema", f"field {key!r} is not an array of booleans")
+    if length is not None and len(value) != length:
+        raise RecordError("schema", f"field {key!r} has {len(value)} values, header lists {length}")
+    return tuple(value)
 
 
 def _opt_positive(value: Any) -> float | None:
@@ -683,6 +708,8 @@ def step_from_json(obj: dict[str, Any], n_params: int | None = None) -> Step:
         step_grad_norm=decode_number(obj.get("step_grad_norm")),
         grads_stale=_opt_bool(obj.get("grads_stale")),
         logger_time=decode_number(obj.get("logger_time")),
+        requires_grad=_opt_flags(obj, "requires_grad", n_params),
+        in_optimizer=_opt_flags(obj, "in_optimizer", n_params),
     )
 
 

@@ -238,6 +238,12 @@ class Session:
         for record in records:
             rid = record.run_id
             before = runs.get(rid)
+            if isinstance(record, Step) and before is not None and before.roles_change(record):
+                # Parameters unfrozen or added to the optimizer: the steps before this one
+                # are diagnosed with the roles they were logged under.
+                state = states.get(rid)
+                if state is not None and before.steps > state.diagnosed_steps:
+                    self._diagnose(before, state)
             history.add(record)
             run = runs.get(rid)
             if run is None:  # a step or end of a run never seen (History counts orphans)

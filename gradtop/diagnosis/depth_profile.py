@@ -27,7 +27,7 @@ def layer_profile(run: RunHistory) -> tuple[tuple[float, ...], float | None]:
     table = run.stats.get("grad_norm")
     if table is None or len(table) == 0:
         return (), None
-    roles = roles_for(run.header, Thresholds())
+    roles = roles_for(run.header, Thresholds(), run.params)
     _, rows = table.recent(RECENT)
     with np.errstate(all="ignore"):
         sq = rows**2

@@ -28,7 +28,7 @@ from gradtop.diagnosis.signals import INFO, OFF, Signal, last_on, severity_of
 from gradtop.diagnosis.thresholds import Thresholds
 from gradtop.diagnosis.view import Memory, Roles, View, build_view, look_back, roles_for
 from gradtop.history import RunHistory
-from gradtop.records import Header
+from gradtop.records import Header, ParamInfo
 
 MAX_CLEARED = 50
 # Logged steps of a run between updates while a file is read in bulk; shared by `gradtop
@@ -68,6 +68,7 @@ class _Active:
 class _RunState:
     header: Header
     roles: Roles
+    params: tuple[ParamInfo, ...] = ()  # what ``roles`` were built from
     mem: Memory = field(default_factory=Memory)
     active: dict[str, _Active] = field(default_factory=dict)
     cleared: list[Finding] = field(default_factory=list)
@@ -171,8 +172,12 @@ class Diagnoser:
     def _state(self, run: RunHistory) -> _RunState:
         state = self._runs.get(run.run_id)
         if state is None or state.header is not run.header:
-            state = _RunState(run.header, roles_for(run.header, self.thresholds))
+            roles = roles_for(run.header, self.thresholds, run.params)
+            state = _RunState(run.header, roles, params=run.params)
             self._runs[run.run_id] = state
+        elif state.params is not run.params:  # roles changed mid-run: findings go on
+            state.roles = roles_for(run.header, self.thresholds, run.params)
+            state.params = run.params
         return state
 
     def _evaluate(self, run: RunHistory, state: _RunState) -> None:

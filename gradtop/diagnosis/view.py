@@ -26,7 +26,7 @@ from gradtop.history import (
     RunHistory,
     Table,
 )
-from gradtop.records import Header
+from gradtop.records import Header, ParamInfo
 
 SATURATING = ("Sigmoid", "Tanh", "Softsign", "Hardtanh", "Hardsigmoid", "LogSigmoid")
 RECURRENT = ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell")
@@ -151,8 +151,12 @@ def _is_embedding(module_type: str, name: str) -> bool:
     return "Embedding" in module_type or bool(_EMBEDDING.search(name))
 
 
-def roles_for(header: Header, thresholds: Thresholds) -> Roles:
-    params = header.params
+def roles_for(
+    header: Header, thresholds: Thresholds, params: tuple[ParamInfo, ...] | None = None
+) -> Roles:
+    """The roles of a run's parameters: the header's, or ``params`` where the steps
+    changed them since (``RunHistory.params``: layers unfrozen or added mid-run)."""
+    params = header.params if params is None else params
     n = len(params)
     trainable = np.array([p.requires_grad for p in params], dtype=bool)
     emb = np.array([_is_embedding(p.module_type, p.name) for p in params], dtype=bool)

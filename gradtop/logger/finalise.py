@@ -116,6 +116,9 @@ class StepMeta:
     grads_stale: bool | None = None
     # Training-thread seconds the Logger spent on this step, up to packing it.
     logger_time: float | None = None
+    # The parameters' roles where they differ from the header's (format 1.5).
+    requires_grad: tuple[bool, ...] | None = None
+    in_optimizer: tuple[bool, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +184,8 @@ def render_step(
         step_grad_norm=_step_norm(matrix, spec, final) if meta.step_same else meta.step_grad_norm,
         grads_stale=meta.grads_stale,
         logger_time=meta.logger_time,
+        requires_grad=meta.requires_grad,
+        in_optimizer=meta.in_optimizer,
     )
     return encode_record(record.to_json())
 

@@ -222,8 +222,9 @@ class Logger:
         # scheduler or scaler.update() in between changes them (None: not taken).
         self._step_lrs: list[Any] | None = None
         self._step_scale: list[Any] | None = None  # [scale]: the scale may itself be None
-        # Parameter groups at Logger(): one added later (add_param_group) is not tracked.
+        # Parameter groups at the latest look: one added (add_param_group) is followed.
         self._groups = 0 if optimizer is None else len(optimizer.param_groups)
+        self._update_ratio = bool(update_ratio)
         # The loop was seen logging after the step, and no step has since followed its
         # log() directly. Then a record logged with no step since its backward (a
         # GradScaler skipped that step) is not the next step's: the backwards counted
@@ -240,6 +241,12 @@ class Logger:
         if not self.active:
             return  # DDP rank != 0: nothing to compute, nothing to write
         info = describe(model, optimizer)
+        # The roles each record states where they differ from the header's (format 1.5):
+        # a layer unfrozen, a group added to the optimizer. None: the header's.
+        self._grads_now = tuple(p.requires_grad for p in info.params)
+        self._owned_now = tuple(bool(p.in_optimizer) for p in info.params)
+        self._roles_grads: tuple[bool, ...] | None = None
+        self._roles_owned: tuple[bool, ...] | None = None
         layout = parallel.detect(model, info.tensors, rank, world)
         self._engine = StatsEngine(info.tensors, sharded=self._sharded)
         if optimizer is not None and update_ratio:
@@ -433,6 +440,8 @@ class Logger:
         self._seq += 1
         detail = self._step_detail = self._cadence.decide(self._logged)
         want_hist = self.hist and (self._logged - 1) % self.hist_every == 0
+        if detail:  # a few hundred attribute reads: only where the weights are read too
+            self._follow_roles()
         tracker = self._tracker
         meta = StepMeta(
             seq=self._seq,
@@ -467,12 +476,18 @@ class Logger:
                 meta.grads_stale = watch.stale
                 watch.remember()
         partials = self._engine.partials(hist=want_hist, weights=tracker is None, detail=detail)
+        if not detail and self._engine.layout_changed:
+            # Gradients appeared or went (a layer unfrozen or frozen): no weight or update
+            # is measured on this step, so the roles can change under it.
+            self._follow_roles()
+            tracker = self._tracker
         pending = _Pending(meta, partials, hist=want_hist, detail=detail)
         if not self._sharded:  # sharded: decided from the reduced statistics (_emit)
             seen = self._engine.nonfinite_seen
             pending.feedback = seen is None
             if seen:
                 self._cadence.nonfinite_on_training_thread()
+        meta.requires_grad, meta.in_optimizer = self._roles_grads, self._roles_owned
         if tracker is not None and detail and self._other_index:
             pending.weight_other = self._engine.weight_row(self._other_index)
         if tracker is not None and detail and self._in_step and not tracker.taken:
@@ -486,14 +501,6 @@ class Logger:
         scale, lrs = self._loss_scale(), None
         if self.optimizer is not None:
             lrs = [g.get("lr") for g in self.optimizer.param_groups]
-            if len(lrs) != self._groups:
-                self._warn(
-                    "groups",
-                    f"the optimizer has {len(lrs)} parameter groups, {self._groups} when "
-                    "the Logger was made: parameters added since (add_param_group) still "
-                    "count as outside the optimizer and get no update ratio; create the "
-                    "Logger once the optimizer holds every group",
-                )
         if self._after_step_order:  # what the step used, where the pre-step hook took it
             lrs = lrs if self._step_lrs is None else self._step_lrs
             scale = scale if self._step_scale is None else self._step_scale[0]
@@ -563,6 +570,75 @@ class Logger:
         self._step_cost = time.perf_counter() - start
         self.cost_s += self._step_cost
 
+    def _follow_roles(self) -> None:
+        """Notice parameters unfrozen (``requires_grad_``) or added to the optimizer
+        (``add_param_group``) since the header, and say so in every record from now on.
+
+        Gradual unfreezing does both mid-run; the header alone would have the check
+        report those layers as frozen or outside the optimizer for the rest of the run.
+        An added group also gets the update ratio and counts in the step norm from the
+        step that first updates it.
+        """
+        start = time.perf_counter()
+        try:
+            grads = tuple(t.requires_grad for t in self._engine.tensors)
+            owned = self._owned_now
+            if self.optimizer is not None and len(self.optimizer.param_groups) != self._groups:
+                self._groups = len(self.optimizer.param_groups)
+                held = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+                owned = tuple(id(t) in held for t in self._engine.tensors)
+            if grads == self._grads_now and owned == self._owned_now:
+                return  # the usual case: nothing changed since the last look
+            if owned != self._owned_now:
+                self._hold(owned)
+            self._grads_now = grads
+            params = self.header.params
+            same_grads = grads == tuple(p.requires_grad for p in params)
+            same_owned = self.optimizer is None or owned == tuple(
+                bool(p.in_optimizer) for p in params
+            )
+            self._roles_grads = None if same_grads else grads
+            self._roles_owned = None if same_owned else owned
+            if self._pending is not None:
+                meta = self._pending.meta
+                meta.requires_grad, meta.in_optimizer = self._roles_grads, self._roles_owned
+        except Exception as exc:
+            self._internal_error(exc)
+        finally:
+            self._spent(start)
+
+    def _hold(self, owned: tuple[bool, ...]) -> None:
+        """The optimizer holds ``owned`` now: measure their update and step norm."""
+        self._owned_now = owned
+        if self._sharded:  # the shard reducer's layout is fixed for the run
+            self._warn(
+                "groups",
+                "the optimizer's parameter groups changed (add_param_group): the records "
+                "say which parameters it holds, but under FSDP/DTensor their update ratio "
+                "and step norm stay those of the groups it held when the Logger was made",
+            )
+            return
+        if self._watch is not None:
+            self._watch.hold(owned)
+        n = len(owned)
+        updated = None
+        if self._update_ratio:
+            engine = self._engine
+            tracker = UpdateTracker(engine.tensors, owned, engine.device, engine.dtype)
+            self._tracker = tracker if tracker else None
+            if tracker:
+                self._init_weight_scatter(tracker.index, n)
+                updated = tracker.index
+            pending = self._pending
+            if pending is not None and pending.detail:  # measured for the old groups
+                pending.weight_owned = None
+                other = self._other_index if tracker else ()
+                pending.weight_other = self._engine.weight_row(other) if other else None
+        stepped = tuple(i for i in range(n) if owned[i])
+        self._spec = PackSpec(
+            self.run_id, self._engine.numels, updated, None if len(stepped) == n else stepped
+        )
+
     def _join_failed_step(self) -> None:
         """This rank failed before its statistics existed; it still takes part in the
         step's reduction (with NaNs) at the point the other ranks will, so none hangs."""
@@ -601,6 +677,9 @@ class Logger:
 
     def _before_step(self, *_: Any) -> None:
         self._in_step = True
+        optimizer = self.optimizer
+        if optimizer is not None and len(optimizer.param_groups) != self._groups:
+            self._follow_roles()  # before the snapshot: it is of what this step updates
         self._step_update = self._step_weights = None  # only ever the latest step's
         if self.optimizer is not None and not self._calls % self.every:
             # A few dict reads: the rates a log() after this step must record.
@@ -745,11 +824,12 @@ class Logger:
         has_update = update is not None
         job = functools.partial(
             self._render,
+            self._spec,  # as of this step: a group added later changes the Logger's
             pending.meta,
             host,
             ready,
-            has_hist,
-            has_update,
+            hist=has_hist,
+            update=has_update,
             detail=pending.detail,
             feedback=pending.feedback,
         )
@@ -814,23 +894,24 @@ class Logger:
 
     def _render(
         self,
+        spec: PackSpec,
         meta: StepMeta,
         host: Tensor,
         ready: Any,
+        *,
         hist: bool,
         update: bool,
-        *,
         detail: bool,
         feedback: bool,
     ) -> bytes:
         if ready is not None:
             ready.synchronize()  # waits on the writer thread, never on the training thread
         values = host.tolist()
-        sumsq = values[StepLayout(len(self._spec.numels)).row(Row.GRAD_SUMSQ)]
+        sumsq = values[StepLayout(len(spec.numels)).row(Row.GRAD_SUMSQ)]
         if feedback and not all(map(math.isfinite, sumsq)):
             # Only the device knew: the next logged step after this one is a detail step.
             self._cadence.nonfinite_on_writer_thread()
-        return render_step(values, meta, self._spec, hist, update, detail=detail)
+        return render_step(values, meta, spec, hist, update, detail=detail)
 
 
 def _report_internal(warn: WarnOnce, exc: Exception) -> None:

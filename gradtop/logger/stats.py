@@ -135,6 +135,8 @@ class StatsEngine:
         ):
             onepass.load()  # numba's start-up (~0.8 s) here, not in the first step's time
         self._layouts: dict[tuple[_GradKey, ...], _Layout] = {}
+        self._last_layout: _Layout | None = None
+        self.layout_changed = False
         self._zeros: dict[int, Tensor] = {}
         self._placeholders: dict[tuple[int, torch.device], Tensor] = {}
         self.nonfinite_seen: bool | None = False
@@ -174,6 +176,10 @@ class StatsEngine:
         else:
             grads = [t.grad for t in self.tensors]
         layout = self._layout(grads)
+        # Which parameters have a gradient changed (cached layouts: identity tells): a
+        # layer unfrozen or frozen, seen by the Logger at no cost (Logger._follow_roles).
+        self.layout_changed = layout is not self._last_layout
+        self._last_layout = layout
         if layout.perm is None:  # the common case: one dense group, already in order
             device = layout.dense[0][0]
             rows = list(self._dense_rows(device, grads, detail))  # type: ignore[arg-type]

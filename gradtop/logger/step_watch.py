@@ -80,6 +80,11 @@ class StepWatch:
                 self._sentinel.register_post_accumulate_grad_hook(self._on_sentinel_accumulated),
             ]
 
+    def hold(self, in_optimizer: Sequence[bool]) -> None:
+        """The optimizer now holds these parameters (a group was added mid-run); the
+        sentinel stays, since it is one the optimizer held from the start."""
+        self._stepped = tuple(t for t, ok in zip(self.tensors, in_optimizer, strict=True) if ok)
+
     # ------------------------------------------------------------------ at log()
 
     def remember(self, *, weakly: bool = False) -> None:

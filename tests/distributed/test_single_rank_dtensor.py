@@ -72,3 +72,39 @@ def test_fully_sharded_on_one_rank_matches_the_plain_model(
         for stat in ("nonfinite", "zero_frac", "update_ratio"):
             assert_close(a.stats[stat], b.stats[stat], rel=1e-6, what=stat)
         assert a.hist == b.hist
+
+
+def test_a_group_added_under_fsdp_is_stated_and_warned_about(
+    tmp_path: Path, one_rank_group: None
+) -> None:
+    """The shard reducer's layout is fixed: the records still say who the optimizer holds,
+    and the Logger says once that the added group gets no update ratio there."""
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor import init_device_mesh
+
+    from gradtop.logger import GradtopWarning
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 2))
+    fully_shard(model, mesh=init_device_mesh("cpu", (1,)))
+    opt = torch.optim.SGD(list(model[0].parameters()), lr=1e-2)
+    path = tmp_path / "run.jsonl"
+    with (
+        pytest.warns(GradtopWarning, match="add_param_group"),
+        gradtop.Logger(path, model, opt, detail_every=1) as log,
+    ):
+        for step in range(3):
+            if step == 1:
+                opt.add_param_group({"params": list(model[2].parameters())})
+            gen = torch.Generator().manual_seed(step)
+            x, y = torch.randn(5, 6, generator=gen), torch.randn(5, 2, generator=gen)
+            nn.functional.mse_loss(model(x), y).backward()
+            log.log()
+            opt.step()
+            opt.zero_grad()
+    _, logged, ends = split(read_records(path))
+    assert [s.in_optimizer for s in logged] == [None, (True,) * 4, (True,) * 4]
+    assert ends[0].dropped == 0
+    # Not measured for the added group (warned): unknown, never a number for it.
+    assert logged[2].stats["update_ratio"][2:] == [None, None]
+    assert logged[2].stats["update_ratio"][0] is not None

@@ -76,4 +76,7 @@ def test_the_timer_writes_a_partial_batch(tmp_path: Path) -> None:
     model = mlp()
     with gradtop.Logger(path, model, flush_interval=0.05) as log:
         _train(log, model, 3)
-        _wait_for(lambda: len(steps(read_records(path))) == 3, "three records, by the timer")
+        _wait_for(
+            lambda: path.exists() and len(steps(read_records(path))) == 3,
+            "three records, by the timer",
+        )

@@ -410,7 +410,9 @@ def no_grad(v: View) -> list[Signal]:
 
 def frozen(v: View) -> list[Signal]:
     roles = v.roles
-    out: list[Signal] = []
+    # Layers unfrozen mid-run (gradual unfreezing) leave the roles: an all-OFF signal
+    # then clears what the rows before said (the session diagnosed those first).
+    out: list[Signal] = [Signal("frozen", levels(v.n, OFF))] if not roles.frozen else []
     if roles.frozen:
         params = roles.frozen
         s = Signal("frozen", levels(v.n, INFO))
@@ -426,6 +428,8 @@ def frozen(v: View) -> list[Signal]:
         )
         s.fixes = fixes_for_view(v, "frozen")
         out.append(s)
+    if not roles.not_in_optimizer:  # a group added mid-run (add_param_group) clears it
+        out.append(Signal("not_in_optimizer", levels(v.n, OFF)))
     if roles.not_in_optimizer:
         params = roles.not_in_optimizer
         s = Signal("not_in_optimizer", levels(v.n, WARNING))
