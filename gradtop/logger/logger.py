@@ -577,26 +577,26 @@ class Logger:
         Gradual unfreezing does both mid-run; the header alone would have the check
         report those layers as frozen or outside the optimizer for the rest of the run.
         An added group also gets the update ratio and counts in the step norm from the
-        step that first updates it.
+        step that first updates it. Untimed: it runs inside the callers' timed sections.
         """
-        start = time.perf_counter()
         try:
             grads = tuple(t.requires_grad for t in self._engine.tensors)
             owned = self._owned_now
-            if self.optimizer is not None and len(self.optimizer.param_groups) != self._groups:
-                self._groups = len(self.optimizer.param_groups)
-                held = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+            optimizer = self.optimizer
+            if optimizer is not None and len(optimizer.param_groups) != self._groups:
+                self._groups = len(optimizer.param_groups)
+                held = {id(p) for g in optimizer.param_groups for p in g["params"]}
                 owned = tuple(id(t) in held for t in self._engine.tensors)
             if grads == self._grads_now and owned == self._owned_now:
                 return  # the usual case: nothing changed since the last look
             if owned != self._owned_now:
                 self._hold(owned)
+            elif self._watch is not None and not self._sharded:
+                self._watch.hold(owned)  # a layer frozen or unfrozen: the sentinel may move
             self._grads_now = grads
             params = self.header.params
             same_grads = grads == tuple(p.requires_grad for p in params)
-            same_owned = self.optimizer is None or owned == tuple(
-                bool(p.in_optimizer) for p in params
-            )
+            same_owned = optimizer is None or owned == tuple(bool(p.in_optimizer) for p in params)
             self._roles_grads = None if same_grads else grads
             self._roles_owned = None if same_owned else owned
             if self._pending is not None:
@@ -604,8 +604,6 @@ class Logger:
                 meta.requires_grad, meta.in_optimizer = self._roles_grads, self._roles_owned
         except Exception as exc:
             self._internal_error(exc)
-        finally:
-            self._spent(start)
 
     def _hold(self, owned: tuple[bool, ...]) -> None:
         """The optimizer holds ``owned`` now: measure their update and step norm."""
@@ -620,6 +618,9 @@ class Logger:
             return
         if self._watch is not None:
             self._watch.hold(owned)
+        # Taken around a step under the old groups, for a log() after it: that record's
+        # update and step norm are not known (the new layout cannot hold the old rows).
+        self._step_update = self._step_weights = None
         n = len(owned)
         updated = None
         if self._update_ratio:
@@ -679,7 +680,9 @@ class Logger:
         self._in_step = True
         optimizer = self.optimizer
         if optimizer is not None and len(optimizer.param_groups) != self._groups:
+            start = time.perf_counter()
             self._follow_roles()  # before the snapshot: it is of what this step updates
+            self._spent(start)
         self._step_update = self._step_weights = None  # only ever the latest step's
         if self.optimizer is not None and not self._calls % self.every:
             # A few dict reads: the rates a log() after this step must record.

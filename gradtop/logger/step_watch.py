@@ -51,9 +51,7 @@ class StepWatch:
         # The step norm is of what the optimizer holds: a parameter it does not hold
         # (left out, or another optimizer's) reaches no step of this one.
         self._stepped = tuple(owned)
-        owned = [t for t in owned if t.requires_grad and t.numel() > 0]
-        # The smallest parameter the optimizer holds: its kept gradient costs no memory.
-        self._sentinel = None if sharded or not owned else min(owned, key=lambda t: t.numel())
+        self._sentinel: Tensor | None = None
         self._kept: Tensor | None = None
         self._kept_version = -1
         self._armed = False
@@ -74,6 +72,20 @@ class StepWatch:
         self._left: Tensor | None = None
         self._left_version = -1
         self._handles: list[Any] = []
+        self._choose_sentinel()
+
+    def _choose_sentinel(self) -> None:
+        """Watch the smallest trainable parameter the optimizer holds (its kept gradient
+        costs no memory); choose again when it stops being one (frozen, or none was)."""
+        owned = [t for t in self._stepped if t.requires_grad and t.numel() > 0]
+        if self._sentinel is not None and any(t is self._sentinel for t in owned):
+            return
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self._kept = self._left = None
+        self._armed, self.stale = False, None  # not known until a step is watched again
+        self._sentinel = None if self.sharded or not owned else min(owned, key=_numel)
         if self._sentinel is not None:
             self._handles = [
                 self._sentinel.register_hook(self._on_sentinel_grad),
@@ -81,9 +93,13 @@ class StepWatch:
             ]
 
     def hold(self, in_optimizer: Sequence[bool]) -> None:
-        """The optimizer now holds these parameters (a group was added mid-run); the
-        sentinel stays, since it is one the optimizer held from the start."""
+        """The parameters' roles changed mid-run (a group added, a layer frozen or
+        unfrozen): the step norm is of what the optimizer holds now, and the sentinel is
+        chosen again if it no longer trains. What log() noted is dropped: it was taken
+        under the old roles, so the next step's norm is measured, not assumed."""
         self._stepped = tuple(t for t, ok in zip(self.tensors, in_optimizer, strict=True) if ok)
+        self._choose_sentinel()
+        self.forget()
 
     # ------------------------------------------------------------------ at log()
 
@@ -234,3 +250,7 @@ class StepWatch:
         self._handles = []
         self._kept = self._left = None
         self.forget()
+
+
+def _numel(t: Tensor) -> int:
+    return t.numel()

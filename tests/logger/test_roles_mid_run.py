@@ -11,6 +11,7 @@ what) is the label; gradtop's numbers are held against it.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,58 @@ def test_unfreezing_inside_the_optimizer_is_stated_from_its_first_step(tmp_path:
     assert [s.requires_grad for s in logged] == [
         None if step < at else truth[step] for step in range(1, 41)
     ]
+
+
+def test_a_group_added_between_the_step_and_a_later_log(tmp_path: Path) -> None:
+    """``log()`` after ``opt.step()``: what the step hooks took belongs to the old groups.
+    That record says its update and step norm are unknown instead of packing old rows
+    under the new layout (which shifted every statistic after them)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 1))
+    opt = torch.optim.SGD(list(model[0].parameters()), lr=0.05)
+    x, y = torch.randn(16, 4), torch.randn(16, 1)
+    path = tmp_path / "run.jsonl"
+    at = 11  # a detail step at detail_every=5
+    norms: dict[int, list[float]] = {}
+    with gradtop.Logger(path, model, optimizer=opt, detail_every=5) as log:
+        for step in range(1, 21):
+            opt.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
+            if step == at:
+                opt.add_param_group({"params": list(model[1].parameters())})
+            norms[step] = [float(p.grad.norm()) for p in model.parameters()]
+            log.log()
+    _, logged, ends = split(read_records(path))
+    assert ends[0].dropped == 0 and [s.step for s in logged] == list(range(1, 21))
+    for s in logged:
+        assert s.stats["grad_norm"] == pytest.approx(norms[s.step], rel=1e-5)
+    changed = logged[at - 1]
+    assert changed.in_optimizer == (True,) * 4
+    assert changed.stats["update_ratio"] == [None] * 4 and changed.step_grad_norm is None
+    later = logged[15]  # step 16, a detail step: the new group is measured
+    assert all(v is not None for v in later.stats["update_ratio"])
+
+
+def test_freezing_the_watched_parameter_keeps_the_stale_check(tmp_path: Path) -> None:
+    """The stale-gradient check watches the smallest trainable parameter; freezing its
+    layer mid-run (gradual freezing) moves the watch instead of ending the check."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))  # watched: 2.bias
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = torch.randn(16, 8), torch.randn(16, 1)
+    path = tmp_path / "run.jsonl"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with gradtop.Logger(path, model, optimizer=opt) as log:
+            for step in range(1, 21):
+                if step == 8:
+                    model[2].requires_grad_(False)
+                opt.zero_grad(set_to_none=True)
+                nn.functional.mse_loss(model(x), y).backward()
+                log.log()
+                opt.step()
+    assert [str(w.message) for w in caught if "gradtop" in str(w.message)] == []
+    logged = split(read_records(path))[1]
+    assert [s.grads_stale for s in logged[9:]] == [False] * 11  # still checked, and cleared
+    assert logged[7].requires_grad == (True, True, False, False)
