@@ -562,7 +562,7 @@ class RunHistory:
 
     def add_step(self, step: Step) -> None:
         n = len(self.header.params)
-        if (step.requires_grad, step.in_optimizer) != self._roles:
+        if self.roles_change(step):
             self._change_roles(step)
         for name, values in step.stats.items():
             table = self.stats.get(name)

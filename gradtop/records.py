@@ -33,7 +33,7 @@ FORMAT_MAJOR = 1
 #      step_grad_norm and grads_stale (all optional; absent means unknown)
 # 1.3: step field logger_time (optional; absent means unknown)
 # 1.4: header fields name and argv (optional; "" and [] when absent)
-# 1.5: step fields requires_grad and in_optimizer (optional; absent means unchanged)
+# 1.5: step fields requires_grad and in_optimizer (optional; absent means the header's)
 FORMAT_MINOR = 5
 FORMAT_VERSION = f"{FORMAT_MAJOR}.{FORMAT_MINOR}"
 
@@ -406,9 +406,9 @@ class Step:
     # Seconds the Logger spent on this step on the training thread (format 1.3): its own
     # cost, to hold against ``step_time``; the writer thread's work is not in it.
     logger_time: Number = None
-    # The parameters' roles from this step on (format 1.5), written only on the first
-    # step after one changed: unfrozen layers (requires_grad_), an optimizer's
-    # add_param_group. None: as the header, or the last step that carried them, says.
+    # The parameters' roles on this step (format 1.5), written on every step once they
+    # differ from the header's: unfrozen layers (requires_grad_), an optimizer's
+    # add_param_group. None: as the header says.
     requires_grad: tuple[bool, ...] | None = None
     in_optimizer: tuple[bool, ...] | None = None
 

@@ -591,8 +591,8 @@ class Logger:
                 return  # the usual case: nothing changed since the last look
             if owned != self._owned_now:
                 self._hold(owned)
-            elif self._watch is not None and not self._sharded:
-                self._watch.hold(owned)  # a layer frozen or unfrozen: the sentinel may move
+            if self._watch is not None and not self._sharded:
+                self._watch.hold(owned)  # what the step norm covers; the sentinel may move
             self._grads_now = grads
             params = self.header.params
             same_grads = grads == tuple(p.requires_grad for p in params)
@@ -616,8 +616,6 @@ class Logger:
                 "and step norm stay those of the groups it held when the Logger was made",
             )
             return
-        if self._watch is not None:
-            self._watch.hold(owned)
         # Taken around a step under the old groups, for a log() after it: that record's
         # update and step norm are not known (the new layout cannot hold the old rows).
         self._step_update = self._step_weights = None

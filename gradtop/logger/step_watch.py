@@ -85,7 +85,7 @@ class StepWatch:
         self._handles = []
         self._kept = self._left = None
         self._armed, self.stale = False, None  # not known until a step is watched again
-        self._sentinel = None if self.sharded or not owned else min(owned, key=_numel)
+        self._sentinel = None if self.sharded or not owned else min(owned, key=Tensor.numel)
         if self._sentinel is not None:
             self._handles = [
                 self._sentinel.register_hook(self._on_sentinel_grad),
@@ -250,7 +250,3 @@ class StepWatch:
         self._handles = []
         self._kept = self._left = None
         self.forget()
-
-
-def _numel(t: Tensor) -> int:
-    return t.numel()

@@ -410,10 +410,12 @@ def no_grad(v: View) -> list[Signal]:
 
 def frozen(v: View) -> list[Signal]:
     roles = v.roles
-    # Layers unfrozen mid-run (gradual unfreezing) leave the roles: an all-OFF signal
-    # then clears what the rows before said (the session diagnosed those first).
-    out: list[Signal] = [Signal("frozen", levels(v.n, OFF))] if not roles.frozen else []
-    if roles.frozen:
+    out: list[Signal] = []
+    if not roles.frozen:
+        # Layers unfrozen mid-run (gradual unfreezing) leave the roles: an all-OFF signal
+        # clears what the rows before said (the session diagnosed those first).
+        out.append(Signal("frozen", levels(v.n, OFF)))
+    else:
         params = roles.frozen
         s = Signal("frozen", levels(v.n, INFO))
         s.params = params
@@ -430,7 +432,7 @@ def frozen(v: View) -> list[Signal]:
         out.append(s)
     if not roles.not_in_optimizer:  # a group added mid-run (add_param_group) clears it
         out.append(Signal("not_in_optimizer", levels(v.n, OFF)))
-    if roles.not_in_optimizer:
+    else:
         params = roles.not_in_optimizer
         s = Signal("not_in_optimizer", levels(v.n, WARNING))
         s.params = params
